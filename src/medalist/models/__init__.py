@@ -1,0 +1,27 @@
+"""Model adapters behind one protocol; families are imported only when first used."""
+
+from __future__ import annotations
+
+import importlib
+
+from medalist.models.base import MODELS, FitContext, Model, create_model
+
+__all__ = ["MODELS", "FitContext", "Model", "create_model", "load_model"]
+
+
+def _lazy(module: str):
+    return lambda: importlib.import_module(module)
+
+
+for _name in ("lightgbm", "xgboost", "catboost"):
+    MODELS.register_lazy(_name, _lazy("medalist.models.gbdt"))
+MODELS.register_lazy("sklearn", _lazy("medalist.models.sklearn"))
+
+
+def load_model(path) -> Model:
+    """Load a saved model directory (it names its adapter in model.json)."""
+    import json
+    from pathlib import Path
+
+    meta = json.loads((Path(path) / "model.json").read_text())
+    return MODELS.get(meta["model"]).load(Path(path))

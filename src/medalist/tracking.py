@@ -1,0 +1,122 @@
+"""MLflow tracking: params, per-fold and overall metrics, learning curves, artifacts, git tags.
+
+The default store is SQLite inside the workspace (``mlflow.db``); ``tracking.uri`` in
+medalist.yaml points at a team server; ``tracking: none`` turns it off. Keys and values that look
+like secrets (Kaggle keys, tokens, passwords) are removed before anything reaches MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+from medalist.errors import MissingDependencyError
+
+__all__ = ["log_run", "scrub", "flatten", "SECRET_PATTERN"]
+
+SECRET_PATTERN = re.compile(r"(key|token|secret|passw(or)?d|credential|auth)", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"^[0-9a-f]{32}$|^(KGAT_|ghp_|sk-)[A-Za-z0-9_]+")
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"params": {"lr": 1}}}`` -> ``{"model.params.lr": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def scrub(params: dict[str, Any]) -> dict[str, Any]:
+    """Drop entries whose key or value looks like a secret."""
+    return {
+        k: v for k, v in params.items()
+        if not SECRET_PATTERN.search(k.rsplit(".", 1)[-1]) and not _SECRET_VALUE.match(str(v))
+    }
+
+
+def _mlflow():
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("mlflow", "tracking", purpose="experiment tracking") from None
+    # MLflow's alembic/sqlalchemy chatter drowns the run output.
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    return mlflow
+
+
+def _experiment_id(client, name: str, artifact_root: str | None) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_root)
+    except Exception:  # another process created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def log_run(ws, run) -> str:
+    """Mirror a finished run folder into MLflow; return the MLflow run id."""
+    mlflow = _mlflow()
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    uri = ws.tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    artifact_root = (ws.root / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+    exp_id = _experiment_id(client, ws.experiment_name, artifact_root)
+    info, metrics = run.info, run.metrics
+    git = {}
+    gpath = run.path / "git.json"
+    if gpath.is_file():
+        import json
+
+        git = json.loads(gpath.read_text())
+    tags = {
+        "mlflow.runName": run.id, "medalist.run_id": run.id, "medalist.model": str(info.get("model")),
+        "medalist.folds_hash": str(info.get("folds_hash")), "medalist.config_hash": str(info.get("config_hash")),
+        "mlflow.note.content": info.get("note") or "",
+    }
+    if git.get("commit"):
+        tags.update({"mlflow.source.git.commit": git["commit"], "git.dirty": str(git.get("dirty"))})
+    mrun = client.create_run(exp_id, run_name=run.id, tags=tags)
+    rid = mrun.info.run_id
+    params = scrub(flatten(run.config))
+    ts = int(__import__("time").time() * 1000)
+    plist = [Param(k[:250], str(v)[:6000]) for k, v in sorted(params.items())]
+    mlist = [
+        Metric(f"cv_{metrics['metric']}", float(metrics["oof"]), ts, 0),
+        Metric("cv_mean", float(metrics["mean"]), ts, 0),
+        Metric("cv_std", float(metrics["std"]), ts, 0),
+    ]
+    for f in metrics.get("folds", []):
+        step = int(f["repeat"]) * 1000 + int(f["fold"])
+        mlist.append(Metric("fold_score", float(f["score"]), ts, step))
+        mlist.append(Metric("fold_seconds", float(f["seconds"]), ts, step))
+    curves = run.path / "curves.parquet"
+    if curves.is_file():
+        import polars as pl
+
+        cdf = pl.read_parquet(curves)
+        for r in cdf.iter_rows(named=True):
+            name = re.sub(r"[^\w./ -]", "_", f"curve/r{r['repeat']}_f{r['fold']}_s{r['seed']}/{r['name']}")
+            mlist.append(Metric(name, float(r["value"]), ts, int(r["step"])))
+    for i in range(0, len(plist), 100):
+        client.log_batch(rid, params=plist[i : i + 100])
+    for i in range(0, len(mlist), 1000):
+        client.log_batch(rid, metrics=mlist[i : i + 1000])
+    for name in ("config.yaml", "metrics.json", "run.json", "git.json", "versions.json", "log.txt", "importance.parquet"):
+        p = run.path / name
+        if p.is_file():
+            client.log_artifact(rid, str(p))
+    client.set_terminated(rid, "FINISHED")
+    return rid
