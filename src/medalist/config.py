@@ -188,9 +188,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = raw
         node = out
         parts = key.strip().split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
+        for i, p in enumerate(parts[:-1]):
+            if node.get(p) is None:
                 node[p] = {}
+            elif not isinstance(node[p], dict):
+                path = ".".join(parts[: i + 1])
+                raise ConfigError(
+                    f"override '{item}'", expected=f"'{path}' to be a mapping with sub-keys",
+                    found=f"{node[p]!r} ({type(node[p]).__name__})", fix=f"set '{path}=VALUE' itself, or fix the key",
+                )
             node = node[p]
         node[parts[-1]] = value
     return out
@@ -207,8 +213,20 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(getattr(cls, "model_fields", {}) or {})
 
 
-def validate(model: type[Strict], data: dict[str, Any], source: str) -> Any:
-    """Validate ``data`` against ``model``; turn pydantic's errors into one ConfigError."""
+def _override_for(key: str, overrides: list[str]) -> str | None:
+    """The last override that set ``key`` (or a key above or below it), if any."""
+    for item in reversed(overrides):
+        k = item.partition("=")[0].strip()
+        if k == key or k.startswith(key + ".") or key.startswith(k + "."):
+            return item
+    return None
+
+
+def validate(model: type[Strict], data: dict[str, Any], source: str, overrides: list[str] | None = None) -> Any:
+    """Validate ``data`` against ``model``; turn pydantic's errors into one ConfigError.
+
+    A bad key or value that came from a command-line override is reported as that override.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -217,6 +235,9 @@ def validate(model: type[Strict], data: dict[str, Any], source: str) -> Any:
         # pydantic reports union branches as extra loc parts (e.g. 'TrackingConfig'); drop them.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()) and "[" not in str(p))
         key = ".".join(str(p) for p in loc) or "(top level)"
+        item = _override_for(key, overrides or [])
+        if item is not None:
+            source = f"override '{item}' (on {source})"
         if err["type"] == "extra_forbidden":
             choices = _fields_at(model, loc[:-1])
             raise ConfigError(
@@ -228,7 +249,8 @@ def validate(model: type[Strict], data: dict[str, Any], source: str) -> Any:
         if err["type"] == "missing":
             raise ConfigError(f"{source}: key '{key}'", expected="a value", found="nothing", fix=f"add '{key}:'") from None
         raise ConfigError(
-            f"{source}: key '{key}'", expected=err["msg"].replace("Input should be", "").strip(), found=repr(err.get("input"))
+            f"{source}: key '{key}'", expected=err["msg"].replace("Input should be", "").replace("Value error, ", "").strip(), found=repr(err.get("input")),
+            fix=f"give '{key}' a value of that kind",
         ) from None
 
 
@@ -242,5 +264,5 @@ def load_experiment(path: Path, overrides: list[str] | None = None) -> tuple[Exp
     The resolved dict (with defaults filled in) is what gets saved as the run's config.yaml.
     """
     data = apply_overrides(_resolve_bases(Path(path)), overrides or [])
-    cfg = validate(ExperimentConfig, data, str(path))
+    cfg = validate(ExperimentConfig, data, str(path), overrides)
     return cfg, cfg.model_dump(mode="json")

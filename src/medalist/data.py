@@ -37,14 +37,17 @@ def read_table(path: Path, *, what: str = "table") -> pl.DataFrame:
         elif name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
             sep = "\t" if name.endswith(".tsv") else ","
             if path.stat().st_size == 0:
-                raise DataError(str(path), expected=f"a {what} table with a header and rows", found="an empty file")
+                raise DataError(str(path), expected=f"a {what} table with a header and rows", found="an empty file (0 bytes)",
+                                fix="re-export or re-download the file")
             df = pl.read_csv(path, separator=sep, infer_schema_length=50_000, try_parse_dates=False)
         else:
-            raise DataError(str(path), expected="a .csv, .tsv or .parquet file", found=f"'{path.suffix}'")
+            raise DataError(str(path), expected="a .csv, .tsv or .parquet file", found=f"'{path.suffix}'", fix="convert it to CSV or Parquet")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as e:
-        raise DataError(str(path), expected=f"a readable {what} table", found=str(e).splitlines()[0]) from None
+        raise DataError(str(path), expected=f"a readable {what} table", found=str(e).splitlines()[0],
+                        fix="check that the file is valid CSV/Parquet") from None
     if df.height == 0:
-        raise DataError(str(path), expected=f"a {what} table with rows", found="0 rows", fix="check the file")
+        raise DataError(str(path), expected=f"a {what} table with rows", found="0 rows (a header only)" if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")) else "0 rows",
+                        fix="re-export or re-download the file")
     return df
 
 

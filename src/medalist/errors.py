@@ -61,6 +61,16 @@ class MedalistError(Exception):
             msg += f". Fix: {self.fix}"
         return msg
 
+    def within(self, where: str) -> "MedalistError":
+        """Locate this error inside ``where`` (the file and key a bad value came from); returns self.
+
+        >>> str(MedalistError("metric 'acu'", expected="a metric").within("medalist.yaml: competition.metric"))
+        "medalist.yaml: competition.metric: metric 'acu': expected a metric"
+        """
+        self.where = f"{where}: {self.where}"
+        self.args = (self._message(),)
+        return self
+
 
 class ConfigError(MedalistError):
     """A config file, key or override is wrong."""

@@ -399,9 +399,11 @@ class Folds:
                  .agg(pl.col("fold").unique().sort()).filter(pl.col("fold").list.len() > 1))
         if split.height:
             r, g, f = split.row(0)
+            # Folds made by a group scheme can only split a group if train's group values changed since.
+            fix = (f"the '{group}' values in train changed since the folds were built; {_REBUILD}"
+                   if self.meta.get("scheme") in _GROUP_SCHEMES else "use scheme 'group' or 'stratified-group', then " + _REBUILD)
             raise LeakError(f"group column '{group}'", expected="each group in one validation fold per repeat",
-                            found=f"{split.height} groups split, e.g. {g!r} in folds {f} of repeat {r}",
-                            fix="use scheme 'group' or 'stratified-group', then " + _REBUILD)
+                            found=f"{split.height} groups split, e.g. {g!r} in folds {f} of repeat {r}", fix=fix)
 
     def splits(self, train: pl.DataFrame) -> list[Split]:
         """One :class:`Split` per (repeat, fold), as positions into ``train`` (any row order).

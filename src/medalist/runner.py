@@ -21,7 +21,7 @@ import yaml
 
 from medalist.config import ExperimentConfig, load_experiment
 from medalist.data import CompetitionData, load_competition_data
-from medalist.errors import RunError
+from medalist.errors import ConfigError, RunError
 from medalist.folds import Folds
 from medalist.metrics import Metric, get_metric
 from medalist.models import FitContext, create_model
@@ -232,8 +232,14 @@ def train(
     """
     config_path = Path(config_path)
     exp, resolved = load_experiment(config_path, overrides)
-    metric = get_metric(ws.competition.metric)
-    _model_factory(exp)()  # unknown model name/option -> error before anything is written
+    try:
+        metric = get_metric(ws.competition.metric)
+    except ConfigError as e:
+        raise e.within("medalist.yaml: competition.metric") from None
+    try:
+        _model_factory(exp)()  # unknown model name/option -> error before anything is written
+    except ConfigError as e:
+        raise e.within(f"{config_path}: model") from None
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
     folds = Folds.load(ws.folds_path)
     folds.check(data.train)

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from medalist.data import read_table
-from medalist.errors import SubmissionError
+from medalist.errors import ConfigError, SubmissionError
 from medalist.metrics import get_metric
 from medalist.store import Run
 from medalist.workspace import atomic_write, atomic_write_parquet
@@ -79,17 +79,18 @@ def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str,
     Checks columns and their order, row count, unknown/missing/duplicate ids, id order,
     NaN/inf and, for probability metrics, the [0, 1] range.
     """
+    like = "write one row per id of the sample submission, with its columns and id order"
     if list(sub.columns) != list(sample.columns):
-        raise SubmissionError(f"{file}: columns", expected=f"{sample.columns} (the sample submission's, in order)", found=f"{sub.columns}")
+        raise SubmissionError(f"{file}: columns", expected=f"{sample.columns} (the sample submission's, in order)", found=f"{sub.columns}", fix=like)
     if sub.height != sample.height:
-        raise SubmissionError(f"{file}: rows", expected=f"{sample.height} rows (as the sample submission)", found=f"{sub.height}")
+        raise SubmissionError(f"{file}: rows", expected=f"{sample.height} rows (as the sample submission)", found=f"{sub.height}", fix=like)
     ids, want = sub.get_column(id_col), sample.get_column(id_col)
     if ids.is_duplicated().any():
-        raise SubmissionError(f"{file}: column '{id_col}'", expected="unique ids", found=f"duplicates, e.g. {ids.filter(ids.is_duplicated())[0]!r}")
+        raise SubmissionError(f"{file}: column '{id_col}'", expected="unique ids", found=f"duplicates, e.g. {ids.filter(ids.is_duplicated())[0]!r}", fix=like)
     ids_s, want_s = ids.cast(pl.String), want.cast(pl.String)
     unknown = ids_s.filter(~ids_s.is_in(want_s.implode()))
     if len(unknown):
-        raise SubmissionError(f"{file}: column '{id_col}'", expected="only the sample submission's ids", found=f"{len(unknown)} unknown ids, e.g. {unknown[0]!r}")
+        raise SubmissionError(f"{file}: column '{id_col}'", expected="only the sample submission's ids", found=f"{len(unknown)} unknown ids, e.g. {unknown[0]!r}", fix=like)
     if not (ids_s == want_s).all():
         raise SubmissionError(f"{file}: column '{id_col}'", expected="the sample submission's id order", found="another order", fix="sort rows like sample_submission.csv")
     needs_proba = metric is not None and metric.needs == "proba" and task != "regression"
@@ -98,17 +99,21 @@ def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str,
             continue
         s = sub.get_column(c)
         if s.null_count():
-            raise SubmissionError(f"{file}: column '{c}'", expected="a value in every row", found=f"{s.null_count()} missing")
+            raise SubmissionError(f"{file}: column '{c}'", expected="a value in every row", found=f"{s.null_count()} missing",
+                                  fix="fill the missing predictions")
         if s.dtype.is_float():
             bad = int((s.is_nan() | s.is_infinite()).sum())
             if bad:
-                raise SubmissionError(f"{file}: column '{c}'", expected="finite numbers", found=f"{bad} NaN/inf values")
+                raise SubmissionError(f"{file}: column '{c}'", expected="finite numbers", found=f"{bad} NaN/inf values",
+                                      fix="fill or clip the NaN/inf predictions")
         if needs_proba:
             if not s.dtype.is_numeric():
-                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities", found=f"dtype {s.dtype}")
+                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities", found=f"dtype {s.dtype}",
+                                      fix="write numbers in [0, 1]")
             lo, hi = s.min(), s.max()
             if lo < 0 or hi > 1:
-                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities in [0, 1]", found=f"range [{lo:.4g}, {hi:.4g}]")
+                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities in [0, 1]", found=f"range [{lo:.4g}, {hi:.4g}]",
+                                      fix="write probabilities, not scores or labels (e.g. apply a sigmoid)")
 
 
 def _encode(values: pl.Series, classes: list) -> np.ndarray:
@@ -172,10 +177,15 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     >>> s.public, s.private  # doctest: +SKIP
     """
     comp = ws.competition
-    metric = get_metric(comp.metric)
+    try:
+        metric = get_metric(comp.metric)
+    except ConfigError as e:
+        raise e.within("medalist.yaml: competition.metric") from None
     sample = _sample(ws)
     run = None
     if file is not None:
+        if not Path(file).is_file():
+            raise SubmissionError(f"--file {file}", expected="an existing CSV file", found="no such file", fix="check the path")
         sub = read_table(Path(file), what="submission")
         label = str(file)
     else:
@@ -185,9 +195,11 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
         sub = build_submission(ws, run)
         label = f"submission of {run_id}"
     try:
-        sub = sub.with_columns(pl.col(comp.id).cast(sample.schema[comp.id]))
+        if comp.id in sub.columns:  # a missing id column is reported by validate_submission
+            sub = sub.with_columns(pl.col(comp.id).cast(sample.schema[comp.id]))
     except Exception:
-        raise SubmissionError(f"{label}: column '{comp.id}'", expected=f"ids of dtype {sample.schema[comp.id]}", found=str(sub.schema.get(comp.id))) from None
+        raise SubmissionError(f"{label}: column '{comp.id}'", expected=f"ids of dtype {sample.schema[comp.id]}", found=str(sub.schema.get(comp.id)),
+                              fix="use the sample submission's ids") from None
     validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=metric, file=label)
     scores = score_local(ws, sub) if local else {}
     out = _next_file(ws, run_id or Path(file).stem)

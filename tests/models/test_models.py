@@ -23,7 +23,7 @@ GBDTS = {"lightgbm", "xgboost", "catboost"}
 
 # Small, fast settings so the whole file stays well under a minute on two cores.
 PARAMS = {
-    "lightgbm": {"learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 5},
+    "lightgbm": {"learning_rate": 0.1, "num_leaves": 15},
     "xgboost": {"eta": 0.1, "max_depth": 4},
     "catboost": {"learning_rate": 0.1, "depth": 4},
 }
@@ -67,21 +67,21 @@ def cancer():
     # Real column names ("mean radius") carry spaces, which LightGBM/XGBoost don't accept as is.
     df, names = _sk_frame(datasets.load_breast_cancer())
     train, valid = _split(df)
-    return train, valid, FitContext(task="binary", target=["y"], features=names, seed=0, threads=2)
+    return train, valid, FitContext(task="binary", target=["y"], features=names, seed=0, threads=1)
 
 
 @pytest.fixture(scope="module")
 def wine():
     df, names = _sk_frame(datasets.load_wine())
     train, valid = _split(df)
-    return train, valid, FitContext(task="multiclass", target=["y"], features=names, n_classes=3, seed=0, threads=2)
+    return train, valid, FitContext(task="multiclass", target=["y"], features=names, n_classes=3, seed=0, threads=1)
 
 
 @pytest.fixture(scope="module")
 def diabetes():
     df, names = _sk_frame(datasets.load_diabetes())
     train, valid = _split(df)
-    return train, valid, FitContext(task="regression", target=["y"], features=names, seed=0, threads=2)
+    return train, valid, FitContext(task="regression", target=["y"], features=names, seed=0, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def covid():
     features = [c for c in df.columns if c != "y"]
     train, valid = _split(df)
     return train, valid, FitContext(task="binary", target=["y"], features=features, categorical=cats,
-                                    seed=0, threads=2)
+                                    seed=0, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def multilabel():
     labels = ["a", "b", "c"]
     df = pl.DataFrame(X, schema=names).with_columns(pl.Series(t, Y[:, i]) for i, t in enumerate(labels))
     train, valid = _split(df)
-    return train, valid, FitContext(task="multilabel", target=labels, features=names, seed=0, threads=2)
+    return train, valid, FitContext(task="multilabel", target=labels, features=names, seed=0, threads=1)
 
 
 def _auc(valid, ctx, p) -> float:

