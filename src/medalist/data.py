@@ -97,6 +97,7 @@ class CompetitionData:
 
 def encode_target(train: pl.DataFrame, comp: CompetitionConfig, file: str) -> tuple[pl.DataFrame, list | None]:
     tcols = comp.targets
+    require_columns(train, tcols, file=file, role="target column")
     for t in tcols:
         s = train.get_column(t)
         n_null = s.null_count() + (int(s.is_nan().sum()) if s.dtype.is_float() else 0)

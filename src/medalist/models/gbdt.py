@@ -98,6 +98,15 @@ class _GBDTModel(ModelAdapter):
 
     # -- shared logic ------------------------------------------------------------------------
 
+    def _float_matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        # Negative category codes (an encoder's "unknown") become missing: XGBoost rejects them
+        # and LightGBM already treats them as missing, so both libraries agree.
+        cats = set(self.categorical_)
+        return frame.select(
+            (pl.when(pl.col(f) >= 0).then(pl.col(f)) if f in cats else pl.col(f)).cast(pl.Float64)
+            for f in self.features_
+        ).to_numpy()
+
     def _rounds(self, params: dict) -> int:
         # A rounds alias in params is honoured like num_boost_round, and removed so it can't
         # override a refit's fixed num_iterations inside the library.
@@ -200,7 +209,7 @@ class LightGBMModel(_GBDTModel):
     _objectives: ClassVar[dict[str, str]] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 
     def _data(self, frame, y, w, ref=None):
-        X = frame.select(pl.col(self.features_).cast(pl.Float64)).to_numpy()
+        X = self._float_matrix(frame)
         if y is None:
             return X
         import lightgbm as lgb
@@ -261,7 +270,7 @@ class XGBoostModel(_GBDTModel):
     def _data(self, frame, y, w, ref=None):
         import xgboost as xgb
 
-        X = frame.select(pl.col(self.features_).cast(pl.Float64)).to_numpy()
+        X = self._float_matrix(frame)
         cats = set(self.categorical_)
         types = ["c" if f in cats else "q" for f in self.features_]
         return xgb.DMatrix(X, label=y, weight=w, missing=np.nan, feature_names=self.native_names_,

@@ -215,10 +215,14 @@ class SklearnModel(ModelAdapter):
                               found=f"a {type(est).__name__}", fix="point at an estimator class or factory")
         # A factory may hand back a shared instance; clone so no fit leaks into the next.
         est = clone(est, safe=False)
+        # Seed and threads go to every (nested) random_state / n_jobs the user left unset.
         defaults = {"random_state": ctx.seed, "n_jobs": ctx.threads}
         if hasattr(est, "get_params"):
-            unset = {k: defaults[k.rpartition("__")[2]] for k, v in est.get_params(deep=True).items()
-                     if k.rpartition("__")[2] in defaults and v is None and defaults[k.rpartition("__")[2]] is not None}
+            unset = {}
+            for key, value in est.get_params(deep=True).items():
+                default = defaults.get(key.rpartition("__")[2])
+                if value is None and default is not None:
+                    unset[key] = default
             if unset:
                 est.set_params(**unset)
         try:
