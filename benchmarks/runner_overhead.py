@@ -40,11 +40,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
-import numpy as np
-import polars as pl
-import yaml
-from sklearn.metrics import roc_auc_score
+# On a shared machine LightGBM's OpenMP threads spin while waiting for each other; when other
+# processes hold the cores a fit gets 3-40x slower at random. --omp-passive (OMP_WAIT_POLICY=PASSIVE,
+# set before the OpenMP runtime loads) makes waiting threads sleep: much less variance under load,
+# but on a quiet machine small fits get ~2x slower, which flatters the ratio, so it is not the default.
+if __name__ == "__main__" and "--omp-passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+import lightgbm as lgb  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import yaml  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
 # --------------------------------------------------------------------------- settings
 
@@ -154,6 +161,11 @@ def setup(ds: Dataset, root: Path, threads: int) -> tuple[Any, Path]:
     ws.config.tracking = "none"
     ws.save_config()
     build_folds(ws, scheme=ds.scheme, k=5, group=ds.group)
+    return ws, write_config(ws, threads)
+
+
+def write_config(ws, threads: int) -> Path:
+    """configs/bench.yaml: LightGBM with the fixed params, one seed, ``threads`` threads."""
     exp = {
         "note": "runner overhead benchmark",
         "model": {"name": "lightgbm", "params": dict(LGB_PARAMS),
@@ -163,7 +175,7 @@ def setup(ds: Dataset, root: Path, threads: int) -> tuple[Any, Path]:
     }
     config = ws.configs_dir / "bench.yaml"
     config.write_text(yaml.safe_dump(exp, sort_keys=False))
-    return ws, config
+    return config
 
 
 def hand_params(threads: int) -> dict[str, Any]:
@@ -277,84 +289,114 @@ def mlflow_cost(ws, run, where: Path) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- profiling
 
-# (label, module file suffix, function name): cumulative time of these in one medalist train()
-_PHASES = [
-    ("read CSVs + encode (load_competition_data)", "medalist/data.py", "load_competition_data"),
-    ("  read_table", "medalist/data.py", "read_table"),
-    ("  prepare (checks + encoding)", "medalist/data.py", "prepare"),
-    ("folds: load", "medalist/folds.py", "load"),
-    ("folds: check (train hash)", "medalist/folds.py", "check"),
-    ("folds: validate_groups", "medalist/folds.py", "validate_groups"),
-    ("folds: splits", "medalist/folds.py", "splits"),
-    ("config hash", "medalist/runner.py", "_config_hash"),
-    ("git_info", "medalist/provenance.py", "git_info"),
-    ("package_versions", "medalist/provenance.py", "package_versions"),
-    ("run_cv", "medalist/runner.py", "run_cv"),
-    ("  model.fit", "medalist/models/gbdt.py", "fit"),
-    ("    _data (polars -> numpy -> lgb.Dataset)", "medalist/models/gbdt.py", "_data"),
-    ("    lightgbm.train", "lightgbm/engine.py", "train"),
-    ("    _log_curves", "medalist/models/gbdt.py", "_log_curves"),
-    ("  model.predict (valid + test)", "medalist/models/base.py", "predict"),
-    ("  model.save", "medalist/models/base.py", "save"),
-    ("  feature_importance", "medalist/models/gbdt.py", "feature_importance"),
-    ("  _save_npy (parts)", "medalist/runner.py", "_save_npy"),
-    ("  metric (fold AUC)", "medalist/metrics.py", "auc"),
-    ("atomic_write_parquet (oof/test/imp/curves)", "medalist/workspace.py", "atomic_write_parquet"),
-    ("atomic_write_json", "medalist/workspace.py", "atomic_write_json"),
-    ("  fsync", "~", "<built-in method posix.fsync>"),
-    ("score summary", "medalist/runner.py", "_score_summary"),
-]
 
-_HAND_PHASES = [
-    ("read_csv", "polars/io/csv/functions.py", "read_csv"),
-    ("lightgbm.train", "lightgbm/engine.py", "train"),
-    ("Booster.predict", "lightgbm/basic.py", "predict"),
-    ("Booster.save_model", "lightgbm/basic.py", "save_model"),
-    ("roc_auc_score", "sklearn/metrics/_ranking.py", "roc_auc_score"),
-]
+def _targets() -> list[tuple[Any, str, str]]:
+    """(owner, attribute, label) of the calls whose time the breakdown reports."""
+    import medalist.folds as F
+    import medalist.metrics as M
+    import medalist.models.base as B
+    import medalist.models.gbdt as G
+    import medalist.runner as R
 
-
-def _cumtimes(stats: pstats.Stats, phases) -> list[tuple[str, float, int]]:
-    rows = []
-    for label, file, func in phases:
-        cum, calls = 0.0, 0
-        for (fname, _line, name), (cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-            where_ok = fname == "~" if file == "~" else fname.replace("\\", "/").endswith(file)
-            if name == func and where_ok:
-                cum += ct
-                calls += nc
-        rows.append((label, cum, calls))
-    return rows
+    this = sys.modules[__name__]
+    return [
+        (R, "load_experiment", "medalist: load_experiment"),
+        (R, "load_competition_data", "medalist: load_competition_data (read + check + encode)"),
+        (F.Folds, "load", "medalist: Folds.load"),
+        (F.Folds, "check", "medalist: Folds.check (incl. one validate_groups)"),
+        (F.Folds, "validate_groups", "medalist: Folds.validate_groups (all calls)"),
+        (F.Folds, "splits", "medalist: Folds.splits"),
+        (R, "_config_hash", "medalist: _config_hash"),
+        (R, "git_info", "medalist: git_info"),
+        (R, "package_versions", "medalist: package_versions"),
+        (G.LightGBMModel, "_data", "medalist: LightGBMModel._data (frame -> numpy)"),
+        (B.ModelAdapter, "predict", "medalist: Model.predict (incl. Booster.predict)"),
+        (B.ModelAdapter, "save", "medalist: Model.save (incl. Booster.save_model)"),
+        (G._GBDTModel, "feature_importance", "medalist: feature_importance"),
+        (G, "_log_curves", "medalist: _log_curves"),
+        (R, "_save_npy", "medalist: _save_npy (parts/)"),
+        (R, "atomic_write_json", "medalist: atomic_write_json"),
+        (R, "atomic_write_text", "medalist: atomic_write_text"),
+        (R, "atomic_write_parquet", "medalist: atomic_write_parquet"),
+        (R, "_score_summary", "medalist: _score_summary"),
+        (M.skm, "roc_auc_score", "medalist: roc_auc_score"),
+        (os, "fsync", "os.fsync"),
+        (pl.DataFrame, "__getitem__", "polars: DataFrame[...] (fold slicing)"),
+        (pl, "read_csv", "polars: read_csv"),
+        (pl, "read_parquet", "polars: read_parquet"),
+        (pl.DataFrame, "join", "polars: DataFrame.join"),
+        (pl.DataFrame, "to_numpy", "polars: DataFrame.to_numpy"),
+        (pl.DataFrame, "write_parquet", "polars: DataFrame.write_parquet"),
+        (this, "roc_auc_score", "hand: roc_auc_score"),
+        (lgb, "train", "lightgbm: train"),
+        (lgb.Booster, "predict", "lightgbm: Booster.predict"),
+        (lgb.Booster, "save_model", "lightgbm: Booster.save_model"),
+    ]
 
 
-def profile_once(ws, config: Path, ds: Dataset, out: Path, threads: int, top: int = 25) -> dict[str, Any]:
+@contextlib.contextmanager
+def call_timers(acc: dict[str, list[float]]):
+    """Wrap the calls of :func:`_targets` with timers adding (seconds, calls) into ``acc``."""
+    saved = []
+    for owner, name, label in _targets():
+        orig = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        is_cm = isinstance(orig, classmethod)
+        func = orig.__func__ if is_cm else orig
+
+        def timed_call(*a, __func=func, __label=label, **k):
+            t = time.perf_counter()
+            try:
+                return __func(*a, **k)
+            finally:
+                slot = acc.setdefault(__label, [0.0, 0])
+                slot[0] += time.perf_counter() - t
+                slot[1] += 1
+
+        saved.append((owner, name, orig))
+        setattr(owner, name, classmethod(timed_call) if is_cm else timed_call)
+    try:
+        yield
+    finally:
+        for owner, name, orig in reversed(saved):
+            setattr(owner, name, orig)
+
+
+def profile_once(ws, config: Path, ds: Dataset, out: Path, threads: int, cprofile: bool) -> dict[str, Any]:
+    """One more run of each side with timers around the calls that matter; optionally cProfile."""
     from medalist.runner import train
 
+    comp = ws.competition
     result: dict[str, Any] = {}
     for side in ("hand", "medalist"):
-        prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        prof.enable()
+        acc: dict[str, list] = {}
+        prof = cProfile.Profile() if cprofile else None
+        with call_timers(acc):
+            t0 = time.perf_counter()
+            if prof:
+                prof.enable()
+            if side == "medalist":
+                run = train(ws, config, tracking=False)
+            else:
+                hand_loop(ws.root, out, id_col=ds.id, target=comp.target,
+                          exclude=[c for c in (comp.group, comp.time) if c], params=hand_params(threads),
+                          num_boost_round=NUM_BOOST_ROUND, early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+            if prof:
+                prof.disable()
+            total = time.perf_counter() - t0
         if side == "medalist":
-            train(ws, config, tracking=False)
-        else:
-            comp = ws.competition
-            hand_loop(ws.root, out, id_col=ds.id, target=comp.target, exclude=[c for c in (comp.group,) if c],
-                      params=hand_params(threads), num_boost_round=NUM_BOOST_ROUND,
-                      early_stopping_rounds=EARLY_STOPPING_ROUNDS)
-        prof.disable()
-        total = time.perf_counter() - t0
-        stats = pstats.Stats(prof)
-        rows = _cumtimes(stats, _PHASES if side == "medalist" else _HAND_PHASES)
-        result[side] = {"total_s": total, "phases": [{"phase": l, "seconds": s, "calls": c} for l, s, c in rows]}
-        log(f"\n== cProfile, {side}, {ds.name}: {total:.2f} s under the profiler")
-        for l, s, c in rows:
-            log(f"  {l:<46} {s:8.3f} s  ({c} calls)")
-        if side == "medalist":
+            shutil.rmtree(run.path)
+        core = sum(acc.get(k, [0.0])[0] for k in ("lightgbm: train", "lightgbm: Booster.predict"))
+        rows = sorted(((k, v[0], v[1]) for k, v in acc.items()), key=lambda r: r[0])
+        result[side] = {"total_s": total, "lightgbm_s": core, "other_s": total - core,
+                        "calls": [{"call": k, "seconds": s, "count": c} for k, s, c in rows]}
+        log(f"\n== {ds.name}, {side}: {total:.3f} s, of which LightGBM train+predict {core:.3f} s, other {total - core:.3f} s")
+        for k, s, c in rows:
+            log(f"  {k:<58} {s:8.4f} s  ({c} calls)")
+        if prof:
             import io
 
             buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
+            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
             log(buf.getvalue())
     return result
 
@@ -363,7 +405,7 @@ def profile_once(ws, config: Path, ds: Dataset, out: Path, threads: int, top: in
 
 
 def bench_dataset(key: str, ds: Dataset, base: Path, *, repeats: int, threads: int, warmup: bool,
-                  profile: bool, keep: bool) -> dict[str, Any]:
+                  profile: bool, cprofile: bool, keep: bool) -> dict[str, Any]:
     root = base / key
     log(f"[{ds.name}] building the local competition and folds in {root}")
     t0 = time.perf_counter()
@@ -402,16 +444,19 @@ def bench_dataset(key: str, ds: Dataset, base: Path, *, repeats: int, threads: i
     ml = mlflow_cost(ws, last_run, root / "mlflow")
     prof = None
     if profile:
-        prof = profile_once(ws, config, ds, hand_dir / "profile", threads)
+        prof = profile_once(ws, config, ds, hand_dir / "profile", threads, cprofile)
 
     med_ = statistics.median
     hand_wall, med_wall = med_([r.seconds for r in hand]), med_([r.seconds for r in med])
     hand_other = med_([r.seconds - r.core_seconds for r in hand])
     med_other = med_([r.seconds - r.core_seconds for r in med])
     # Both sides grow the same trees, so LightGBM's own time differs between them only by noise
-    # (on a loaded machine OpenMP waits make it vary by 2x); pooling it gives a ratio that
-    # compares what each side adds around the identical LightGBM work.
-    core = med_([r.core_seconds for r in hand + med])
+    # (on a loaded machine OpenMP waits make it vary by 2-40x). The adjusted ratio puts the same
+    # LightGBM time, the least disturbed one seen (min over all runs of both sides), under what
+    # each side adds around it (its least disturbed "other" time).
+    core = min(r.core_seconds for r in hand + med)
+    hand_other_min = min(r.seconds - r.core_seconds for r in hand)
+    med_other_min = min(r.seconds - r.core_seconds for r in med)
     return {
         "dataset": ds.name, "source": ds.source, "target": ds.target, "folds_scheme": ds.scheme,
         "rows": info["rows"], "test_rows": info["test_rows"], "features": info["features"], "folds": info["folds"],
@@ -421,9 +466,11 @@ def bench_dataset(key: str, ds: Dataset, base: Path, *, repeats: int, threads: i
         "hand_lightgbm_s": [r.core_seconds for r in hand], "medalist_lightgbm_s": [r.core_seconds for r in med],
         "hand_median_s": hand_wall, "medalist_median_s": med_wall, "ratio": med_wall / hand_wall,
         "cpu_ratio": med_([r.cpu_seconds for r in med]) / med_([r.cpu_seconds for r in hand]),
-        "lightgbm_median_s": core, "hand_other_median_s": hand_other, "medalist_other_median_s": med_other,
+        "min_ratio": min(r.seconds for r in med) / min(r.seconds for r in hand),
+        "lightgbm_min_s": core, "hand_other_median_s": hand_other, "medalist_other_median_s": med_other,
+        "hand_other_min_s": hand_other_min, "medalist_other_min_s": med_other_min,
         "overhead_s": med_other - hand_other,
-        "adjusted_ratio": (core + med_other) / (core + hand_other),
+        "adjusted_ratio": (core + med_other_min) / (core + hand_other_min),
         "oof_auc": med[-1].auc, "oof_auc_hand": hand[-1].auc,
         "max_abs_diff_oof": max(d_oof), "max_abs_diff_test": max(d_test),
         "identical": max(d_oof) == 0.0 and max(d_test) == 0.0,
@@ -437,8 +484,9 @@ def print_table(res: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title=f"medalist runner vs hand-written loop: LightGBM, {res['threads']} threads, medians of the repeats")
-    cols = ("dataset", "rows", "features", "folds", "repeats", "hand s", "medalist s", "ratio", "LightGBM s",
-            "hand other s", "medalist other s", "adj. ratio", "OOF AUC", "max |ΔOOF|", "max |Δtest|", "MLflow log s")
+    cols = ("dataset", "rows", "features", "folds", "repeats", "hand s", "medalist s", "ratio", "min ratio",
+            "LightGBM s", "hand other s", "medalist other s", "adj. ratio", "OOF AUC", "max |ΔOOF|", "max |Δtest|",
+            "MLflow log s")
     for col in cols:
         t.add_column(col, justify="left" if col == "dataset" else "right")
     for r in res["datasets"]:
@@ -447,16 +495,17 @@ def print_table(res: dict[str, Any]) -> None:
 
         t.add_row(
             r["dataset"], f"{r['rows']:,}", str(r["features"]), str(r["folds"]), str(r["repeats"]),
-            f"{r['hand_median_s']:.2f}", f"{r['medalist_median_s']:.2f}", verdict(r["ratio"]),
-            f"{r['lightgbm_median_s']:.2f}", f"{r['hand_other_median_s']:.2f}", f"{r['medalist_other_median_s']:.2f}",
+            f"{r['hand_median_s']:.2f}", f"{r['medalist_median_s']:.2f}", verdict(r["ratio"]), verdict(r["min_ratio"]),
+            f"{r['lightgbm_min_s']:.2f}", f"{r['hand_other_median_s']:.3f}", f"{r['medalist_other_median_s']:.3f}",
             verdict(r["adjusted_ratio"]), f"{r['oof_auc']:.6f}", f"{r['max_abs_diff_oof']:.1e}",
             f"{r['max_abs_diff_test']:.1e}", f"{r['mlflow']['fresh_store_s']:.2f}",
         )
     c = Console(file=sys.stdout, width=220)
     c.print(t)
-    c.print("ratio: median medalist wall time / median hand-loop wall time (goal <= 1.05), tracking off. "
-            "LightGBM s: median time inside lightgbm.train + Booster.predict (identical work on both sides); "
-            "other s: wall - LightGBM per side; adj. ratio: (LightGBM + medalist other) / (LightGBM + hand other). "
+    c.print("ratio: median medalist wall time / median hand-loop wall time (goal <= 1.05), tracking off; "
+            "min ratio: the same with the fastest run of each side. LightGBM s: least time inside lightgbm.train + "
+            "Booster.predict over all runs (identical work on both sides); other s: median wall - LightGBM per side; "
+            "adj. ratio: (LightGBM + medalist other) / (LightGBM + hand other), fastest 'other' of each side. "
             "MLflow log s: log_run of one finished run into a fresh SQLite store (not in the ratios).")
     for r in res["datasets"]:
         c.print(f"{r['dataset']}: hand {', '.join(f'{s:.2f}' for s in r['hand_s'])} s | medalist "
@@ -474,7 +523,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=THREADS, help="LightGBM threads on both sides (default 2)")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed warm-up run")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    ap.add_argument("--profile", action="store_true", help="also cProfile one run of each side (printed to stderr)")
+    ap.add_argument("--profile", action="store_true",
+                    help="one more run of each side with timers around the main calls (printed to stderr, in --json)")
+    ap.add_argument("--cprofile", action="store_true", help="with --profile: also cProfile those runs (top 30 to stderr)")
+    ap.add_argument("--omp-passive", action="store_true",
+                    help="run with OMP_WAIT_POLICY=PASSIVE: steadier on a loaded machine, but slows small fits (see README)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workspaces (their path is printed)")
     args = ap.parse_args(argv)
 
@@ -497,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
             ds = DATASETS[key]
             repeats = 1 if args.quick else (args.repeats or ds.repeats)
             out["datasets"].append(bench_dataset(key, ds, base, repeats=repeats, threads=args.threads,
-                                                 warmup=args.warmup and i == 0, profile=args.profile, keep=args.keep))
+                                                 warmup=args.warmup and i == 0, profile=args.profile or args.cprofile,
+                                                 cprofile=args.cprofile, keep=args.keep))
     finally:
         if args.keep:
             log(f"workspaces kept in {base}")

@@ -292,7 +292,11 @@ class Folds:
     @property
     def hash(self) -> str:
         """Content hash of the table (16 hex chars); runs record it to prove they shared folds."""
-        return _digest(self.table)
+        # The table is treated as immutable once built, so the digest is computed once.
+        cached = getattr(self, "_hash", None)
+        if cached is None or cached[0] is not self.table:
+            self._hash = (self.table, _digest(self.table))
+        return self._hash[1]
 
     @property
     def n_splits(self) -> int:

@@ -17,6 +17,7 @@ _PACKAGES = (
     "medalist", "numpy", "polars", "pandas", "pyarrow", "scikit-learn", "scipy", "lightgbm", "xgboost",
     "catboost", "mlflow", "optuna", "torch", "timm", "lightning",
 )
+_MODULE = {"scikit-learn": "sklearn"}
 _MAX_DIFF = 2_000_000  # bytes; a giant diff is usually data committed by mistake
 
 
@@ -46,7 +47,12 @@ def git_info(path: Path) -> dict[str, Any]:
 
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
+    # Only libraries this process actually loaded: they are what produced the run, and looking up
+    # metadata of every candidate costs more than the bookkeeping it serves.
     for p in _PACKAGES:
+        module = _MODULE.get(p, p)
+        if p != "medalist" and module not in sys.modules:
+            continue
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:

@@ -7,6 +7,7 @@ Each fold's predictions are written atomically as soon as the fold ends; ``resum
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from medalist.metrics import Metric, get_metric
 from medalist.models import FitContext, create_model
 from medalist.provenance import git_info, package_versions, stable_hash
 from medalist.store import Run, new_run_id, pred_columns
-from medalist.workspace import Workspace, atomic_write_json, atomic_write_parquet, atomic_write_text
+from medalist.workspace import Workspace, atomic_write, atomic_write_json, atomic_write_parquet, atomic_write_text
 
 __all__ = ["train", "run_cv", "CVResult", "Event"]
 
@@ -82,13 +83,11 @@ def _part_paths(run_dir: Path, repeat: int, fold: int) -> tuple[Path, Path, Path
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    from medalist.workspace import atomic_write
-
     def w(p: Path) -> None:
         with open(p, "wb") as fh:
             np.save(fh, arr)
 
-    atomic_write(path, w)
+    atomic_write(path, w, durable=False)
 
 
 def run_cv(
@@ -124,8 +123,6 @@ def run_cv(
             fold_of[split.valid_idx] = split.fold
         valid_path, test_path, info_path = _part_paths(run_dir, split.repeat, split.fold) if run_dir else (None,) * 3
         if resume and info_path is not None and info_path.is_file() and valid_path.is_file() and test_path.is_file():
-            import json
-
             pv, pt = np.load(valid_path), np.load(test_path)
             info = json.loads(info_path.read_text())
             emit("fold_resumed", info)
@@ -157,7 +154,7 @@ def run_cv(
             if run_dir is not None:
                 _save_npy(valid_path, pv)
                 _save_npy(test_path, pt)
-                atomic_write_json(info_path, info)
+                atomic_write_json(info_path, info, durable=False)
             emit("fold_done", info)
         res.scores.append(info)
         oof_sum[split.valid_idx] += pv
@@ -242,8 +239,7 @@ def train(
         raise e.within(f"{config_path}: model") from None
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
     folds = Folds.load(ws.folds_path)
-    folds.check(data.train)
-    folds.validate_groups(data.train)
+    folds.check(data.train)  # ids, train hash and group leaks
     config_hash = _config_hash(resolved, ws, folds)
 
     if resume:
@@ -279,7 +275,6 @@ def train(
             full = {"competition": ws.competition.model_dump(mode="json"), **resolved}
             atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(full, sort_keys=False))
             atomic_write_json(run_dir / "git.json", git_info(ws.root))
-            atomic_write_json(run_dir / "versions.json", package_versions())
         atomic_write_json(run_dir / "run.json", info)
         log.info("run %s: %s on %d rows, %d features, folds %s", run.id, exp.model.name, data.train.height, len(data.features), folds.hash)
 
@@ -303,6 +298,7 @@ def train(
             atomic_write_parquet(run_dir / "importance.parquet", imp)
         if res.curves:
             atomic_write_parquet(run_dir / "curves.parquet", pl.DataFrame(res.curves))
+        atomic_write_json(run_dir / "versions.json", package_versions())  # after the fit: libraries are loaded
         summary = _score_summary(metric, data, res)
         summary["full_fit"] = exp.full_fit
         atomic_write_json(run_dir / "metrics.json", summary)

@@ -29,8 +29,12 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success move it into place, on error remove it."""
+def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success move it into place, on error remove it.
+
+    ``durable=False`` skips the fsync: still atomic for a crashed process, not for a power cut
+    (used for per-fold parts that ``--resume`` can recompute anyway).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -38,8 +42,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts should read like normal files
     try:
         yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -47,8 +52,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    with atomic_path(path) as tmp:
+def atomic_write(path: Path, write: Callable[[Path], Any], *, durable: bool = True) -> Path:
+    with atomic_path(path, durable=durable) as tmp:
         write(tmp)
     return Path(path)
 
@@ -57,8 +62,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
-def atomic_write_json(path: Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    return atomic_write(path, lambda p: p.write_text(text), durable=durable)
 
 
 def atomic_write_parquet(path: Path, frame) -> Path:
