@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -247,13 +246,14 @@ def ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
     uri = ws.tracking_uri
     if uri is None:
         raise ConfigError("medalist.yaml: tracking", expected="a tracking store", found="'none'", fix="remove `tracking: none`")
-    exe = shutil.which("mlflow")
-    if exe is None:
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
         from medalist.errors import MissingDependencyError
 
         raise MissingDependencyError("mlflow", "tracking", purpose="the UI")
     console.print(f"MLflow UI on http://{host}:{port}  (store {uri})")
-    raise typer.Exit(subprocess.call([exe, "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)], cwd=ws.root))
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)], cwd=ws.root))
 
 
 @app.command("list")
