@@ -67,6 +67,6 @@ def run_demo(
             "public": sub.public, "private": sub.private, "seconds": run.info.get("seconds"), "submission": str(sub.file),
         })
     return {
-        "workspace": str(ws.root), "competition": ws.competition.name, "metric": rows[0] and run.metrics["metric"],
+        "workspace": str(ws.root), "competition": ws.competition.name, "metric": run.metrics["metric"],
         "folds_hash": f.hash, "rows": rows, "seconds": round(time.perf_counter() - t0, 1),
     }
