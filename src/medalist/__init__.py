@@ -4,7 +4,7 @@ The public API is re-exported here and imported lazily, so ``import medalist`` s
 
 >>> import medalist
 >>> sorted(medalist.__all__)[:3]
-['ConfigError', 'DataError', 'FitContext']
+['ConfigError', 'DataError', 'FeaturePlan']
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ _EXPORTS = {
     "init_local_competition": "medalist.competition",
     "init_workspace": "medalist.competition",
     "load_experiment": "medalist.config",
+    "FeaturePlan": "medalist.features",
+    "register_block": "medalist.features",
+    "list_blocks": "medalist.features",
     "MedalistError": "medalist.errors",
     "ConfigError": "medalist.errors",
     "DataError": "medalist.errors",

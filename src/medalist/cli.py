@@ -171,6 +171,23 @@ def _train_with_progress(ws, config: Path, overrides: list[str], **kw):
         return run_train(ws, Path(config), overrides, on_event=on_event, **kw)
 
 
+# ----------------------------------------------------------------------------- features
+@app.command()
+def features(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with a features: list.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, as for train.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Materialize an experiment's feature blocks on the data and summarize each new column."""
+    from medalist.features import describe_features
+
+    summary = describe_features(_ws(), config, overrides or [])
+    if as_json:
+        print(json.dumps({"config": str(config), "features": summary.to_dicts()}, default=str))
+        return
+    _print_frame(summary, f"features of {config}  ({summary.height} columns)")
+
+
 # ----------------------------------------------------------------------------- runs / show
 @app.command()
 def runs(as_json: JsonOpt = False) -> None:

@@ -111,6 +111,9 @@ class ExperimentConfig(Strict):
     seeds: list[int] = Field(default_factory=lambda: [42])
     full_fit: bool = False
     threads: int | None = None
+    # Feature blocks, in order: [{block: NAME, ...params}]. Validated by medalist.features when the
+    # run starts (it needs the data's columns), which keeps this module free of the blocks.
+    features: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod

@@ -217,7 +217,9 @@ def prepare(
     keep_train = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c and c not in features]
     keep_train = list(dict.fromkeys(keep_train))
     train_out = train.select(keep_train).with_columns(enc_train)
-    test_out = test.select(comp.id).with_columns(enc_test)
+    # group/time columns stay in test too when it has them: feature blocks key on them (per-patient stats).
+    keep_test = [comp.id] + [c for c in (comp.group, comp.time) if c and c not in features and c in test.columns]
+    test_out = test.select(list(dict.fromkeys(keep_test))).with_columns(enc_test)
     if weight:
         train_out = train_out.with_columns(pl.col(weight).cast(pl.Float64))
     return CompetitionData(

@@ -23,6 +23,7 @@ import yaml
 from medalist.config import ExperimentConfig, load_experiment
 from medalist.data import CompetitionData, load_competition_data
 from medalist.errors import ConfigError, RunError
+from medalist.features import FeaturePlan, apply_static, build_plan, fold_labels
 from medalist.folds import Folds
 from medalist.metrics import Metric, get_metric
 from medalist.models import FitContext, create_model
@@ -61,12 +62,13 @@ def _model_factory(exp: ExperimentConfig):
     return make
 
 
-def _context(data: CompetitionData, exp: ExperimentConfig, metric: Metric, seed: int, sink: list, tag: dict) -> FitContext:
+def _context(data: CompetitionData, exp: ExperimentConfig, metric: Metric, seed: int, sink: list, tag: dict,
+             features: list[str] | None = None) -> FitContext:
     def _log(name: str, value: float, step: int) -> None:
         sink.append({**tag, "name": name, "step": int(step), "value": float(value)})
 
     return FitContext(
-        task=data.task, target=data.target, features=data.features, categorical=data.categorical,
+        task=data.task, target=data.target, features=features or data.features, categorical=data.categorical,
         weight=data.weight, seed=seed, n_classes=data.n_classes, metric=metric, log=_log, threads=exp.threads,
     )
 
@@ -99,11 +101,13 @@ def run_cv(
     run_dir: Path | None = None,
     resume: bool = False,
     on_event: Event | None = None,
+    features: FeaturePlan | None = None,
 ) -> CVResult:
     """Fit one fresh model per (repeat, fold, seed); return OOF and test predictions.
 
     With ``run_dir`` each fold is persisted under ``parts/`` when it ends, and ``resume=True``
-    loads finished folds instead of refitting them.
+    loads finished folds instead of refitting them. ``data`` already holds the static features of
+    ``features``; its per-fold blocks (target encoding) are computed here from each split's train rows.
     """
     emit = on_event or (lambda *_: None)
     make = _model_factory(exp)
@@ -117,6 +121,7 @@ def run_cv(
     test_sum = np.zeros(shape(n_test))
     fold_of = np.full(n, -1, dtype=np.int16)
     res = CVResult(oof=oof_sum, test=test_sum, fold_of=fold_of)
+    inner = fold_labels(folds, data.train) if features is not None and features.per_fold else {}
     emit("start", {"splits": len(splits), "seeds": len(exp.seeds)})
     for split in splits:
         if split.repeat == repeats[0]:
@@ -128,16 +133,20 @@ def run_cv(
             emit("fold_resumed", info)
         else:
             t0 = time.perf_counter()
-            tr, va = data.train[split.train_idx], data.train[split.valid_idx]
+            tr, va, te = data.train[split.train_idx], data.train[split.valid_idx], data.test
+            cols = data.features
+            if inner:
+                tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
+                cols = [*data.features, *extra]
             pv = np.zeros(shape(len(split.valid_idx)))
             pt = np.zeros(shape(n_test))
             best, curves = [], []
             for seed in exp.seeds:
                 tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
-                ctx = _context(data, exp, metric, seed, curves, tag)
+                ctx = _context(data, exp, metric, seed, curves, tag, cols)
                 model = make().fit(tr, va, ctx)
                 pv += model.predict(va) / len(exp.seeds)
-                pt += model.predict(data.test) / len(exp.seeds)
+                pt += model.predict(te) / len(exp.seeds)
                 best.append(getattr(model, "best_iteration", None))
                 imp = model.feature_importance()
                 if imp:
@@ -166,17 +175,24 @@ def run_cv(
     return res
 
 
-def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scores: list[dict], run_dir: Path | None) -> np.ndarray:
+def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scores: list[dict], run_dir: Path | None,
+              folds: Folds | None = None, features: FeaturePlan | None = None) -> np.ndarray:
     """Refit on every train row with the mean best iteration; return the test prediction."""
     best = [b for s in scores for b in s.get("best_iterations", []) if b]
     n_iter = int(round(float(np.mean(best)))) if best else None
     make = _model_factory(exp)
     pred = None
+    train, test, cols = data.train, data.test, data.features
+    if features is not None and features.per_fold and folds is not None:
+        # every train row encoded out-of-fold with the saved folds, test from all train rows
+        labels = fold_labels(folds, data.train)
+        train, _, test, extra = features.for_split(train, train.clear(), test, labels[min(labels)])
+        cols = [*cols, *extra]
     for seed in exp.seeds:
-        ctx = _context(data, exp, metric, seed, [], {})
+        ctx = _context(data, exp, metric, seed, [], {}, cols)
         ctx.num_iterations = n_iter
-        model = make().fit(data.train, None, ctx)
-        p = model.predict(data.test) / len(exp.seeds)
+        model = make().fit(train, None, ctx)
+        p = model.predict(test) / len(exp.seeds)
         pred = p if pred is None else pred + p
         if run_dir is not None:
             model.save(run_dir / "models" / f"full_s{seed}")
@@ -240,6 +256,9 @@ def train(
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
     folds = Folds.load(ws.folds_path)
     folds.check(data.train)  # ids, train hash and group leaks
+    # static features now, before a run folder exists: a bad block is an error with nothing written
+    plan = build_plan(exp.features, data, source=str(config_path), ws=ws, folds_hash=folds.hash)
+    data = apply_static(plan, data)
     config_hash = _config_hash(resolved, ws, folds)
 
     if resume:
@@ -284,10 +303,10 @@ def train(
             if on_event:
                 on_event(kind, payload)
 
-        res = run_cv(data, folds, exp, metric, run_dir=run_dir, resume=bool(resume), on_event=emit)
+        res = run_cv(data, folds, exp, metric, run_dir=run_dir, resume=bool(resume), on_event=emit, features=plan)
         if exp.full_fit:
             emit("full_fit", {})
-            res.test = _full_fit(data, exp, metric, res.scores, run_dir)
+            res.test = _full_fit(data, exp, metric, res.scores, run_dir, folds, plan)
         cols = info["pred_columns"]
         ids = data.train.get_column(data.id)
         atomic_write_parquet(run_dir / "oof.parquet", _frame(ids, res.oof, cols, {"fold": pl.Series(res.fold_of)}))

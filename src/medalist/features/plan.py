@@ -1,0 +1,212 @@
+"""A FeaturePlan: an experiment's ``features:`` list, validated, split into static and per-fold steps.
+
+The runner stays generic: it calls :meth:`FeaturePlan.static` once before the CV loop (train+test
+stacked, no target) and :meth:`FeaturePlan.for_split` inside each split (target-aware blocks,
+statistics from that split's train rows only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medalist.errors import ConfigError, DataError
+from medalist.features.base import FEATURES, PART, Block, FeatureContext, Params, check_columns, validate_params
+
+__all__ = ["FeaturePlan", "Step", "build_plan", "apply_static", "describe_features", "fold_labels"]
+
+
+@dataclass
+class Step:
+    """One validated block of the features list and its position there."""
+
+    block: Block
+    params: Params
+    index: int
+
+
+class FeaturePlan:
+    """The validated feature blocks of one experiment.
+
+    >>> plan = FeaturePlan([{"block": "count_encode", "columns": ["c"]}])
+    >>> tr, te, cols = plan.static(pl.DataFrame({"id": [1, 2], "c": [5, 5]}), pl.DataFrame({"id": [3], "c": [6]}))
+    >>> cols, tr["cnt_c"].to_list()
+    (['cnt_c'], [2, 2])
+    """
+
+    def __init__(self, specs: list[dict[str, Any]] | None, ctx: FeatureContext | None = None) -> None:
+        self.ctx = ctx or FeatureContext()
+        self.steps: list[Step] = []
+        self.columns: dict[str, str] = {}  # created column -> block name, in creation order
+        self.categorical: list[str] = []  # created columns that hold category codes
+        self._ready: list[str] | None = None  # columns after static(): what per-fold blocks may use
+        for i, spec in enumerate(specs or []):
+            self.ctx.index = i
+            if not isinstance(spec, dict) or "block" not in spec:
+                raise ConfigError(self.ctx.where(), expected="a mapping with 'block: NAME' and its parameters",
+                                  found=repr(spec), fix="write e.g. '- {block: group_agg, columns: [age], by: [[clinic]]}'")
+            raw = dict(spec)
+            name = raw.pop("block")
+            try:
+                block = FEATURES.get(str(name))
+            except ConfigError as e:
+                raise e.within(self.ctx.where("block")) from None
+            self.steps.append(Step(block, validate_params(block, raw, self.ctx), i))
+
+    @property
+    def per_fold(self) -> bool:
+        """Whether some block must be computed inside each split."""
+        return any(s.block.per_fold for s in self.steps)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def _add(self, new: pl.DataFrame, have: list[str], step: Step) -> list[str]:
+        """The names of ``new``'s columns, refusing any that already exist."""
+        for c in new.columns:
+            if c in have:
+                raise ConfigError(self.ctx.where(), expected="new column names", found=f"'{c}' exists already",
+                                  fix="rename it (e.g. 'name:'/'prefix:') or drop the duplicate block")
+        return new.columns
+
+    def static(self, train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+        """Run the fold-independent blocks on train+test stacked; return both frames and the new columns.
+
+        The target columns are removed before any block sees the rows.
+        """
+        ctx = self.ctx
+        frame = pl.concat(
+            [train.drop([c for c in ctx.target if c in train.columns]).with_columns(pl.lit(0, pl.Int8).alias(PART)),
+             test.with_columns(pl.lit(1, pl.Int8).alias(PART))],
+            how="diagonal_relaxed",
+        )
+        new_cols: list[str] = []
+        for step in self.steps:
+            if step.block.per_fold:
+                continue
+            ctx.index = step.index
+            available = [c for c in frame.columns if c != PART]
+            check_columns(step.params, available, ctx)
+            out = step.block.fn(frame, step.params, ctx)
+            if out.height != frame.height:
+                raise DataError(ctx.where(), expected=f"{frame.height} rows from block '{step.block.name}'", found=f"{out.height}")
+            out = self._encode(out)
+            cols = self._add(out, available, step)
+            self.columns.update({c: step.block.name for c in cols})
+            new_cols += cols
+            frame = frame.hstack(out)
+        self._ready = [c for c in frame.columns if c != PART] + list(ctx.target)
+        for step in self.steps:  # per-fold blocks: fail on a bad column now, before any model is fitted
+            if step.block.per_fold:
+                ctx.index = step.index
+                check_columns(step.params, [c for c in self._ready if c not in ctx.target], ctx)
+        if not new_cols:
+            return train, test, []
+        is_test = frame.get_column(PART) == 1
+        added = frame.select(new_cols)
+        return train.hstack(added.filter(~is_test)), test.hstack(added.filter(is_test)), new_cols
+
+    def _encode(self, out: pl.DataFrame) -> pl.DataFrame:
+        """Text columns (joins, custom code) become category codes, like data.prepare does."""
+        for c in out.columns:
+            s = out.get_column(c)
+            if s.dtype == pl.Boolean:
+                out = out.with_columns(s.cast(pl.Int8))
+            elif s.dtype in (pl.String, pl.Categorical) or isinstance(s.dtype, pl.Enum):
+                cats = sorted(s.cast(pl.String).drop_nulls().unique().to_list())
+                self.ctx.categories[c] = cats
+                lut = pl.DataFrame({c: cats, "__code": np.arange(len(cats), dtype=np.int32)}, schema={c: pl.String, "__code": pl.Int32})
+                out = out.with_columns(pl.DataFrame({c: s.cast(pl.String)}).join(lut, on=c, how="left", maintain_order="left")
+                                       .get_column("__code").alias(c))
+                self.categorical.append(c)
+            elif not (s.dtype.is_numeric()):
+                out = out.with_columns(s.to_physical().cast(pl.Int64) if s.dtype.is_temporal() else s)
+        return out
+
+    def for_split(self, train: pl.DataFrame, valid: pl.DataFrame, test: pl.DataFrame,
+                  inner: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str]]:
+        """Run the per-fold blocks for one split; ``inner`` is each train row's fold label.
+
+        Statistics come from ``train`` rows only; train rows get inner-fold (OOF-style) values.
+        """
+        new_cols: list[str] = []
+        for step in self.steps:
+            if not step.block.per_fold:
+                continue
+            self.ctx.index = step.index
+            if self._ready is None:
+                check_columns(step.params, [c for c in train.columns if c not in self.ctx.target], self.ctx)
+            a, b, c = step.block.fn(train, valid, test, step.params, self.ctx, inner)
+            self._add(a, train.columns, step)
+            self.columns.update({col: step.block.name for col in a.columns})
+            train, valid, test = train.hstack(a), valid.hstack(b), test.hstack(c)
+            new_cols += a.columns
+        return train, valid, test, new_cols
+
+
+def build_plan(specs: list[dict[str, Any]], data, *, source: str, ws=None, folds_hash: str | None = None,
+               root: Path | None = None) -> FeaturePlan:
+    """A plan for ``data`` (a :class:`~medalist.data.CompetitionData`) in workspace ``ws``."""
+    ctx = FeatureContext(
+        source=source, id=data.id, target=list(data.target), task=data.task, classes=data.classes,
+        time=ws.competition.time if ws is not None else None, categories=dict(data.categories),
+        root=root or (ws.root if ws is not None else Path(".")), ws=ws, folds_hash=folds_hash,
+    )
+    return FeaturePlan(specs, ctx)
+
+
+def apply_static(plan: FeaturePlan, data):
+    """``data`` with the plan's static features added to its frames, features and categorical lists."""
+    if not plan:
+        return data
+    train, test, cols = plan.static(data.train, data.test)
+    return replace(data, train=train, test=test, features=[*data.features, *cols],
+                   categorical=[*data.categorical, *[c for c in cols if c in plan.categorical]],
+                   categories={**data.categories, **{c: plan.ctx.categories[c] for c in plan.categorical}})
+
+
+def describe_features(ws, config_path: Path, overrides: list[str] | None = None) -> pl.DataFrame:
+    """Materialize an experiment's features on the workspace data; one summary row per new column.
+
+    Static features are summarized over train+test; per-fold ones over train rows encoded out-of-fold
+    with the saved folds (what a full-data refit trains on).
+
+    >>> describe_features(Workspace.find(), Path("configs/fe.yaml"))  # doctest: +SKIP
+    """
+    from medalist.config import load_experiment
+    from medalist.data import load_competition_data
+    from medalist.folds import Folds
+
+    exp, _ = load_experiment(Path(config_path), overrides)
+    data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    folds = Folds.load(ws.folds_path) if ws.folds_path.is_file() else None
+    plan = build_plan(exp.features, data, source=str(config_path), ws=ws, folds_hash=folds.hash if folds else None)
+    data = apply_static(plan, data)
+    static_cols = [c for c in plan.columns if c in data.train.columns]
+    values = {c: pl.concat([data.train.get_column(c), data.test.get_column(c)]) for c in static_cols}
+    if plan.per_fold and folds is not None:
+        labels = fold_labels(folds, data.train)
+        tr, _, _, cols = plan.for_split(data.train, data.train.clear(), data.test, labels[min(labels)])
+        values.update({c: tr.get_column(c) for c in cols})
+    rows = []
+    for c, s in values.items():
+        block = plan.columns[c]
+        nulls = s.null_count() + (int(s.is_nan().sum()) if s.dtype.is_float() else 0)
+        num = s.cast(pl.Float64).fill_nan(None) if s.dtype.is_numeric() else None
+        rows.append({"name": c, "block": block, "scope": "per-fold" if FEATURES.get(block).per_fold else "static",
+                     "dtype": str(s.dtype), "nulls %": round(100.0 * nulls / max(len(s), 1), 2),
+                     "mean": num.mean() if num is not None and num.null_count() < len(num) else None})
+    return pl.DataFrame(rows, schema={"name": pl.String, "block": pl.String, "scope": pl.String, "dtype": pl.String,
+                                      "nulls %": pl.Float64, "mean": pl.Float64})
+
+
+def fold_labels(folds, train: pl.DataFrame) -> dict[int, np.ndarray]:
+    """Per repeat, the fold of each train row (-1: never validated) — the inner folds of per-fold blocks."""
+    out: dict[int, np.ndarray] = {}
+    for s in folds.splits(train):
+        out.setdefault(s.repeat, np.full(train.height, -1, dtype=np.int64))[s.valid_idx] = s.fold
+    return out
