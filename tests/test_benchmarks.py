@@ -1,4 +1,4 @@
-"""Smoke tests for benchmarks/runner_overhead.py: the hand-written loop and medalist agree exactly."""
+"""Smoke tests for the benchmarks: runner_overhead (hand loop == medalist), chunked_predict, features_polars_vs_pandas."""
 
 from __future__ import annotations
 
@@ -43,3 +43,34 @@ def test_quick_run_json(bench, capsys):
     row = out["datasets"][0]
     assert row["identical"] and row["rows"] == 10862 and row["folds"] == 5
     assert row["ratio"] > 0 and row["mlflow"]["fresh_store_s"] > 0
+
+
+def _load(name: str):
+    path = SCRIPT.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_chunked_predict_smoke(capsys):
+    import json
+
+    mod = _load("chunked_predict")
+    assert mod.main(["--rows", "20000", "--repeats", "1", "--chunks", "3000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["identical"] and out["rows"] == 20000 and out["features"] == mod.N_FEATURES
+    assert [s["chunk_rows"] for s in out["summary"]] == [None, 3000]
+    assert all(s["peak_rss_mib"] > 0 and s["seconds"] > 0 for s in out["summary"])
+
+
+@pytest.mark.slow
+def test_features_polars_vs_pandas_smoke(capsys):
+    import json
+
+    mod = _load("features_polars_vs_pandas")
+    assert mod.main(["--rows", "20000", "--repeats", "1", "--lag", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["check"]["equal"] and out["check"]["columns"] == 23 and out["rows"] == 20000
+    assert out["speedup"] > 0 and out["peak_rss_ratio"] > 0

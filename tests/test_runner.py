@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from medalist.competition import init_local_competition
@@ -138,3 +139,31 @@ def test_other_tasks_end_to_end(tmp_path, source, target, task, metric, threshol
 
     s = submit(ws, run.id, local=True)
     assert s.public is not None and s.public < threshold * 1.5
+
+
+def test_predict_chunk_rows_same_predictions_and_bounded_slices(covid_ws, monkeypatch):
+    from medalist.models.base import ModelAdapter
+
+    default = train(covid_ws, FAST, tracking=False)
+    seen: list[int] = []
+    orig = ModelAdapter.predict
+
+    def spy(self, frame):
+        chunk = type(self)._predict_chunk
+
+        def record(s, c):
+            seen.append(c.height)
+            return chunk(s, c)
+
+        monkeypatch.setattr(type(self), "_predict_chunk", record)
+        try:
+            return orig(self, frame)
+        finally:
+            monkeypatch.setattr(type(self), "_predict_chunk", chunk)
+
+    monkeypatch.setattr(ModelAdapter, "predict", spy)
+    chunked = train(covid_ws, FAST, ["predict.chunk_rows=1000"], tracking=False)
+    assert seen and max(seen) <= 1000 and len(seen) > 6  # test set (4,662 rows) alone is 5 slices per fold
+    assert chunked.oof().equals(default.oof()) and chunked.test().equals(default.test())
+    saved = yaml.safe_load((chunked.path / "config.yaml").read_text())
+    assert saved["predict"] == {"chunk_rows": 1000}

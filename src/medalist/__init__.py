@@ -35,6 +35,7 @@ _EXPORTS = {
     "validate_submission": "medalist.submit",
     "init_local_competition": "medalist.competition",
     "init_workspace": "medalist.competition",
+    "adversarial_validation": "medalist.advval",
     "load_experiment": "medalist.config",
     "FeaturePlan": "medalist.features",
     "register_block": "medalist.features",

@@ -188,6 +188,31 @@ def features(
     _print_frame(summary, f"features of {config}  ({summary.height} columns)")
 
 
+# ----------------------------------------------------------------------------- advval
+@app.command()
+def advval(
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment YAML whose columns/features to use (default: all features).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of CV folds of the train-vs-test classifier.")] = 5,
+    drop: Annotated[Optional[list[str]], typer.Option("--drop", help="Feature to leave out (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Adversarial validation: how well can LightGBM tell test rows from train rows, and by which features?"""
+    from medalist.advval import adversarial_validation
+
+    res = adversarial_validation(_ws(), config, k=k, drop=drop or [])
+    if as_json:
+        print(json.dumps(res.summary(), default=str))
+        return
+    table = Table(title=f"most shifted features (advval, {res.n_train} train vs {res.n_test} test rows)")
+    for c in ("feature", "importance", "drift", "test", "p-value"):
+        table.add_column(c, justify="left" if c in ("feature", "test") else "right")
+    for r in res.importance.head(15).iter_rows(named=True):
+        table.add_row(r["feature"], _fmt(r["gain_share"], 3), _fmt(r["drift_stat"], 3), r["drift"] or "-", _fmt(r["drift_p"], 3))
+    console.print(table)
+    color = "green" if res.verdict == "alike" else "yellow" if res.verdict == "mild shift" else "red"
+    console.print(f"train vs test AUC = [bold {color}]{res.auc:.4f}[/] ({res.verdict})  -> {res.path}")
+
+
 # ----------------------------------------------------------------------------- runs / show
 @app.command()
 def runs(as_json: JsonOpt = False) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "WorkspaceConfig",
     "ModelConfig",
     "ColumnsConfig",
+    "PredictConfig",
     "ExperimentConfig",
     "load_yaml",
     "load_workspace_config",
@@ -102,6 +103,12 @@ class ColumnsConfig(Strict):
     categorical: list[str] | Literal["auto"] = "auto"  # auto: string/categorical/boolean columns
 
 
+class PredictConfig(Strict):
+    # Rows per slice when a model predicts: the frame -> numpy/DMatrix copy holds one slice, not the
+    # whole test set. None: the library default (medalist.models.PREDICT_CHUNK_ROWS).
+    chunk_rows: int | None = Field(default=100_000, gt=0)
+
+
 class ExperimentConfig(Strict):
     name: str | None = None
     note: str = ""
@@ -111,6 +118,7 @@ class ExperimentConfig(Strict):
     seeds: list[int] = Field(default_factory=lambda: [42])
     full_fit: bool = False
     threads: int | None = None
+    predict: PredictConfig = Field(default_factory=PredictConfig)
     # Feature blocks, in order: [{block: NAME, ...params}]. Validated by medalist.features when the
     # run starts (it needs the data's columns), which keeps this module free of the blocks.
     features: list[dict[str, Any]] = Field(default_factory=list)

@@ -70,6 +70,7 @@ def _context(data: CompetitionData, exp: ExperimentConfig, metric: Metric, seed:
     return FitContext(
         task=data.task, target=data.target, features=features or data.features, categorical=data.categorical,
         weight=data.weight, seed=seed, n_classes=data.n_classes, metric=metric, log=_log, threads=exp.threads,
+        chunk_rows=exp.predict.chunk_rows,
     )
 
 

@@ -84,19 +84,26 @@ def group_deviation(frame: pl.DataFrame, p: GroupDeviation, ctx: FeatureContext)
     >>> group_deviation(df, GroupDeviation(columns=["x"], by=["k"]), FeatureContext())["dev_diff_x_by_k"].to_list()
     [-1.0, 1.0]
     """
-    exprs = []
-    for key in p.by:
+    # The group statistics first, each window once (polars does not share a window between the
+    # branches of when/then), then the forms from those columns.
+    stats, exprs = [], []
+    for i, key in enumerate(p.by):
         keys = as_keys(key)
-        for c in p.columns:
-            mean, std = _float(c).mean().over(keys), _float(c).std().over(keys)
+        for j, c in enumerate(p.columns):
+            m, sd = f"__mean_{i}_{j}", f"__std_{i}_{j}"
+            stats.append(_float(c).mean().over(keys).alias(m))
+            if "z" in p.how:
+                stats.append(_float(c).std().over(keys).alias(sd))
+            x, mean, std = _float(c), pl.col(m), pl.col(sd)
             forms = {
-                "diff": _float(c) - mean,
+                "diff": x - mean,
                 # a zero mean or spread has no ratio/z: null, not inf
-                "ratio": pl.when(mean != 0).then(_float(c) / mean),
-                "z": pl.when(std > 0).then((_float(c) - mean) / std),
+                "ratio": pl.when(mean != 0).then(x / mean),
+                "z": pl.when(std > 0).then((x - mean) / std),
             }
             exprs += [forms[h].alias(f"dev_{h}_{key_name([c])}_by_{key_name(keys)}") for h in p.how]
-    return frame.select(exprs)
+    values = frame.select(pl.col(p.columns), *stats)
+    return values.select(exprs)
 
 
 class RankInGroup(Params):

@@ -106,9 +106,10 @@ class FeaturePlan:
                 check_columns(step.params, [c for c in self._ready if c not in ctx.target], ctx)
         if not new_cols:
             return train, test, []
-        is_test = frame.get_column(PART) == 1
+        # frame is train's rows then test's, and every block keeps that order: zero-copy slices, not a
+        # boolean filter that would copy every new column once more
         added = frame.select(new_cols)
-        return train.hstack(added.filter(~is_test)), test.hstack(added.filter(is_test)), new_cols
+        return train.hstack(added.slice(0, train.height)), test.hstack(added.slice(train.height)), new_cols
 
     def _encode(self, out: pl.DataFrame) -> pl.DataFrame:
         """Text columns (joins, custom code) become category codes, like data.prepare does."""

@@ -56,6 +56,7 @@ class FitContext:
     log: Callable[[str, float, int], None] | None = None  # log(name, value, step) for learning curves
     workdir: Path | None = None
     threads: int | None = None
+    chunk_rows: int | None = None  # rows per predict slice; None: PREDICT_CHUNK_ROWS
 
     def y(self, frame: pl.DataFrame) -> np.ndarray:
         if self.task == "multilabel":
@@ -218,6 +219,7 @@ class ModelAdapter:
         self.n_classes_ = n_classes
         self.target_ = list(ctx.target)
         self.threads_ = ctx.threads
+        self.chunk_rows_ = ctx.chunk_rows
         self.best_iteration = None
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> "ModelAdapter":
@@ -237,7 +239,11 @@ class ModelAdapter:
         return (n,)
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """Predictions for ``frame`` in the shapes of the module docstring, chunk by chunk."""
+        """Predictions for ``frame`` in the shapes of the module docstring, chunk by chunk.
+
+        Slices hold ``FitContext.chunk_rows`` rows (set at fit time, or on ``chunk_rows_`` after a
+        load), else :data:`PREDICT_CHUNK_ROWS`.
+        """
         self._check_fitted()
         missing = [c for c in self.features_ if c not in frame.columns]
         if missing:
@@ -250,7 +256,8 @@ class ModelAdapter:
         if frame.height == 0:
             return np.empty(self._output_shape(0), dtype=np.float64)
         frame = frame.select(self.features_)
-        return predict_in_chunks(frame, self._predict_chunk).reshape(self._output_shape(frame.height))
+        rows = getattr(self, "chunk_rows_", None)
+        return predict_in_chunks(frame, self._predict_chunk, rows).reshape(self._output_shape(frame.height))
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:
         raise NotImplementedError
@@ -298,6 +305,7 @@ class ModelAdapter:
         model.n_classes_ = meta.get("n_classes")
         model.target_ = list(meta.get("target") or [])
         model.threads_ = None
+        model.chunk_rows_ = None
         model.best_iteration = meta.get("best_iteration")
         model._load_native(path, meta)
         return model
