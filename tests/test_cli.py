@@ -52,6 +52,10 @@ def test_full_loop_through_the_cli(tmp_path, monkeypatch, capsys):
     assert rec["public"] > 0.7 and rec["private"] > 0.7 and rec["cv"] == pytest.approx(runs[0]["cv"])
     code, out, _ = cli(monkeypatch, capsys, "list", "models")
     assert "lightgbm" in out and "sklearn" in out
+    code, out, _ = cli(monkeypatch, capsys, "list", "blocks")
+    assert code == 0 and "target_encode" in out and "group_agg" in out
+    code, _, err = cli(monkeypatch, capsys, "list", "modles")
+    assert code == 2 and "models, metrics or blocks" in err
 
 
 @pytest.mark.parametrize("command", ["init", "folds", "train", "runs", "show", "submit", "ui", "demo", "list"])

@@ -299,8 +299,8 @@ def ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 
 
 @app.command("list")
-def list_cmd(kind: Annotated[str, typer.Argument(help="models or metrics")]) -> None:
-    """List registered models or metrics."""
+def list_cmd(kind: Annotated[str, typer.Argument(help="models, metrics or blocks")]) -> None:
+    """List registered models, metrics or feature blocks."""
     from medalist.errors import ConfigError
 
     if kind in ("model", "models"):
@@ -311,8 +311,12 @@ def list_cmd(kind: Annotated[str, typer.Argument(help="models or metrics")]) -> 
         from medalist.metrics import list_metrics
 
         names = list_metrics()
+    elif kind in ("block", "blocks", "features"):
+        from medalist.features import list_blocks
+
+        names = list_blocks()
     else:
-        raise ConfigError(f"list {kind}", expected="models or metrics", found=repr(kind))
+        raise ConfigError(f"list {kind}", expected="models, metrics or blocks", found=repr(kind))
     for n in names:
         console.print(n)
 
