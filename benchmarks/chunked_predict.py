@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _proc import log, peak_mib, rss_mib  # noqa: E402
+
 SOURCE = ("openintro", "military")
 KEYS: list[list[str]] = [["branch"], ["grade"], ["branch", "grade"], ["race", "gender"], ["race", "gender", "grade"]]
 SPECS: list[dict[str, Any]] = [
@@ -46,24 +49,6 @@ ROUNDS = 100
 # One thread: LightGBM's OpenMP threads busy-wait for each other, and on a busy 2-core machine a fit
 # or predict with 2 threads can get many times slower at random; memory is what is measured here.
 THREADS = 1
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mib() -> float:
-    """Peak RSS of this process (VmHWM; ru_maxrss would start at the parent's RSS after fork+exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # --------------------------------------------------------------------------- setup (parent)
@@ -112,11 +97,11 @@ def child(base: Path, chunk_rows: int | None, out: Path) -> dict[str, Any]:
     model = LightGBMModel.load(base / "model")
     frame = pl.read_parquet(base / "frame.parquet")
     model.chunk_rows_ = chunk_rows or frame.height  # None: the whole frame in one slice
-    rss_loaded = _rss_mib()
+    rss_loaded = rss_mib()
     t0 = time.perf_counter()
     pred = model.predict(frame)
     seconds = time.perf_counter() - t0
-    peak = _peak_mib()
+    peak = peak_mib()
     np.save(out, pred)
     return {"chunk_rows": chunk_rows, "rows": frame.height, "seconds": seconds, "rss_loaded_mib": rss_loaded,
             "peak_rss_mib": peak, "predict_rss_mib": peak - rss_loaded}

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _proc import log, peak_mib, rss_mib  # noqa: E402
 
 SOURCE = ("openintro", "military")
 VALUE = "rank"
@@ -66,25 +68,6 @@ def specs(lag: bool) -> list[dict[str, Any]]:
 
 def _name(keys: list[str]) -> str:
     return "_".join(keys)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mib() -> float:
-    """This process's peak RSS. VmHWM, not ru_maxrss: after fork+exec ru_maxrss starts at the
-    parent's RSS (the kernel carries the forked copy's high-water mark over the exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -123,11 +106,11 @@ def child(side: str, data: Path, out: Path, lag: bool) -> dict[str, Any]:
         import pandas as pd
 
         df = pd.read_parquet(data)
-        load_s, rss_loaded = time.perf_counter() - t0, _rss_mib()
+        load_s, rss_loaded = time.perf_counter() - t0, rss_mib()
         t1 = time.perf_counter()
         df = pandas_features(df, lag)
         seconds = time.perf_counter() - t1
-        peak = _peak_mib()
+        peak = peak_mib()
         new = [c for c in df.columns if c.startswith(("grp_", "dev_", "cnt_", "rank_", "lag", "diff"))]
         df[[TIME, *new]].to_parquet(out, index=False)
         return {"side": side, "seconds": seconds, "load_s": load_s, "rss_loaded_mib": rss_loaded,
@@ -145,12 +128,12 @@ def child(side: str, data: Path, out: Path, lag: bool) -> dict[str, Any]:
         features=list(KEY_COLS) + [VALUE], categorical=list(KEY_COLS), task="binary", classes=[False, True],
     )
     del df
-    load_s, rss_loaded = time.perf_counter() - t0, _rss_mib()
+    load_s, rss_loaded = time.perf_counter() - t0, rss_mib()
     t1 = time.perf_counter()
     plan = build_plan(specs(lag), prepared, source="bench")
     result = apply_static(plan, prepared)
     seconds = time.perf_counter() - t1
-    peak = _peak_mib()
+    peak = peak_mib()
     new = list(plan.columns)
     pl.concat([result.train.select(TIME, *new), result.test.select(TIME, *new)]).write_parquet(out)
     return {"side": side, "seconds": seconds, "load_s": load_s,
