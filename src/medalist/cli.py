@@ -349,6 +349,18 @@ def demo(
     console.print(f"Workspace: {result['workspace']}  (try: cd {dir} && medalist runs)")
 
 
+def _register_command_modules() -> None:
+    import importlib
+
+    from medalist.commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"medalist.commands.{name}").register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Entry point: run the app, turning medalist errors into a message and exit code 2."""
     try:

@@ -16,6 +16,7 @@ def _lazy(module: str):
 for _name in ("lightgbm", "xgboost", "catboost"):
     MODELS.register_lazy(_name, _lazy("medalist.models.gbdt"))
 MODELS.register_lazy("sklearn", _lazy("medalist.models.sklearn"))
+MODELS.register_lazy("timm_image", _lazy("medalist.vision.model"))  # needs the vision extra
 
 
 def load_model(path) -> Model:
