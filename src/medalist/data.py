@@ -17,15 +17,16 @@ import polars as pl
 from medalist.config import ColumnsConfig, CompetitionConfig
 from medalist.errors import DataError, did_you_mean
 
-__all__ = ["read_table", "require_columns", "encode_target", "CompetitionData", "load_competition_data", "prepare", "check_unique_ids"]
+__all__ = ["read_table", "scan_table", "table_columns", "needed_columns", "require_columns", "encode_target", "CompetitionData", "load_competition_data", "prepare", "check_unique_ids"]
 
 _CATEGORICAL_DTYPES = (pl.String, pl.Categorical, pl.Enum)
 
 
-def read_table(path: Path, *, what: str = "table") -> pl.DataFrame:
-    """Read a CSV/TSV/Parquet file; errors name the file.
+def scan_table(path: Path, *, what: str = "table") -> pl.LazyFrame:
+    """A lazy scan of a CSV/TSV/Parquet file: nothing is read until ``collect``; errors name the file.
 
-    >>> read_table(Path("data/train.csv"), what="train")  # doctest: +SKIP
+    Selecting columns before ``collect`` reads only those (projection pushdown), which is what lets a
+    config with ``columns.use`` open a wide 10 GB table in a fraction of its memory.
     """
     path = Path(path)
     if not path.is_file():
@@ -33,16 +34,44 @@ def read_table(path: Path, *, what: str = "table") -> pl.DataFrame:
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            df = pl.read_parquet(path)
-        elif name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            sep = "\t" if name.endswith(".tsv") else ","
+            return pl.scan_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
             if path.stat().st_size == 0:
                 raise DataError(str(path), expected=f"a {what} table with a header and rows", found="an empty file (0 bytes)",
                                 fix="re-export or re-download the file")
-            df = pl.read_csv(path, separator=sep, infer_schema_length=50_000, try_parse_dates=False)
-        else:
-            raise DataError(str(path), expected="a .csv, .tsv or .parquet file", found=f"'{path.suffix}'", fix="convert it to CSV or Parquet")
+            if name.endswith(".gz"):  # scan_csv cannot stream a compressed file
+                return pl.read_csv(path, infer_schema_length=50_000, try_parse_dates=False).lazy()
+            sep = "\t" if name.endswith(".tsv") else ","
+            return pl.scan_csv(path, separator=sep, infer_schema_length=50_000, try_parse_dates=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as e:
+        raise DataError(str(path), expected=f"a readable {what} table", found=str(e).splitlines()[0],
+                        fix="check that the file is valid CSV/Parquet") from None
+    raise DataError(str(path), expected="a .csv, .tsv or .parquet file", found=f"'{path.suffix}'", fix="convert it to CSV or Parquet")
+
+
+def table_columns(path: Path, *, what: str = "table") -> list[str]:
+    """The column names of a table file, read from its header/metadata only."""
+    try:
+        return scan_table(path, what=what).collect_schema().names()
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as e:
+        raise DataError(str(path), expected=f"a readable {what} table", found=str(e).splitlines()[0],
+                        fix="check that the file is valid CSV/Parquet") from None
+
+
+def read_table(path: Path, *, what: str = "table", columns: list[str] | None = None) -> pl.DataFrame:
+    """Read a CSV/TSV/Parquet file (only ``columns`` when given, in that order); errors name the file.
+
+    >>> read_table(Path("data/train.csv"), what="train")  # doctest: +SKIP
+    """
+    path = Path(path)
+    lf = scan_table(path, what=what)
+    name = path.name.lower()
+    try:
+        if columns is not None:
+            require_columns(pl.DataFrame(schema=lf.collect_schema()), list(columns), file=str(path))
+            lf = lf.select(list(columns))
+        df = lf.collect()
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.SchemaError, OSError) as e:
         raise DataError(str(path), expected=f"a readable {what} table", found=str(e).splitlines()[0],
                         fix="check that the file is valid CSV/Parquet") from None
     if df.height == 0:
@@ -146,7 +175,7 @@ def prepare(
     """Check train/test against the competition config and encode them for models."""
     columns = columns or ColumnsConfig()
     tcols = comp.targets
-    special = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c]
+    special = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c] + list(columns.keep)
     require_columns(train, [comp.id], file=train_file, role="id column")
     require_columns(train, tcols, file=train_file, role="target column")
     for role, c in (("group column", comp.group), ("time column", comp.time), ("weight column", weight)):
@@ -154,15 +183,16 @@ def prepare(
             require_columns(train, [c], file=train_file, role=role)
     require_columns(test, [comp.id], file=test_file, role="id column")
     require_columns(train, columns.drop, file=train_file, role="dropped column")
+    require_columns(train, columns.keep, file=train_file, role="kept column")
     check_unique_ids(train, comp.id, file=train_file)
     check_unique_ids(test, comp.id, file=test_file)
 
     if columns.use is not None:
         require_columns(train, columns.use, file=train_file, role="feature")
-        features = [c for c in columns.use if c not in columns.drop]
+        features = [c for c in columns.use if c not in columns.drop and c not in columns.keep]
     else:
         features = [c for c in train.columns if c not in special and c not in columns.drop]
-    if not features:
+    if not features and not columns.keep:  # kept columns alone feed e.g. an image model
         raise DataError(f"{train_file}", expected="at least one feature column", found="none left after removing id/target/group/time/drop")
     for c in features:
         if c not in test.columns:
@@ -215,10 +245,11 @@ def prepare(
         enc_test.append(te)
 
     keep_train = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c and c not in features]
-    keep_train = list(dict.fromkeys(keep_train))
+    keep_train = list(dict.fromkeys([*keep_train, *columns.keep]))
     train_out = train.select(keep_train).with_columns(enc_train)
     # group/time columns stay in test too when it has them: feature blocks key on them (per-patient stats).
     keep_test = [comp.id] + [c for c in (comp.group, comp.time) if c and c not in features and c in test.columns]
+    keep_test += [c for c in columns.keep if c in test.columns]
     test_out = test.select(list(dict.fromkeys(keep_test))).with_columns(enc_test)
     if weight:
         train_out = train_out.with_columns(pl.col(weight).cast(pl.Float64))
@@ -228,11 +259,46 @@ def prepare(
     )
 
 
+def needed_columns(available: list[str], comp: CompetitionConfig, columns: ColumnsConfig | None = None,
+                   weight: str | None = None) -> list[str] | None:
+    """The columns a run reads from a table with ``available`` columns; None: all of them.
+
+    With ``columns.use`` only the id, target, group, time and weight columns plus the used features
+    are read; with ``columns.drop`` the dropped ones are skipped. Names missing from the file are kept
+    so the checks in :func:`prepare` report them with a did-you-mean.
+    """
+    columns = columns or ColumnsConfig()
+    special = [comp.id, *comp.targets] + [c for c in (comp.group, comp.time, weight) if c]
+    if columns.use is not None:
+        cats = columns.categorical if isinstance(columns.categorical, list) else []
+        want = list(dict.fromkeys([*special, *columns.use, *cats, *columns.keep]))
+    elif columns.drop:
+        drop = set(columns.drop) - set(special)
+        want = [c for c in available if c not in drop] + [c for c in columns.drop if c not in available]
+    else:
+        return None
+    return want
+
+
 def load_competition_data(ws, columns: ColumnsConfig | None = None, *, weight: str | None = None) -> CompetitionData:
-    """Read and prepare the workspace's train and test files."""
-    train = read_table(ws.train_path, what="train")
-    test = read_table(ws.test_path, what="test")
+    """Read and prepare the workspace's train and test files, reading only the columns the run uses."""
+    comp = ws.competition
+    tr_cols = table_columns(ws.train_path, what="train")
+    te_cols = table_columns(ws.test_path, what="test")
+    want = needed_columns(tr_cols, comp, columns, weight)
+    if want is None:
+        train = read_table(ws.train_path, what="train")
+        test = read_table(ws.test_path, what="test")
+    else:
+        # names missing from the file: the same errors prepare() gives, checked against the full header
+        header = pl.DataFrame(schema={c: pl.Null for c in tr_cols})
+        require_columns(header, [comp.id], file=comp.data.train, role="id column")
+        require_columns(header, comp.targets, file=comp.data.train, role="target column")
+        require_columns(header, list(columns.drop), file=comp.data.train, role="dropped column")
+        require_columns(header, list(columns.use or []), file=comp.data.train, role="feature")
+        train = read_table(ws.train_path, what="train", columns=[c for c in want if c in tr_cols])
+        test = read_table(ws.test_path, what="test", columns=[c for c in want if c in te_cols])
     return prepare(
-        train, test, ws.competition, columns, weight=weight,
-        train_file=ws.competition.data.train, test_file=ws.competition.data.test,
+        train, test, comp, columns, weight=weight,
+        train_file=comp.data.train, test_file=comp.data.test,
     )

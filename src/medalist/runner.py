@@ -297,6 +297,8 @@ def train(
             atomic_write_json(run_dir / "git.json", git_info(ws.root))
         atomic_write_json(run_dir / "run.json", info)
         log.info("run %s: %s on %d rows, %d features, folds %s", run.id, exp.model.name, data.train.height, len(data.features), folds.hash)
+        if plan.cache_hits or plan.cache_misses:
+            log.info("features: %d static blocks from the feature cache, %d computed", len(plan.cache_hits), len(plan.cache_misses))
 
         def emit(kind: str, payload: dict[str, Any]) -> None:
             if kind == "fold_done":

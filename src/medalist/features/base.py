@@ -89,6 +89,7 @@ class FeatureContext:
     root: Path = Path(".")  # relative paths (join tables) start here
     ws: Any = None  # medalist.workspace.Workspace, for blocks that read other runs
     folds_hash: str | None = None
+    cache_dir: Path | None = None  # Parquet cache of static block outputs; None: no cache
     index: int = 0  # position of the block being run in the features list
 
     def where(self, param: str | None = None) -> str:

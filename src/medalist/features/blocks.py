@@ -294,6 +294,9 @@ def join(frame: pl.DataFrame, p: Join, ctx: FeatureContext) -> pl.DataFrame:
 class Custom(Params):
     function: str  # "package.module:function" or "package.module.function"
     params: dict[str, Any] = Field(default_factory=dict)
+    # cache the output, keyed by every input column and the function's module source. Off by
+    # default: code the module imports is not part of the key.
+    cache: bool = False
 
 
 def _import(dotted: str, ctx: FeatureContext) -> Any:

@@ -7,6 +7,11 @@ statistics from that split's train rows only).
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
+import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,12 @@ import polars as pl
 from medalist.errors import ConfigError, DataError
 from medalist.features.base import FEATURES, PART, Block, FeatureContext, Params, check_columns, validate_params
 
-__all__ = ["FeaturePlan", "Step", "build_plan", "apply_static", "describe_features", "fold_labels"]
+__all__ = ["FeaturePlan", "Step", "build_plan", "apply_static", "describe_features", "fold_labels", "CACHE_VERSION"]
+
+log = logging.getLogger("medalist.features")
+
+# Bump when a block's output for the same inputs changes, so old cache entries are not reused.
+CACHE_VERSION = 1
 
 
 @dataclass
@@ -44,6 +54,8 @@ class FeaturePlan:
         self.columns: dict[str, str] = {}  # created column -> block name, in creation order
         self.categorical: list[str] = []  # created columns that hold category codes
         self._ready: list[str] | None = None  # columns after static(): what per-fold blocks may use
+        self.cache_hits: list[int] = []  # indexes of static blocks read from the cache by the last static()
+        self.cache_misses: list[int] = []  # … and of those computed (and written to the cache)
         for i, spec in enumerate(specs or []):
             self.ctx.index = i
             if not isinstance(spec, dict) or "block" not in spec:
@@ -85,15 +97,24 @@ class FeaturePlan:
             how="diagonal_relaxed",
         )
         new_cols: list[str] = []
+        self.cache_hits, self.cache_misses = [], []
         for step in self.steps:
             if step.block.per_fold:
                 continue
             ctx.index = step.index
             available = [c for c in frame.columns if c != PART]
             check_columns(step.params, available, ctx)
-            out = step.block.fn(frame, step.params, ctx)
-            if out.height != frame.height:
-                raise DataError(ctx.where(), expected=f"{frame.height} rows from block '{step.block.name}'", found=f"{out.height}")
+            key = self._cache_key(step, frame)
+            out = self._cache_read(key)
+            if out is None:
+                out = step.block.fn(frame, step.params, ctx)
+                if out.height != frame.height:
+                    raise DataError(ctx.where(), expected=f"{frame.height} rows from block '{step.block.name}'", found=f"{out.height}")
+                self._cache_write(key, out)
+                if key is not None:
+                    self.cache_misses.append(step.index)
+            else:
+                self.cache_hits.append(step.index)
             out = self._encode(out)
             cols = self._add(out, available, step)
             self.columns.update({c: step.block.name for c in cols})
@@ -110,6 +131,93 @@ class FeaturePlan:
         # boolean filter that would copy every new column once more
         added = frame.select(new_cols)
         return train.hstack(added.slice(0, train.height)), test.hstack(added.slice(train.height)), new_cols
+
+    # ------------------------------------------------------------------ cache
+    def _cache_key(self, step: Step, frame: pl.DataFrame) -> str | None:
+        """Content key of a static block's output: its name and parameters, the exact values of the
+        columns it reads (and of tables, runs or code it reads), the row layout and the Polars version.
+
+        Keyed by inputs rather than by position in the list, so editing one block recomputes that
+        block and those reading its columns, and nothing else. None: not cached.
+        """
+        ctx = self.ctx
+        if ctx.cache_dir is None:
+            return None
+        p, name = step.params, step.block.name
+        extra: dict[str, Any] = {}
+        if name == "custom":
+            if not getattr(p, "cache", False):
+                return None
+            inputs = [c for c in frame.columns if c != PART]
+            fn = _resolve(p.function)
+            if fn is None:
+                return None
+            try:
+                extra["code"] = hashlib.sha256(inspect.getsource(inspect.getmodule(fn)).encode()).hexdigest()
+            except (OSError, TypeError):
+                return None
+        elif name == "expr":
+            try:
+                inputs = pl.sql_expr(p.sql).meta.root_names()
+            except Exception:  # the block itself reports the bad expression
+                return None
+        else:
+            inputs = []
+            for fname in type(p).columns_fields:
+                v = getattr(p, fname)
+                if v is not None:
+                    for item in ([v] if isinstance(v, str) else v):
+                        inputs += [item] if isinstance(item, str) else list(item)
+            if name == "lag" and ctx.time:
+                inputs.append(ctx.time)
+        if name == "join":
+            path = Path(p.path) if Path(p.path).is_absolute() else ctx.root / p.path
+            if not path.is_file():
+                return None
+            extra["table"] = _file_digest(path)
+        if name == "oof_feature":
+            if ctx.ws is None:
+                return None
+            run_dir = ctx.ws.runs_dir / p.run
+            files = [run_dir / "oof.parquet", run_dir / "test.parquet", run_dir / "run.json"]
+            if not all(f.is_file() for f in files):
+                return None  # the block reports the missing run
+            extra["run"] = [_file_digest(f) for f in files]
+            extra["folds"] = ctx.folds_hash
+            inputs.append(ctx.id)
+        inputs = [c for c in dict.fromkeys([*inputs, PART]) if c in frame.columns]
+        spec = {
+            "v": CACHE_VERSION, "polars": pl.__version__, "block": name, "params": p.model_dump(mode="json"),
+            "rows": frame.height, "inputs": {c: str(frame.schema[c]) for c in inputs},
+            "categories": {c: ctx.categories[c] for c in inputs if c in ctx.categories}, "extra": extra,
+        }
+        h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+        hashes = frame.select(inputs).hash_rows(seed=0)
+        h.update(hashes.to_numpy().tobytes())
+        return h.hexdigest()[:32]
+
+    def _cache_read(self, key: str | None) -> pl.DataFrame | None:
+        if key is None:
+            return None
+        path = self.ctx.cache_dir / f"{key}.parquet"
+        if not path.is_file():
+            return None
+        try:
+            return pl.read_parquet(path)
+        except Exception:  # a damaged entry is recomputed, never trusted
+            log.warning("feature cache entry %s is unreadable; recomputing it", path)
+            return None
+
+    def _cache_write(self, key: str | None, out: pl.DataFrame) -> None:
+        if key is None:
+            return
+        from medalist.workspace import atomic_write
+
+        try:
+            self.ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.ctx.cache_dir / f"{key}.parquet", lambda p: out.write_parquet(p), durable=False)
+        except OSError as e:  # a full disk must not fail the run: the cache is an optimisation
+            log.warning("could not write the feature cache (%s); continuing without it", e)
 
     def _encode(self, out: pl.DataFrame) -> pl.DataFrame:
         """Text columns (joins, custom code) become category codes, like data.prepare does."""
@@ -149,13 +257,30 @@ class FeaturePlan:
         return train, valid, test, new_cols
 
 
+def _resolve(dotted: str):
+    mod, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def build_plan(specs: list[dict[str, Any]], data, *, source: str, ws=None, folds_hash: str | None = None,
-               root: Path | None = None) -> FeaturePlan:
+               root: Path | None = None, cache: bool = True) -> FeaturePlan:
     """A plan for ``data`` (a :class:`~medalist.data.CompetitionData`) in workspace ``ws``."""
     ctx = FeatureContext(
         source=source, id=data.id, target=list(data.target), task=data.task, classes=data.classes,
         time=ws.competition.time if ws is not None else None, categories=dict(data.categories),
         root=root or (ws.root if ws is not None else Path(".")), ws=ws, folds_hash=folds_hash,
+        cache_dir=ws.root / ".medalist" / "cache" / "features" if ws is not None and cache else None,
     )
     return FeaturePlan(specs, ctx)
 
