@@ -101,6 +101,19 @@ class ColumnsConfig(Strict):
     use: list[str] | None = None  # default: every column but id/target/group/time/weight/drop
     drop: list[str] = Field(default_factory=list)
     categorical: list[str] | Literal["auto"] = "auto"  # auto: string/categorical/boolean columns
+    # Raw columns kept beside the features for models that read them (image paths, auxiliary
+    # targets): never features, never encoded, and allowed to be missing from test.
+    keep: list[str] = Field(default_factory=list)
+
+
+class ModelSelectionBy(Strict):
+    """Train/serve skew (ISIC's hospitals): two variants, with and without a column's features; each
+    row is predicted by the full model when its value of ``column_known`` was seen in the fit's train
+    rows, by the reduced one otherwise."""
+
+    column_known: str
+    # features the reduced model leaves out; default: the column and every feature a block made from it
+    drop: list[str] | None = None
 
 
 class PredictConfig(Strict):
@@ -122,6 +135,10 @@ class ExperimentConfig(Strict):
     # Feature blocks, in order: [{block: NAME, ...params}]. Validated by medalist.features when the
     # run starts (it needs the data's columns), which keeps this module free of the blocks.
     features: list[dict[str, Any]] = Field(default_factory=list)
+    # Optuna search space of `medalist tune` (validated by medalist.tune). Excluded from the resolved
+    # config: a run's config hash and config.yaml do not depend on the search space around it.
+    tune: dict[str, Any] | None = Field(default=None, exclude=True)
+    model_selection_by: ModelSelectionBy | None = None
 
     @field_validator("seeds")
     @classmethod

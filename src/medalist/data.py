@@ -298,6 +298,8 @@ def load_competition_data(ws, columns: ColumnsConfig | None = None, *, weight: s
         require_columns(header, list(columns.use or []), file=comp.data.train, role="feature")
         train = read_table(ws.train_path, what="train", columns=[c for c in want if c in tr_cols])
         test = read_table(ws.test_path, what="test", columns=[c for c in want if c in te_cols])
+        # dropped columns were never read: prepare() must not look for them again
+        columns = columns.model_copy(update={"drop": [c for c in columns.drop if c in train.columns]})
     return prepare(
         train, test, comp, columns, weight=weight,
         train_file=comp.data.train, test_file=comp.data.test,

@@ -22,7 +22,7 @@ import yaml
 
 from medalist.config import ExperimentConfig, load_experiment
 from medalist.data import CompetitionData, load_competition_data
-from medalist.errors import ConfigError, RunError
+from medalist.errors import ConfigError, RunError, did_you_mean
 from medalist.features import FeaturePlan, apply_static, build_plan, fold_labels
 from medalist.folds import Folds
 from medalist.metrics import Metric, get_metric
@@ -139,26 +139,42 @@ def run_cv(
             if inner:
                 tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
                 cols = [*data.features, *extra]
-            pv = np.zeros(shape(len(split.valid_idx)))
-            pt = np.zeros(shape(n_test))
             best, curves = [], []
-            for seed in exp.seeds:
-                tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
-                ctx = _context(data, exp, metric, seed, curves, tag, cols)
-                model = make().fit(tr, va, ctx)
-                pv += model.predict(va) / len(exp.seeds)
-                pt += model.predict(te) / len(exp.seeds)
-                best.append(getattr(model, "best_iteration", None))
-                imp = model.feature_importance()
-                if imp:
-                    res.importance.append({**tag, **imp})
-                if run_dir is not None:
-                    model.save(run_dir / "models" / f"r{split.repeat}_f{split.fold}_s{seed}")
+
+            def fit(use: list[str], suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+                pv, pt = np.zeros(shape(len(split.valid_idx))), np.zeros(shape(n_test))
+                for seed in exp.seeds:
+                    tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
+                    ctx = _context(data, exp, metric, seed, curves, tag, use)
+                    model = make().fit(tr, va, ctx)
+                    pv += model.predict(va) / len(exp.seeds)
+                    pt += model.predict(te) / len(exp.seeds)
+                    best.append(getattr(model, "best_iteration", None))
+                    imp = model.feature_importance()
+                    if imp and not suffix:
+                        res.importance.append({**tag, **imp})
+                    if run_dir is not None:
+                        model.save(run_dir / "models" / f"r{split.repeat}_f{split.fold}_s{seed}{suffix}")
+                return pv, pt
+
+            pv, pt = fit(cols)
+            extra_info: dict[str, Any] = {}
+            if exp.model_selection_by is not None:
+                column = exp.model_selection_by.column_known
+                reduced = _reduced_features(exp, features, cols)
+                pv_u, pt_u = fit(reduced, "_unknown")
+                known_v, known_t = _known(column, tr, va), _known(column, tr, te)
+                y_va = _y(data, va)
+                extra_info = {
+                    "score_full_model": metric(y_va, pv), "score_reduced_model": metric(y_va, pv_u),
+                    "valid_known_share": float(known_v.mean()), "test_known_share": float(known_t.mean()),
+                }
+                pv, pt = _pick(known_v, pv, pv_u), _pick(known_t, pt, pt_u)
             score = metric(_y(data, va), pv)
             info = {
                 "repeat": split.repeat, "fold": split.fold, "score": score,
                 "best_iterations": best, "seconds": round(time.perf_counter() - t0, 3),
-                "n_train": len(split.train_idx), "n_valid": len(split.valid_idx),
+                "n_train": len(split.train_idx), "n_valid": len(split.valid_idx), **extra_info,
             }
             res.curves.extend(curves)
             if run_dir is not None:
@@ -176,6 +192,55 @@ def run_cv(
     return res
 
 
+def _reduced_features(exp: ExperimentConfig, plan: FeaturePlan | None, cols: list[str]) -> list[str]:
+    """The features of the model for rows whose ``model_selection_by.column_known`` value is unseen."""
+    sel = exp.model_selection_by
+    if sel.drop is not None:
+        drop = set(sel.drop)
+        unknown = sorted(drop - set(cols))
+        if unknown:
+            raise ConfigError("model_selection_by.drop", expected="features of this run",
+                              found=f"{', '.join(repr(c) for c in unknown)}{did_you_mean(unknown[0], cols)}", fix="fix the names")
+    else:
+        drop = {sel.column_known, *(plan.derived_from(sel.column_known) if plan is not None else [])}
+    reduced = [c for c in cols if c not in drop]
+    if len(reduced) == len(cols):
+        raise ConfigError("model_selection_by", expected=f"features to leave out of the reduced model",
+                          found=f"no feature is '{sel.column_known}' or made from it",
+                          fix="list them in model_selection_by.drop, or pick a column that is a feature")
+    if not reduced:
+        raise ConfigError("model_selection_by", expected="features left for the reduced model", found="none",
+                          fix="drop fewer columns")
+    return reduced
+
+
+def _check_selection(exp: ExperimentConfig, data: CompetitionData, plan: FeaturePlan, config_path: Path) -> None:
+    """Fail before anything is written when ``model_selection_by`` names nothing usable."""
+    sel = exp.model_selection_by
+    where = f"{config_path}: model_selection_by"
+    for frame, name in ((data.train, "train"), (data.test, "test")):
+        if sel.column_known not in frame.columns:
+            raise ConfigError(f"{where}.column_known", expected=f"a feature, group or time column present in {name}",
+                              found=f"no column '{sel.column_known}'{did_you_mean(sel.column_known, frame.columns)}",
+                              fix="name a column the run reads (e.g. the hospital column)")
+    if not plan.per_fold:  # with per-fold blocks the full feature list exists only inside the folds
+        try:
+            _reduced_features(exp, plan, data.features)
+        except ConfigError as e:
+            raise e.within(str(config_path)) from None
+
+
+def _known(column: str, fit_rows: pl.DataFrame, rows: pl.DataFrame) -> np.ndarray:
+    """Whether each row's ``column`` value occurs in the rows the model was fitted on (null: unknown)."""
+    seen = fit_rows.get_column(column).drop_nulls().unique()
+    return rows.get_column(column).is_in(seen.implode()).fill_null(False).to_numpy().astype(bool)
+
+
+def _pick(known: np.ndarray, full: np.ndarray, reduced: np.ndarray) -> np.ndarray:
+    mask = known.reshape(-1, *([1] * (full.ndim - 1)))
+    return np.where(mask, full, reduced)
+
+
 def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scores: list[dict], run_dir: Path | None,
               folds: Folds | None = None, features: FeaturePlan | None = None) -> np.ndarray:
     """Refit on every train row with the mean best iteration; return the test prediction."""
@@ -189,15 +254,24 @@ def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scor
         labels = fold_labels(folds, data.train)
         train, _, test, extra = features.for_split(train, train.clear(), test, labels[min(labels)])
         cols = [*cols, *extra]
-    for seed in exp.seeds:
-        ctx = _context(data, exp, metric, seed, [], {}, cols)
-        ctx.num_iterations = n_iter
-        model = make().fit(train, None, ctx)
-        p = model.predict(test) / len(exp.seeds)
-        pred = p if pred is None else pred + p
-        if run_dir is not None:
-            model.save(run_dir / "models" / f"full_s{seed}")
-    return pred
+    variants = [(cols, "")]
+    if exp.model_selection_by is not None:
+        variants.append((_reduced_features(exp, features, cols), "_unknown"))
+    preds = []
+    for use, suffix in variants:
+        pred = None
+        for seed in exp.seeds:
+            ctx = _context(data, exp, metric, seed, [], {}, use)
+            ctx.num_iterations = n_iter
+            model = make().fit(train, None, ctx)
+            p = model.predict(test) / len(exp.seeds)
+            pred = p if pred is None else pred + p
+            if run_dir is not None:
+                model.save(run_dir / "models" / f"full_s{seed}{suffix}")
+        preds.append(pred)
+    if len(preds) == 2:
+        return _pick(_known(exp.model_selection_by.column_known, train, test), preds[0], preds[1])
+    return preds[0]
 
 
 def _frame(ids: pl.Series, pred: np.ndarray, cols: list[str], extra: dict[str, Any] | None = None) -> pl.DataFrame:
@@ -256,10 +330,19 @@ def train(
         raise e.within(f"{config_path}: model") from None
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
     folds = Folds.load(ws.folds_path)
-    folds.check(data.train)  # ids, train hash and group leaks
+    group = folds.meta.get("group")
+    if group and group not in data.train.columns:  # folds grouped by a column this experiment drops
+        from medalist.data import read_table
+
+        keys = read_table(ws.train_path, what="train", columns=[data.id, group])
+        folds.check(data.train.join(keys, on=data.id, how="left", maintain_order="left"))
+    else:
+        folds.check(data.train)  # ids, train hash and group leaks
     # static features now, before a run folder exists: a bad block is an error with nothing written
     plan = build_plan(exp.features, data, source=str(config_path), ws=ws, folds_hash=folds.hash)
     data = apply_static(plan, data)
+    if exp.model_selection_by is not None:
+        _check_selection(exp, data, plan, config_path)
     config_hash = _config_hash(resolved, ws, folds)
 
     if resume:
@@ -323,6 +406,12 @@ def train(
         atomic_write_json(run_dir / "versions.json", package_versions())  # after the fit: libraries are loaded
         summary = _score_summary(metric, data, res)
         summary["full_fit"] = exp.full_fit
+        if exp.model_selection_by is not None:
+            summary["model_selection_by"] = {
+                "column_known": exp.model_selection_by.column_known,
+                **{k: float(np.mean([f[k] for f in res.scores])) for k in
+                   ("score_full_model", "score_reduced_model", "valid_known_share", "test_known_share")},
+            }
         atomic_write_json(run_dir / "metrics.json", summary)
         info.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds=round(time.perf_counter() - t0, 2), cv=summary["oof"])

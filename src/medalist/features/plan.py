@@ -52,6 +52,7 @@ class FeaturePlan:
         self.ctx = ctx or FeatureContext()
         self.steps: list[Step] = []
         self.columns: dict[str, str] = {}  # created column -> block name, in creation order
+        self.sources: dict[str, int] = {}  # created column -> index of the block that made it
         self.categorical: list[str] = []  # created columns that hold category codes
         self._ready: list[str] | None = None  # columns after static(): what per-fold blocks may use
         self.cache_hits: list[int] = []  # indexes of static blocks read from the cache by the last static()
@@ -76,6 +77,23 @@ class FeaturePlan:
 
     def __bool__(self) -> bool:
         return bool(self.steps)
+
+    def derived_from(self, column: str) -> list[str]:
+        """Created columns computed from ``column``, directly or through other created columns.
+
+        >>> p = FeaturePlan([{"block": "count_encode", "columns": ["c"]}, {"block": "expr", "name": "e", "sql": "cnt_c + 1"}])
+        >>> _ = p.static(pl.DataFrame({"id": [1], "c": [5]}), pl.DataFrame({"id": [2], "c": [5]}))
+        >>> p.derived_from("c")
+        ['cnt_c', 'e']
+        """
+        reads = {s.index: _referenced(s) for s in self.steps}
+        found: list[str] = []
+        frontier = {column}
+        while frontier:
+            new = [c for c, i in self.sources.items() if c not in found and reads[i] & (frontier | set(found) | {column})]
+            found += new
+            frontier = set(new)
+        return found
 
     def _add(self, new: pl.DataFrame, have: list[str], step: Step) -> list[str]:
         """The names of ``new``'s columns, refusing any that already exist."""
@@ -118,6 +136,7 @@ class FeaturePlan:
             out = self._encode(out)
             cols = self._add(out, available, step)
             self.columns.update({c: step.block.name for c in cols})
+            self.sources.update({c: step.index for c in cols})
             new_cols += cols
             frame = frame.hstack(out)
         self._ready = [c for c in frame.columns if c != PART] + list(ctx.target)
@@ -252,9 +271,33 @@ class FeaturePlan:
             a, b, c = step.block.fn(train, valid, test, step.params, self.ctx, inner)
             self._add(a, train.columns, step)
             self.columns.update({col: step.block.name for col in a.columns})
+            self.sources.update({col: step.index for col in a.columns})
             train, valid, test = train.hstack(a), valid.hstack(b), test.hstack(c)
             new_cols += a.columns
         return train, valid, test, new_cols
+
+
+def _referenced(step: Step) -> set[str]:
+    """Every string in a block's parameters (and the columns an expr reads): what it may depend on."""
+    if step.block.name == "expr":
+        try:
+            return set(pl.sql_expr(step.params.sql).meta.root_names())
+        except Exception:
+            return set()
+    out: set[str] = set()
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            out.add(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    walk(step.params.model_dump())
+    return out
 
 
 def _resolve(dotted: str):
