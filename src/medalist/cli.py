@@ -176,12 +176,14 @@ def _train_with_progress(ws, config: Path, overrides: list[str], **kw):
 def features(
     config: Annotated[Path, typer.Argument(help="Experiment YAML with a features: list.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, as for train.")] = None,
+    run: Annotated[Optional[str], typer.Option(help="Run whose importance to show (default: the config's latest finished run).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Materialize an experiment's feature blocks on the data and summarize each new column."""
+    """Materialize an experiment's feature blocks on the data and summarize each new column
+    (dtype, nulls, mean; split gain and its rank after a run)."""
     from medalist.features import describe_features
 
-    summary = describe_features(_ws(), config, overrides or [])
+    summary = describe_features(_ws(), config, overrides or [], run=run)
     if as_json:
         print(json.dumps({"config": str(config), "features": summary.to_dicts()}, default=str))
         return

@@ -258,3 +258,19 @@ def test_features_command_summarizes_columns(covid_ws, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in out["features"]][:3] == ["grp_mean_age_by_subject_id", "grp_std_age_by_subject_id",
                                                         "grp_count_age_by_subject_id"]
+
+
+def test_features_command_adds_importance_after_a_run(covid_ws, capsys):
+    from medalist.cli import app
+
+    Path("configs/fe.yaml").write_text(FE)
+    assert "gain" not in describe_features(covid_ws, Path("configs/fe.yaml")).columns  # no run yet
+    run = train(covid_ws, Path("configs/fe.yaml"), ["threads=1"], tracking=False)
+    frame = describe_features(covid_ws, Path("configs/fe.yaml"))
+    assert {"gain", "gain rank", "run"} <= set(frame.columns)
+    assert frame["run"].unique().to_list() == [run.id]
+    te = frame.filter(pl.col("name") == "te_clinic_name").row(0, named=True)
+    assert te["gain"] > 0 and te["gain rank"] >= 1
+    app(["features", "configs/fe.yaml", "--run", run.id, "--json"], standalone_mode=False)
+    out = json.loads(capsys.readouterr().out)
+    assert all("gain rank" in f for f in out["features"])

@@ -338,11 +338,13 @@ def apply_static(plan: FeaturePlan, data):
                    categories={**data.categories, **{c: plan.ctx.categories[c] for c in plan.categorical}})
 
 
-def describe_features(ws, config_path: Path, overrides: list[str] | None = None) -> pl.DataFrame:
+def describe_features(ws, config_path: Path, overrides: list[str] | None = None, *, run: str | None = None) -> pl.DataFrame:
     """Materialize an experiment's features on the workspace data; one summary row per new column.
 
     Static features are summarized over train+test; per-fold ones over train rows encoded out-of-fold
-    with the saved folds (what a full-data refit trains on).
+    with the saved folds (what a full-data refit trains on). ``gain`` (mean split gain over folds and
+    seeds) and its rank come from ``run``'s importance; by default from the latest finished run of
+    this config file, when there is one.
 
     >>> describe_features(Workspace.find(), Path("configs/fe.yaml"))  # doctest: +SKIP
     """
@@ -369,8 +371,33 @@ def describe_features(ws, config_path: Path, overrides: list[str] | None = None)
         rows.append({"name": c, "block": block, "scope": "per-fold" if FEATURES.get(block).per_fold else "static",
                      "dtype": str(s.dtype), "nulls %": round(100.0 * nulls / max(len(s), 1), 2),
                      "mean": num.mean() if num is not None and num.null_count() < len(num) else None})
-    return pl.DataFrame(rows, schema={"name": pl.String, "block": pl.String, "scope": pl.String, "dtype": pl.String,
-                                      "nulls %": pl.Float64, "mean": pl.Float64})
+    out = pl.DataFrame(rows, schema={"name": pl.String, "block": pl.String, "scope": pl.String, "dtype": pl.String,
+                                     "nulls %": pl.Float64, "mean": pl.Float64})
+    imp = _run_importance(ws, Path(config_path), run)
+    if imp is not None:
+        out = out.join(imp, on="name", how="left", maintain_order="left")
+    return out
+
+
+def _run_importance(ws, config_path: Path, run: str | None) -> pl.DataFrame | None:
+    """``name, gain, gain rank`` (rank among all the run's features) of ``run`` or of the config's latest run."""
+    from medalist.store import Run, list_runs
+
+    if run is not None:
+        r = Run.open(ws, run)
+    else:
+        want = {str(config_path), str(config_path.resolve())}
+        done = [r for r in list_runs(ws) if r.status == "done" and (r.info.get("config") in want
+                or str((ws.root / str(r.info.get("config", ""))).resolve()) in want)]
+        if not done:
+            return None
+        r = done[-1]
+    imp = r.importance()
+    if imp is None:
+        return None
+    imp = imp.sort("gain", descending=True).with_row_index("gain rank", offset=1)
+    return imp.select(pl.col("feature").alias("name"), pl.col("gain"), pl.col("gain rank").cast(pl.Int64),
+                      pl.lit(r.id).alias("run"))
 
 
 def fold_labels(folds, train: pl.DataFrame) -> dict[int, np.ndarray]:
