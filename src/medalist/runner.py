@@ -419,15 +419,33 @@ def train(
         log.info("run %s done: OOF %s=%.6f, folds %.6f ± %.6f", run.id, metric.name, summary["oof"], summary["mean"], summary["std"])
     except BaseException as e:
         info.update(status="failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=f"{type(e).__name__}: {e}")
-        atomic_write_json(run_dir / "run.json", info)
+        try:
+            atomic_write_json(run_dir / "run.json", info)
+        except OSError:  # the disk that failed the run may refuse this too; the error below still says why
+            pass
+        if isinstance(e, OSError):
+            where = getattr(e, "filename", None) or str(run_dir)
+            raise RunError(
+                f"run '{run.id}': writing {where}", expected="a writable run folder with free space",
+                found=f"{type(e).__name__}: {e.strerror or e}; no partial file was left (writes are atomic)",
+                fix=f"free space or fix permissions, then `medalist train {config_path} --resume {run.id}` (finished folds are kept)",
+            ) from e
         raise
     finally:
         logging.getLogger("medalist").removeHandler(handler)
         handler.close()
     if tracking and ws.tracking_uri:
-        from medalist.tracking import log_run
+        from medalist.tracking import mirror_run
 
-        mlflow_id = log_run(ws, run)
-        info["mlflow_run_id"] = mlflow_id
+        mlflow_id, warning = mirror_run(ws, run)
+        if warning:
+            log.warning(warning)
+            with open(run_dir / "log.txt", "a") as fh:
+                fh.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} WARNING {warning}\n")
+            info["tracking_error"] = warning
+            if on_event:
+                on_event("warning", {"message": warning})
+        else:
+            info["mlflow_run_id"] = mlflow_id
         atomic_write_json(run_dir / "run.json", info)
     return run

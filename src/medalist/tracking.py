@@ -7,6 +7,7 @@ like secrets (Kaggle keys, tokens, passwords) are removed before anything reache
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any
 
 from medalist.errors import MissingDependencyError
 
-__all__ = ["log_run", "scrub", "flatten", "SECRET_PATTERN"]
+__all__ = ["log_run", "mirror_run", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
 
 SECRET_PATTERN = re.compile(r"(key|token|secret|passw(or)?d|credential|auth)", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^[0-9a-f]{32}$|^(KGAT_|ghp_|sk-)[A-Za-z0-9_]+")
@@ -54,6 +55,58 @@ def _mlflow():
     return mlflow
 
 
+def _mlflow_name(name: str) -> str:
+    """A metric name MLflow accepts (no '@': map@12 -> map_at_12).
+
+    >>> _mlflow_name("map@12")
+    'map_at_12'
+    """
+    return re.sub(r"[^\w\-. /]", "_", name.replace("@", "_at_"))
+
+
+def redact_uri(uri: str) -> str:
+    """A tracking URI fit for a message: any ``user:password@`` part removed.
+
+    >>> redact_uri("http://me:s3cret@mlflow.team:5000")
+    'http://***@mlflow.team:5000'
+    """
+    return re.sub(r"//[^/@]+@", "//***@", uri)
+
+
+def _reachable(uri: str, timeout: float = 3.0) -> str | None:
+    """None when an http(s) tracking server accepts a connection, else why not (local stores: None)."""
+    from urllib.parse import urlparse
+    import socket
+
+    u = urlparse(uri)
+    if u.scheme not in ("http", "https"):
+        return None
+    try:
+        with socket.create_connection((u.hostname or "localhost", u.port or (443 if u.scheme == "https" else 80)), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+
+
+def mirror_run(ws, run) -> tuple[str | None, str | None]:
+    """Log ``run`` to MLflow without ever failing the run: ``(mlflow_run_id, None)`` or ``(None, warning)``.
+
+    A tracking server that is down must not cost a finished run: its files are complete in the run
+    folder, and the warning says so (once, with the URI's credentials removed).
+    """
+    uri = ws.tracking_uri
+    why = _reachable(uri)
+    if why is None:
+        try:
+            return log_run(ws, run), None
+        except MissingDependencyError:
+            raise
+        except Exception as e:  # MLflow raises many types (HTTP, SQL, file errors)
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+    return None, (f"MLflow tracking at {redact_uri(uri)} failed ({why}); run {run.id} is complete and saved in "
+                  f"{run.path} — only its MLflow copy is missing")
+
+
 def _experiment_id(client, name: str, artifact_root: str | None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -64,8 +117,37 @@ def _experiment_id(client, name: str, artifact_root: str | None) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+@contextlib.contextmanager
+def store_lock(ws, uri: str | None):
+    """Serialize writers of a workspace's SQLite MLflow store across processes.
+
+    Two processes creating ``mlflow.db`` at once race in MLflow's schema migration (seen: "Online
+    migration expected to match one row"); an exclusive ``flock`` on ``.medalist/tracking.lock``
+    makes concurrent runs wait for each other for the second or so logging takes. Server URIs need
+    no lock.
+    """
+    if not uri or not uri.startswith("sqlite:"):
+        yield
+        return
+    import fcntl
+
+    lock = ws.root / ".medalist" / "tracking.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def log_run(ws, run) -> str:
     """Mirror a finished run folder into MLflow; return the MLflow run id."""
+    with store_lock(ws, ws.tracking_uri):
+        return _log_run(ws, run)
+
+
+def _log_run(ws, run) -> str:
     mlflow = _mlflow()
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
@@ -94,7 +176,7 @@ def log_run(ws, run) -> str:
     ts = int(__import__("time").time() * 1000)
     plist = [Param(k[:250], str(v)[:6000]) for k, v in sorted(params.items())]
     mlist = [
-        Metric(f"cv_{metrics['metric']}", float(metrics["oof"]), ts, 0),
+        Metric(f"cv_{_mlflow_name(metrics['metric'])}", float(metrics["oof"]), ts, 0),
         Metric("cv_mean", float(metrics["mean"]), ts, 0),
         Metric("cv_std", float(metrics["std"]), ts, 0),
     ]
