@@ -195,6 +195,9 @@ def _from_path(path: str, params: dict) -> Metric:
     if not module_name or not attr:
         raise ConfigError(f"metric '{path}'", expected="'package.module.function' or 'package.module:function'",
                           found=repr(path))
+    from medalist.safety import check_dotted, check_resolved
+
+    check_dotted(f"{module_name}:{attr}", where=f"metric '{path}'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -205,6 +208,7 @@ def _from_path(path: str, params: dict) -> Metric:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise ConfigError(f"metric '{path}'", expected=f"a function '{attr}' in module '{module_name}'",
                           found=f"no such attribute{did_you_mean(attr, names)}")
+    check_resolved(fn, path, where=f"metric '{path}'")
     return Metric(_display(path, params), functools.partial(_call, fn, params), direction, needs)
 
 

@@ -300,9 +300,11 @@ class Custom(Params):
 
 
 def _import(dotted: str, ctx: FeatureContext) -> Any:
-    mod, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    from medalist.safety import check_dotted, check_resolved
+
+    mod, attr = check_dotted(dotted, where=ctx.where("function"))
     try:
-        return getattr(importlib.import_module(mod), attr)
+        return check_resolved(getattr(importlib.import_module(mod), attr), dotted, where=ctx.where("function"))
     except (ImportError, AttributeError, ValueError) as e:
         raise ConfigError(ctx.where("function"), expected="an importable 'package.module:function'",
                           found=f"{dotted!r} ({type(e).__name__}: {e})", fix="check the path and that the module is importable") from None

@@ -301,11 +301,13 @@ def _referenced(step: Step) -> set[str]:
 
 
 def _resolve(dotted: str):
-    mod, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    from medalist.safety import check_dotted
+
     try:
+        mod, attr = check_dotted(dotted, where="custom")
         return getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError, ValueError):
-        return None
+    except (ImportError, AttributeError, ValueError, ConfigError):
+        return None  # the block itself reports it
 
 
 def _file_digest(path: Path) -> str:

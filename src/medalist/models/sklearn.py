@@ -55,6 +55,9 @@ def resolve_estimator(spec: str) -> Callable[..., Any]:
             found=f"no sklearn estimator named '{spec}'{did_you_mean(spec, known)}",
             fix="write the full import path, e.g. sklearn:sklearn.svm.SVC",
         )
+    from medalist.safety import check_dotted, check_resolved
+
+    check_dotted(f"{module_name}:{attr}", where=where)
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -77,7 +80,7 @@ def resolve_estimator(spec: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(where, expected="a class or function returning an estimator",
                           found=f"a {type(obj).__name__}", fix="point at the estimator class")
-    return obj
+    return check_resolved(obj, spec, where=where)
 
 
 def _module_hint(missing: str) -> str:
@@ -349,6 +352,9 @@ class SklearnModel(ModelAdapter):
         else:
             import joblib
 
+            from medalist.safety import check_pickle_source
+
+            check_pickle_source(path / "model.joblib")
             self.estimator_ = joblib.load(path / "model.joblib")
 
 
