@@ -185,7 +185,10 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is None:
         return data
-    bases = [base] if isinstance(base, str) else list(base)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b.strip() for b in bases):
+        raise ConfigError(f"{path}: base", expected="a file name or a list of file names (e.g. base: lgbm.yaml)",
+                          found=repr(base), fix="name the YAML file(s) this config extends")
     merged: dict[str, Any] = {}
     for b in bases:
         bpath = (path.parent / b)
