@@ -431,8 +431,7 @@ def test_folds_exist_without_force(medalist, ws):
 
 def test_bad_folds_options_keep_the_old_folds(medalist, ws):
     fails(medalist, ws, "folds", "--force", "--scheme", "grup", names=("scheme", "'grup'", "did you mean 'group'"))
-    # sklearn's wording ("must be an int in [2, ...]. Got 1") is kept on purpose, see test_folds
-    fails(medalist, ws, "folds", "--force", "--k", "1", names=("'k'", "must be", "Got 1", "between 2"), parts=("Fix:",))
+    fails(medalist, ws, "folds", "--force", "--k", "1", names=("k (number of folds)", "found 1", "between 2"))
 
 
 # --------------------------------------------------------------------------- end to end in a subprocess

@@ -221,7 +221,7 @@ def test_bad_inputs(covid):
         mk(scheme="time")
     with pytest.raises(DataError, match="did you mean 'pan_day'"):
         mk(scheme="time", time="panday")
-    with pytest.raises(ConfigError, match=r"The 'k' parameter must be an int in \[2, .*Got 1 instead"):
+    with pytest.raises(ConfigError, match=r"k \(number of folds\): expected an integer between 2 and .*found 1"):
         mk(k=1)
     with pytest.raises(ConfigError, match="n_groups"):
         mk(covid.head(20), scheme="group", group="clinic_name", k=10)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from medalist.errors import MedalistError
+from medalist.errors import MedalistError, did_you_mean
 
 app = typer.Typer(
     name="medalist",
@@ -334,7 +334,8 @@ def list_cmd(kind: Annotated[str, typer.Argument(help="models, metrics or blocks
 
         names = list_blocks()
     else:
-        raise ConfigError(f"list {kind}", expected="models, metrics or blocks", found=repr(kind))
+        raise ConfigError(f"list {kind}", expected="models, metrics or blocks",
+                          found=f"{kind!r}{did_you_mean(kind, ['models', 'metrics', 'blocks'])}", fix="run e.g. `medalist list models`")
     for n in names:
         console.print(n)
 

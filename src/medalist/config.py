@@ -194,7 +194,8 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         bpath = (path.parent / b)
         if not bpath.is_file():
             raise ConfigError(
-                f"{path}: base", expected="a YAML file relative to this config", found=f"'{b}' does not exist"
+                f"{path}: base", expected="a YAML file relative to this config", found=f"'{b}' does not exist",
+                fix="fix the file name (it is resolved next to this config)",
             )
         merged = _deep_merge(merged, _resolve_bases(bpath, (*seen, path)))
     return _deep_merge(merged, data)
@@ -261,7 +262,8 @@ def validate(model: type[Strict], data: dict[str, Any], source: str, overrides: 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
+        # a misspelt key also shows up as a missing one: report the misspelling, it is the cause
+        err = next((x for x in e.errors() if x["type"] == "extra_forbidden"), e.errors()[0])
         loc = tuple(p for p in err["loc"] if not isinstance(p, int))
         # pydantic reports union branches as extra loc parts (e.g. 'TrackingConfig'); drop them.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()) and "[" not in str(p))

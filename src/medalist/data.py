@@ -205,7 +205,11 @@ def prepare(
     if weight:
         w = train.get_column(weight)
         if not w.dtype.is_numeric() or w.null_count() or bool((w.cast(pl.Float64) < 0).any()):
-            raise DataError(f"{train_file}: weight '{weight}'", expected="non-negative numbers without gaps", found=f"dtype {w.dtype}, {w.null_count()} missing")
+            neg = int((w.cast(pl.Float64, strict=False) < 0).sum()) if w.dtype.is_numeric() else 0
+            found = (f"dtype {w.dtype}" if not w.dtype.is_numeric() else f"{w.null_count()} missing values" if w.null_count()
+                     else f"{neg} negative values (min {w.min()})")
+            raise DataError(f"{train_file}: weight '{weight}'", expected="non-negative numbers without gaps", found=found,
+                            fix="fix the weight column or set 'weight:' to another column")
 
     train, classes = encode_target(train, comp, train_file)
 

@@ -100,8 +100,8 @@ def _need_column(train: pl.DataFrame, col: str, role: str) -> None:
 def _check_k(k: object, upper: int, what: str) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= upper:
         raise ConfigError(
-            "k",
-            detail=f"The 'k' parameter must be an int in [2, {what}={upper}]. Got {k!r} instead",
+            "k (number of folds)",
+            expected=f"an integer between 2 and {upper} ({what})", found=repr(k),
             fix=f"use a k between 2 and {upper}" if upper >= 2 else f"{what} is {upper}: use more data",
         )
 

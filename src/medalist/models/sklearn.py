@@ -171,6 +171,7 @@ class SklearnModel(ModelAdapter):
                 found="no path",
                 fix="write e.g. sklearn:sklearn.linear_model.LogisticRegression",
             )
+        resolve_estimator(self.spec)  # a bad or refused path fails here, before a run folder exists
 
     # -- building ----------------------------------------------------------------------------
 
