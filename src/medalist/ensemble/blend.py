@@ -1,0 +1,246 @@
+"""Blending finished runs: mean, rank, power, SciPy-optimized weights and Caruana hill-climbing.
+
+Fitted blends (``weighted``, ``hill-climb``) report an honest CV: for each fold the weights are fitted
+on the other folds' OOF rows and scored on the held-out fold (nested), next to the in-sample score of
+weights fitted on every row. The blend's oof.parquet holds the nested predictions, so a stack or a
+second blend on top of it does not see weights tuned on its own rows; test predictions use the weights
+fitted on all rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import rankdata
+
+from medalist.ensemble.members import Members, load_members, write_ensemble_run
+from medalist.errors import ConfigError, RunError
+from medalist.metrics import Metric
+from medalist.registry import Registry
+from medalist.store import Run
+
+__all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "hill_climb", "list_blenders"]
+
+Objective = Callable[[np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Blender:
+    """How members are combined (``combine``) and, for fitted blenders, how weights are found (``fit``)."""
+
+    name: str
+    fit: Callable[[list[np.ndarray], np.ndarray, Metric, "Members | None"], np.ndarray] | None
+    transform: Callable[[np.ndarray], np.ndarray] | None = None  # per member, before the weighted mean
+    multiclass: bool = True
+
+    @property
+    def fitted(self) -> bool:
+        return self.fit is not None
+
+
+BLENDERS: Registry[Blender] = Registry("blender")
+
+
+def list_blenders() -> list[str]:
+    return BLENDERS.names()
+
+
+def _weighted(preds: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(preds[0], dtype=np.float64)
+    for p, wi in zip(preds, w):
+        if wi:
+            out += wi * p
+    total = float(np.sum(w))
+    return out / total if total > 0 else out
+
+
+def _score_fn(preds: list[np.ndarray], y: np.ndarray, metric: Metric, shape: Callable) -> Objective:
+    """loss(w) for weights w >= 0 (normalized inside): lower is better whatever the metric's direction."""
+    sign = -1.0 if metric.greater_is_better else 1.0
+
+    def loss(w: np.ndarray) -> float:
+        w = np.clip(np.asarray(w, dtype=np.float64), 0.0, None)
+        if w.sum() <= 0:
+            return np.inf
+        s = metric(y, shape(_weighted(preds, w / w.sum())))
+        return np.inf if np.isnan(s) else sign * s
+
+    return loss
+
+
+def _squeeze(pred: np.ndarray) -> np.ndarray:
+    return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred
+
+
+def fit_weights(preds: list[np.ndarray], y: np.ndarray, metric: Metric, *, shape: Callable = _squeeze) -> np.ndarray:
+    """Non-negative weights summing to one that optimize ``metric`` of the weighted mean of ``preds``.
+
+    SLSQP on the simplex handles smooth metrics (rmse, logloss); Powell on normalized weights handles
+    step-shaped ones (auc, accuracy); the better of the two is kept.
+
+    >>> rng = np.random.default_rng(0); y = rng.normal(size=5000)
+    >>> preds = [(y + rng.normal(scale=s, size=5000)).reshape(-1, 1) for s in (0.5, 1.0)]
+    >>> np.round(fit_weights(preds, y, get_metric("rmse")), 1)  # doctest: +SKIP
+    array([0.8, 0.2])
+    """
+    m = len(preds)
+    if m == 1:
+        return np.ones(1)
+    loss = _score_fn(preds, y, metric, shape)
+    x0 = np.full(m, 1.0 / m)
+    cands = [x0]
+    try:
+        r = minimize(loss, x0, method="SLSQP", bounds=[(0.0, 1.0)] * m,
+                     constraints=[{"type": "eq", "fun": lambda w: np.sum(w) - 1.0}], options={"maxiter": 200, "ftol": 1e-10})
+        cands.append(r.x)
+    except ValueError:  # a non-finite loss at the start: Powell below still searches
+        pass
+    moved = loss(cands[-1]) < loss(x0) - 1e-12
+    if len(cands) == 1 or not moved:
+        # SLSQP's finite-difference gradient is zero on a step-shaped metric (auc): search without it
+        r = minimize(loss, x0, method="Powell", bounds=[(0.0, 1.0)] * m,
+                     options={"xtol": 1e-2, "ftol": 1e-9, "maxfev": 100 * m + 200})
+        cands.append(r.x)
+    best = min(cands, key=loss)
+    w = np.clip(best, 0.0, None)
+    return w / w.sum()
+
+
+def hill_climb(preds: list[np.ndarray], y: np.ndarray, metric: Metric, *, max_iter: int = 100, patience: int = 10,
+               shape: Callable = _squeeze) -> np.ndarray:
+    """Caruana ensemble selection with replacement; returns selection counts as weights (sum to one).
+
+    Starts from the best single member and repeatedly adds (again, possibly) the member whose addition
+    scores best, keeping the best ensemble seen; stops after ``patience`` additions without a gain.
+    """
+    m = len(preds)
+    sign = -1.0 if metric.greater_is_better else 1.0
+    loss = lambda p: (lambda s: np.inf if np.isnan(s) else sign * s)(metric(y, shape(p)))  # noqa: E731
+    singles = [loss(p) for p in preds]
+    first = int(np.argmin(singles))
+    counts = np.zeros(m)
+    counts[first] = 1
+    total = preds[first].astype(np.float64).copy()
+    best, best_counts, stale = singles[first], counts.copy(), 0
+    for _ in range(max_iter):
+        k = counts.sum()
+        trial = [loss((total + p) / (k + 1)) for p in preds]
+        j = int(np.argmin(trial))
+        counts[j] += 1
+        total += preds[j]
+        if trial[j] < best - 1e-12:
+            best, best_counts, stale = trial[j], counts.copy(), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    return best_counts / best_counts.sum()
+
+
+def _equal(preds, y, metric, members=None):  # noqa: ARG001 - same signature as fitted blenders
+    return np.full(len(preds), 1.0 / len(preds))
+
+
+def _rank(p: np.ndarray) -> np.ndarray:
+    return np.column_stack([rankdata(p[:, j]) / len(p) for j in range(p.shape[1])])
+
+
+BLENDERS.register("mean", Blender("mean", fit=None))
+BLENDERS.register("rank", Blender("rank", fit=None, transform=_rank, multiclass=False))
+BLENDERS.register("power", Blender("power", fit=None))  # transform set per call: p ** power
+BLENDERS.register("weighted", Blender("weighted", fit=lambda P, y, mt, m=None: fit_weights(P, y, mt)))
+BLENDERS.register("hill-climb", Blender("hill-climb", fit=lambda P, y, mt, m=None: hill_climb(P, y, mt)))
+
+
+@dataclass
+class BlendResult:
+    method: str
+    weights: np.ndarray
+    oof: np.ndarray  # nested (honest) for fitted blenders, else the in-sample blend
+    test: np.ndarray
+    in_sample: float
+    nested: float
+    fold_weights: dict[int, list[float]] = field(default_factory=dict)
+
+
+def _prep(m: Members, method: str, power: float) -> tuple[Blender, Callable[[np.ndarray], np.ndarray]]:
+    b = BLENDERS.get(method)
+    task = m.data.task
+    if task == "multiclass" and not b.multiclass:
+        raise ConfigError(f"blend --method {method}", expected="a method that keeps class probabilities (mean, weighted, hill-climb, power)",
+                          found=f"'{method}' on a multiclass task", fix="use --method weighted or hill-climb")
+    if method == "power":
+        if power <= 0:
+            raise ConfigError("blend --power", expected="a positive exponent", found=repr(power), fix="use e.g. --power 2")
+        if any(np.nanmin(p) < 0 for p in (*m.oof, *m.test)):
+            raise ConfigError("blend --method power", expected="non-negative member predictions (probabilities)",
+                              found="negative values", fix="use --method mean or weighted for this task")
+        def tf(p: np.ndarray) -> np.ndarray:
+            q = p ** power
+            return q / q.sum(axis=1, keepdims=True) if task == "multiclass" else q
+        return b, tf
+    return b, b.transform or (lambda p: p)
+
+
+def blend_members(m: Members, method: str = "hill-climb", *, power: float = 2.0) -> BlendResult:
+    """Blend aligned members; the library call behind :func:`blend` (no files written)."""
+    b, tf = _prep(m, method, power)
+    _check_rows(m)
+    rows = m.valid
+    y = m.y
+    P = [tf(p[rows]) for p in m.oof]
+    T = [tf(p) for p in m.test]
+    fit = b.fit or _equal
+    w = fit(P, y[rows], m.metric, m)
+    pred_rows = _weighted(P, w)
+    in_sample = m.metric(y[rows], m.out(pred_rows))
+    oof = np.full_like(m.oof[0], np.nan, dtype=np.float64)
+    fold_weights: dict[int, list[float]] = {}
+    if b.fitted:
+        fr = m.fold[rows]
+        nested_rows = np.zeros_like(pred_rows)
+        for f in np.unique(fr):
+            inner = fr != f
+            wf = fit([p[inner] for p in P], y[rows][inner], m.metric, m)
+            fold_weights[int(f)] = [round(float(x), 6) for x in wf]
+            nested_rows[~inner] = _weighted([p[~inner] for p in P], wf)
+        oof[rows] = nested_rows
+        nested = m.metric(y[rows], m.out(nested_rows))
+    else:
+        oof[rows] = pred_rows
+        nested = in_sample
+    return BlendResult(method=method, weights=w, oof=oof, test=_weighted(T, w), in_sample=in_sample,
+                       nested=nested, fold_weights=fold_weights)
+
+
+def blend(ws, run_ids: list[str], method: str = "hill-climb", *, power: float = 2.0, name: str | None = None,
+          note: str = "", tracking: bool = True) -> Run:
+    """Blend finished runs on the same folds and write the blend as a run; returns it.
+
+    >>> run = blend(Workspace.find(), ["lgbm-001", "xgb-001"], "hill-climb")  # doctest: +SKIP
+    >>> run.metrics["oof"], run.metrics["in_sample"]  # doctest: +SKIP
+    (0.8123, 0.8131)
+    """
+    t0 = time.perf_counter()
+    BLENDERS.get(method)  # unknown method: error before reading anything
+    m = load_members(ws, list(run_ids), min_runs=2)
+    res = blend_members(m, method, power=power)
+    weights = {rid: round(float(w), 6) for rid, w in zip(m.ids, res.weights)}
+    spec: dict[str, Any] = {"method": method, "runs": m.ids, "weights": weights}
+    if method == "power":
+        spec["power"] = power
+    extra = {"in_sample": res.in_sample, "nested": res.nested, "weights": weights,
+             "fold_weights": {str(k): v for k, v in res.fold_weights.items()}}
+    return write_ensemble_run(ws, m, stem=name or f"blend-{method}", kind="blend", oof=res.oof, test=res.test,
+                              spec=spec, extra_metrics=extra, note=note or f"{method} blend of {', '.join(m.ids)}",
+                              seconds=time.perf_counter() - t0, tracking=tracking)
+
+
+def _check_rows(m: Members) -> None:
+    if not m.valid.any():
+        raise RunError("runs", expected="rows validated by every member", found="none", fix="blend runs of the same folds")

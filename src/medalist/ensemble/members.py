@@ -1,0 +1,189 @@
+"""Level-1 members of a blend or stack: finished runs on the same folds, aligned row by row.
+
+A blend or a stack is itself written as a run (``runs/<id>/`` with oof.parquet, test.parquet,
+metrics.json, config.yaml, run.json), so it can be shown, submitted, used as an ``oof_feature`` and
+blended or stacked again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+from medalist.data import CompetitionData, load_competition_data
+from medalist.errors import FoldsError, RunError
+from medalist.folds import Folds
+from medalist.metrics import Metric, get_metric
+from medalist.provenance import git_info, stable_hash
+from medalist.store import Run, new_run_id
+from medalist.workspace import atomic_write_json, atomic_write_parquet, atomic_write_text
+
+__all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores"]
+
+
+@dataclass
+class Members:
+    """Finished runs' predictions, aligned to the train rows of ``data`` (OOF) and to test.
+
+    ``oof[i]`` is (n, K) (K = 1 for binary/regression), NaN on rows never validated; ``fold`` is each
+    train row's validation fold in repeat 0 (-1: never validated).
+    """
+
+    runs: list[Run]
+    data: CompetitionData
+    metric: Metric
+    oof: list[np.ndarray]
+    test: list[np.ndarray]
+    fold: np.ndarray
+    folds_hash: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.runs]
+
+    @property
+    def y(self) -> np.ndarray:
+        d = self.data
+        if d.task == "multilabel":
+            return d.train.select(d.target).to_numpy()
+        return d.train.get_column(d.target[0]).to_numpy()
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Rows every member validated (the rows a blend or stack can be fitted and scored on)."""
+        ok = self.fold >= 0
+        for p in self.oof:
+            ok &= ~np.isnan(p).any(axis=1)
+        return ok
+
+    def out(self, pred: np.ndarray) -> np.ndarray:
+        """(n, K) -> the shape the metric and run files expect: (n,) when K == 1."""
+        return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 and self.data.task != "multilabel" else pred
+
+
+def _aligned(frame: pl.DataFrame, ids: pl.Series, cols: list[str], run_id: str, what: str) -> np.ndarray:
+    key = ids.name
+    right = frame.select(pl.col(key).cast(ids.dtype, strict=False), *cols)
+    out = pl.DataFrame({key: ids}).join(right, on=key, how="left", maintain_order="left")
+    if out.height != ids.len():
+        raise RunError(f"run '{run_id}': {what}", expected="one row per id", found=f"{out.height} rows for {ids.len()} ids")
+    missing = int(out.get_column(cols[0]).is_null().sum())
+    if missing == ids.len():
+        raise RunError(f"run '{run_id}': {what}", expected="predictions for this competition's ids",
+                       found="no matching id", fix="use runs of this workspace")
+    return out.select(pl.col(cols).cast(pl.Float64)).to_numpy()
+
+
+def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
+    """Open finished runs and align their OOF/test predictions; refuse mixed folds, tasks or columns.
+
+    >>> m = load_members(Workspace.find(), ["lgbm-001", "xgb-001"])  # doctest: +SKIP
+    >>> m.oof[0].shape  # doctest: +SKIP
+    (15524, 1)
+    """
+    if len(run_ids) < min_runs:
+        raise RunError("runs", expected=f"at least {min_runs} run ids", found=f"{len(run_ids)}",
+                       fix="list the runs to combine, e.g. `medalist blend lgbm-001 xgb-001`")
+    dup = sorted({r for r in run_ids if run_ids.count(r) > 1})
+    if dup:
+        raise RunError("runs", expected="each run once", found=f"{dup} repeated", fix="drop the repeats")
+    runs = [Run.open(ws, r) for r in run_ids]
+    first = None
+    for run in runs:
+        info = run.info
+        if run.status != "done":
+            raise RunError(f"run '{run.id}'", expected="a finished run", found=f"status '{run.status}'",
+                           fix=f"finish it first (`medalist train CONFIG --resume {run.id}`) or leave it out")
+        if first is None:
+            first = (run, info)
+            continue
+        r0, i0 = first
+        if info.get("folds_hash") != i0.get("folds_hash"):
+            raise FoldsError(f"run '{run.id}'", expected=f"the folds of '{r0.id}' (hash {i0.get('folds_hash')})",
+                             found=f"folds hash {info.get('folds_hash')}",
+                             fix="combine only runs made on the same folds.parquet (retrain the others)")
+        for key in ("task", "pred_columns"):
+            if info.get(key) != i0.get(key):
+                raise RunError(f"run '{run.id}'", expected=f"{key} {i0.get(key)!r} like '{r0.id}'",
+                               found=f"{info.get(key)!r}", fix="combine runs of one competition and task")
+    folds = Folds.load(ws.folds_path)
+    r0, i0 = first
+    if i0.get("folds_hash") != folds.hash:
+        raise FoldsError(f"run '{r0.id}'", expected=f"the workspace's current folds (hash {folds.hash})",
+                         found=f"folds hash {i0.get('folds_hash')}", fix="retrain the runs on the current folds.parquet")
+    data = load_competition_data(ws)
+    metric = get_metric(ws.competition.metric)
+    cols = list(i0.get("pred_columns") or ["pred"])
+    ids, tids = data.train.get_column(data.id), data.test.get_column(data.id)
+    oofs, tests, fold = [], [], None
+    for run in runs:
+        oof = run.oof()
+        oofs.append(_aligned(oof, ids, cols, run.id, "oof.parquet"))
+        tests.append(_aligned(run.test(), tids, cols, run.id, "test.parquet"))
+        if fold is None:
+            f = _aligned(oof, ids, ["fold"], run.id, "oof.parquet")[:, 0]
+            fold = np.where(np.isnan(f), -1, f).astype(np.int64)
+    return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
+                   info={"task": i0.get("task"), "classes": i0.get("classes"), "pred_columns": cols,
+                         "train_hash": i0.get("train_hash")})
+
+
+def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Per-fold metric of an (n, K) OOF prediction on the validated rows."""
+    rows = m.valid if rows is None else rows
+    y, out = m.y, []
+    for f in np.unique(m.fold[rows]):
+        idx = rows & (m.fold == f)
+        out.append({"repeat": 0, "fold": int(f), "score": m.metric(y[idx], m.out(pred[idx])),
+                    "n_valid": int(idx.sum()), "seconds": 0.0})
+    return out
+
+
+def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray, test: np.ndarray,
+                       spec: dict[str, Any], extra_metrics: dict[str, Any] | None = None, note: str = "",
+                       seconds: float = 0.0, tracking: bool = True) -> Run:
+    """Write a blend/stack as a run folder with the same files as a trained run; return it."""
+    t0 = time.perf_counter()
+    rid = new_run_id(ws.runs_dir, stem)
+    run = Run(rid, ws.runs_dir / rid)
+    d = m.data
+    cols = m.info["pred_columns"]
+    rows = m.valid
+    oof = np.where(rows.reshape(-1, 1), oof, np.nan)
+    folds = fold_scores(m, oof, rows)
+    overall = m.metric(m.y[rows], m.out(oof[rows]))
+    scores = [f["score"] for f in folds]
+    summary = {"metric": m.metric.name, "direction": m.metric.direction, "oof": overall,
+               "mean": float(np.mean(scores)), "std": float(np.std(scores)), "folds": folds,
+               "n_validated": int(rows.sum()), **(extra_metrics or {})}
+    frame = {d.id: d.train.get_column(d.id), "fold": pl.Series(m.fold.astype(np.int16))}
+    frame.update({c: oof[:, i] for i, c in enumerate(cols)})
+    tframe = {d.id: d.test.get_column(d.id)}
+    tframe.update({c: test[:, i] for i, c in enumerate(cols)})
+    resolved = {"competition": ws.competition.model_dump(mode="json"), "ensemble": {"kind": kind, **spec}}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info = {"id": rid, "status": "done", "created": now, "finished": now, "model": f"{kind}:{spec.get('method') or spec.get('meta')}",
+            "config": None, "overrides": [], "members": m.ids,
+            "config_hash": stable_hash({"ensemble": resolved["ensemble"], "folds": m.folds_hash}),
+            "folds_hash": m.folds_hash, "train_hash": m.info.get("train_hash"), "seeds": [], "full_fit": False,
+            "note": note, "task": d.task, "classes": m.info.get("classes"), "pred_columns": cols, "cv": overall}
+    atomic_write_text(run.path / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    atomic_write_json(run.path / "git.json", git_info(ws.root))
+    atomic_write_parquet(run.path / "oof.parquet", pl.DataFrame(frame))
+    atomic_write_parquet(run.path / "test.parquet", pl.DataFrame(tframe))
+    atomic_write_json(run.path / "metrics.json", summary)
+    info["seconds"] = round(seconds + time.perf_counter() - t0, 3)
+    atomic_write_json(run.path / "run.json", info)  # last: a run.json with status done means complete
+    if tracking and ws.tracking_uri:
+        from medalist.tracking import log_run
+
+        info["mlflow_run_id"] = log_run(ws, run)
+        atomic_write_json(run.path / "run.json", info)
+    return run

@@ -1,0 +1,64 @@
+"""Two LightGBM runs on the covid workspace's folds, trained once for the ensemble tests."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+LGBM_A = """\
+model:
+  name: lightgbm
+  params: {learning_rate: 0.1, num_leaves: 15, min_child_samples: 20, verbosity: -1}
+  early_stopping_rounds: 20
+  num_boost_round: 300
+threads: 1
+"""
+LGBM_B = """\
+model:
+  name: lightgbm
+  params: {learning_rate: 0.1, num_leaves: 4, feature_fraction: 0.5, verbosity: -1}
+  early_stopping_rounds: 20
+  num_boost_round: 300
+threads: 1
+"""
+
+
+@pytest.fixture(scope="session")
+def ens_template(covid_template, tmp_path_factory):
+    """covid workspace copy with finished runs 'a-001' and 'b-001' (different LightGBM settings)."""
+    from medalist.runner import train
+    from medalist.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("ens") / "covid"
+    shutil.copytree(covid_template, root)
+    ws = Workspace.open(root)
+    (root / "configs" / "a.yaml").write_text(LGBM_A)
+    (root / "configs" / "b.yaml").write_text(LGBM_B)
+    train(ws, root / "configs" / "a.yaml", tracking=False)
+    train(ws, root / "configs" / "b.yaml", tracking=False)
+    return root
+
+
+@pytest.fixture
+def ens_ws(ens_template, tmp_path, monkeypatch):
+    from medalist.workspace import Workspace
+
+    root = tmp_path / "covid"
+    shutil.copytree(ens_template, root)
+    monkeypatch.chdir(root)
+    return Workspace.open(root)
+
+
+def cli(monkeypatch, capsys, *args):
+    from medalist.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["medalist", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
