@@ -5,4 +5,4 @@ must import heavy libraries (torch, optuna, kaggle-environments, …) inside the
 so ``medalist --help`` stays fast.
 """
 
-MODULES = ("ensemble", "twentyq", "recsys", "vision", "kaggle")
+MODULES = ("ensemble", "twentyq", "recsys", "vision", "kaggle", "signal")

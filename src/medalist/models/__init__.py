@@ -17,6 +17,7 @@ for _name in ("lightgbm", "xgboost", "catboost"):
     MODELS.register_lazy(_name, _lazy("medalist.models.gbdt"))
 MODELS.register_lazy("sklearn", _lazy("medalist.models.sklearn"))
 MODELS.register_lazy("timm_image", _lazy("medalist.vision.model"))  # needs the vision extra
+MODELS.register_lazy("signal", _lazy("medalist.signal.model"))  # needs the signal extra
 
 
 def load_model(path) -> Model:
