@@ -170,11 +170,16 @@ def _next_file(ws, stem: str) -> Path:
     return ws.submissions_dir / f"{stem}-{n:03d}.csv"
 
 
-def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: str = "", local: bool = False) -> Submission:
+def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: str = "", local: bool = False,
+           upload: bool | None = None, kernel: str | None = None, version: int | None = None, api=None) -> Submission:
     """Write (or take) a submission, validate it, optionally score it locally, record it.
 
     >>> s = submit(ws, "lgbm-001", message="baseline", local=True)  # doctest: +SKIP
     >>> s.public, s.private  # doctest: +SKIP
+
+    In a workspace made by ``medalist init --from-kaggle`` (a ``kaggle.yaml``), the file is also
+    uploaded to Kaggle (``upload=False`` skips it) with a description carrying the run id, CV and
+    git commit; code competitions submit a notebook version instead (``kernel``/``version``).
     """
     comp = ws.competition
     try:
@@ -215,11 +220,42 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
         "local": bool(local),
         "message": message,
     }
+    try:
+        record.update(_upload(ws, run, out, message, local=local, upload=upload, kernel=kernel, version=version, api=api))
+    except BaseException:
+        out.unlink(missing_ok=True)  # not submitted: no orphan file beside the ledger
+        raise
     ledger = read_ledger(ws)
-    row = pl.DataFrame([record], schema={
-        "time": pl.String, "run": pl.String, "file": pl.String, "metric": pl.String, "cv": pl.Float64,
-        "public": pl.Float64, "private": pl.Float64, "local": pl.Boolean, "message": pl.String,
-    })
+    from medalist.ledger import LEDGER_SCHEMA
+
+    row = pl.DataFrame([{c: record.get(c) for c in LEDGER_SCHEMA}], schema=LEDGER_SCHEMA)
     ledger = pl.concat([ledger, row], how="diagonal_relaxed") if ledger.height else row
     atomic_write_parquet(ws.submissions_dir / "submissions.parquet", ledger)
     return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record)
+
+
+def _upload(ws, run: Run | None, out: Path, message: str, *, local: bool, upload: bool | None, kernel: str | None,
+            version: int | None, api) -> dict[str, Any]:
+    """Upload to Kaggle when the workspace is a Kaggle competition; the ledger fields it adds."""
+    from medalist.kaggle_api import kaggle_settings, upload_submission
+    from medalist.ledger import description
+
+    settings = kaggle_settings(ws)
+    if kernel is not None or version is not None:
+        if settings is None:
+            raise SubmissionError("--kernel/--version", expected="a Kaggle workspace (medalist init --from-kaggle COMP)",
+                                  found="no kaggle.yaml in this workspace")
+        upload = True
+    if local or upload is False or settings is None:
+        if upload and settings is None:
+            raise SubmissionError("submit --upload", expected="a Kaggle workspace (medalist init --from-kaggle COMP)",
+                                  found="no kaggle.yaml in this workspace")
+        return {}
+    commit = None
+    if run is not None:
+        git = run._json("git.json")
+        commit = git.get("commit")
+    desc = description(run.id if run else None, run.cv if run else None, commit, message)
+    res = upload_submission(settings.competition, out, desc, kernel=kernel, version=version, api=api)
+    return {"competition": settings.competition, "kaggle_ref": res["ref"], "status": "pending", "description": desc,
+            "kernel": f"{kernel}@{version}" if kernel else None, "git": commit[:7] if commit else None}

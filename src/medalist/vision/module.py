@@ -1,0 +1,224 @@
+"""The LightningModule: one training step (mixup/cutmix, target + weighted aux losses), per-epoch
+logging of each loss, the metric and the LR, AdamW with separate backbone/head LRs and a cosine
+schedule with warmup. AMP, DDP, accumulation and clipping are Trainer flags, not code here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+
+from medalist.errors import DataError
+from medalist.vision.augment import mix_batch
+from medalist.vision.config import AuxHead, VisionParams
+from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss
+
+__all__ = ["ImageModule", "cosine_with_warmup"]
+
+log = logging.getLogger("medalist.vision")
+
+
+def cosine_with_warmup(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """LR multiplier: linear warmup over ``warmup`` × total steps, then cosine decay to 0.
+
+    >>> f = cosine_with_warmup(100, 0.1)
+    >>> [round(f(s), 3) for s in (0, 5, 10, 55, 100)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    warm = int(round(total_steps * warmup))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return step / max(warm, 1)
+        progress = (step - warm) / max(total_steps - warm, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return f
+
+
+class ImageModule(L.LightningModule):
+    """Training logic around an :class:`~medalist.vision.net.ImageNet`."""
+
+    def __init__(self, net: ImageNet, p: VisionParams, task: str, loss: str, aux: list[AuxHead], *,
+                 metric: Any = None, valid_y: np.ndarray | None = None, log_fn: Callable[[str, float, int], None] | None = None,
+                 describe: Callable[[str, int], str] | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.net = net
+        # Compiled forward kept outside the module tree: the saved state_dict stays the plain net's.
+        object.__setattr__(self, "_forward", torch.compile(net) if p.compile else net)
+        self.p, self.task, self.loss_name, self.aux = p, task, loss, aux
+        self.metric, self.valid_y, self.log_fn = metric, valid_y, log_fn
+        self.describe = describe or (lambda stage, i: f"{stage} row {i}")
+        self.mix_gen = torch.Generator().manual_seed(seed)
+        self.history: list[dict[str, float]] = []
+        self.bad: dict[str, list[int]] = {"train": [], "valid": []}
+        self.seen: dict[str, int] = {"train": 0, "valid": 0}
+        self.last_valid: dict[str, np.ndarray] = {}
+        self._reset("train")
+        self._reset("valid")
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _reset(self, stage: str) -> None:
+        setattr(self, f"_{stage}_sums", {})
+        self.bad[stage] = []
+        self.seen[stage] = 0
+        if stage == "valid":
+            self._valid_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        else:
+            self._t0 = time.perf_counter()
+
+    def _add(self, stage: str, name: str, value: torch.Tensor, n: torch.Tensor | int) -> None:
+        # Sums stay on the device: no host sync per step.
+        sums = getattr(self, f"_{stage}_sums")
+        v = value.detach().float() * n
+        if name in sums:
+            sums[name][0] += v
+            sums[name][1] += n
+        else:
+            sums[name] = [v, n if isinstance(n, int) else n.clone()]
+
+    def _emit(self, name: str, value: float, epoch: int) -> None:
+        if self.log_fn is not None:
+            self.log_fn(name, float(value), epoch)
+        if self.history and self.history[-1].get("epoch") == epoch:
+            self.history[-1][name] = float(value)
+        else:
+            self.history.append({"epoch": epoch, name: float(value)})
+
+    def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        # Still on the host: count unreadable images without a device sync.
+        stage = "train" if self.trainer.training else "valid"
+        bad = batch["bad"]
+        self.seen[stage] += int(bad.shape[0])
+        if bool(bad.any()):
+            self.bad[stage].extend(batch["index"][bad].tolist())
+        return batch
+
+    def _check_bad(self, stage: str, epoch: int) -> None:
+        n_bad, seen = len(self.bad[stage]), max(self.seen[stage], 1)
+        self._emit(f"{stage}_bad_images", n_bad, epoch)
+        if not n_bad:
+            return
+        examples = ", ".join(self.describe(stage, i) for i in self.bad[stage][:3])
+        log.warning("epoch %d: %d of %d %s images unreadable and skipped, e.g. %s", epoch, n_bad, seen, stage, examples)
+        if n_bad / seen > self.p.max_bad_fraction:
+            raise DataError(f"{stage} images", expected=f"at most {self.p.max_bad_fraction:.1%} unreadable per epoch",
+                            found=f"{n_bad} of {seen} unreadable, e.g. {examples}",
+                            fix="re-export the broken files, or raise model.params.max_bad_fraction")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _inputs(self, batch: dict[str, Any]) -> torch.Tensor:
+        x = batch["image"]
+        if self.p.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net.normalize(x)
+
+    def _losses(self, stage: str, logits: torch.Tensor, aux_logits: list[torch.Tensor], target: torch.Tensor,
+                aux: torch.Tensor | None, good: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = good.sum()
+        denom = n.clamp(min=1)
+        rows = per_sample_loss(logits, target, self.task, self.loss_name, self.p.focal_gamma) * good
+        target_loss = rows.sum() / denom
+        total = target_loss
+        self._add(stage, "target_loss", target_loss, n)
+        for j, spec in enumerate(self.aux):
+            per, mask = aux_loss(aux_logits[j], aux[:, j], spec.loss)  # type: ignore[index]
+            mask = mask & good
+            m = mask.sum()
+            a = (per * mask).sum() / m.clamp(min=1)
+            total = total + spec.weight * a
+            self._add(stage, f"aux_{spec.col}_loss", a, m)
+        self._add(stage, "loss", total, n)
+        return total, rows
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        x = self._inputs(batch)
+        good = ~batch["bad"]
+        target, aux = batch["target"], batch.get("aux")
+        if self.p.mix is not None:
+            x, (target, aux), perm = mix_batch(x, [target, aux], self.p.mix, self.mix_gen)
+            if perm is not None:
+                good = good & good[perm]
+        logits, aux_logits = self._forward(x, normalized=True)
+        total, _ = self._losses("train", logits, aux_logits, target, aux, good)
+        return total
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        x = self._inputs(batch)
+        logits, aux_logits = self._forward(x, normalized=True)
+        _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
+        pred = logits_to_pred(logits, self.task, self.loss_name)
+        self._valid_parts.append((batch["index"].cpu().numpy(), pred.float().cpu().numpy(), rows.float().cpu().numpy()))
+
+    # -- epoch ends --------------------------------------------------------------------------
+
+    def _flush(self, stage: str, epoch: int) -> None:
+        for name, (s, n) in getattr(self, f"_{stage}_sums").items():
+            n = float(n)
+            if n > 0:
+                self._emit(f"{stage}_{name}", float(s) / n, epoch)
+
+    def on_train_epoch_start(self) -> None:
+        self._reset("train")
+
+    def on_train_epoch_end(self) -> None:
+        epoch = self.current_epoch + 1
+        self._flush("train", epoch)
+        sched = self.lr_schedulers()
+        if sched is not None:
+            lrs = sched.get_last_lr()  # type: ignore[union-attr]
+            self._emit("lr_backbone", lrs[0], epoch)
+            self._emit("lr", lrs[-1], epoch)
+        self._emit("epoch_seconds", time.perf_counter() - self._t0, epoch)
+        self._check_bad("train", epoch)
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset("valid")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self._valid_parts:
+            return
+        epoch = self.current_epoch + 1
+        self._flush("valid", epoch)
+        idx = np.concatenate([p[0] for p in self._valid_parts])
+        order = np.argsort(idx, kind="stable")
+        pred = np.concatenate([p[1] for p in self._valid_parts])[order]
+        rows = np.concatenate([p[2] for p in self._valid_parts])[order]
+        self.last_valid = {"index": idx[order], "pred": pred, "loss": rows}
+        if self.metric is not None and self.valid_y is not None and len(idx) == len(self.valid_y):
+            try:
+                self._emit(f"valid_{self.metric.name}", self.metric(self.valid_y, pred.astype(np.float64)), epoch)
+            except Exception as e:  # e.g. AUC on a one-class sample: the curve goes on without it
+                log.info("epoch %d: metric %s not computed: %s", epoch, self.metric.name, e)
+        self._check_bad("valid", epoch)
+
+    # -- optimizer ---------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        p = self.p
+        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+        for name, param in self.net.named_parameters():
+            if not param.requires_grad:
+                continue
+            is_backbone = name.startswith("backbone.")
+            no_decay = param.ndim <= 1  # norms and biases are not decayed
+            groups.setdefault((is_backbone, no_decay), []).append(param)
+        lr_b, lr_h = p.resolved_lr(), p.resolved_head_lr()
+        param_groups = []
+        # Backbone groups first: get_last_lr()[0] is the backbone LR, [-1] the head LR.
+        for (is_backbone, no_decay) in sorted(groups, key=lambda k: (not k[0], k[1])):
+            param_groups.append({"params": groups[(is_backbone, no_decay)], "lr": lr_b if is_backbone else lr_h,
+                                 "weight_decay": 0.0 if no_decay else p.weight_decay})
+        opt = torch.optim.AdamW(param_groups, lr=lr_h)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, p.warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,96 @@
+"""``medalist sanity CONFIG``: overfit one batch; a pipeline that cannot is broken (TECHNIQUES §3).
+
+The batch goes through the real pipeline (image source, decode, the validation transform, the
+network with its heads and losses); only randomness is removed (no augmentation, no mixup) so a
+correct pipeline drives the loss towards zero within a few dozen steps.
+
+>>> # result = overfit_one_batch(Workspace.find(), Path("configs/convnext.yaml"))
+>>> # result["last"] / result["first"]   # well below 0.5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medalist.errors import ConfigError, RunError
+
+__all__ = ["overfit_one_batch"]
+
+
+def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None, *, steps: int = 50,
+                      batch_size: int | None = None, max_ratio: float = 0.5, lr: float | None = None,
+                      on_step: Any = None) -> dict[str, Any]:
+    """Train the config's network on its first ``batch_size`` training rows for ``steps`` steps.
+
+    Returns ``{"losses": [...], "first": l0, "last": l_end, "ratio": l_end / l0, "rows": n}``;
+    raises :class:`~medalist.errors.RunError` when the loss does not fall below ``max_ratio`` × its
+    start.
+    """
+    import torch
+
+    from medalist.config import load_experiment
+    from medalist.data import load_competition_data
+    from medalist.models import FitContext, create_model
+    from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
+    from medalist.vision.augment import build_pipeline
+    from medalist.vision.data import ImageDataset, ImageSource
+    from medalist.vision.module import ImageModule
+    from medalist.vision.net import build_net, n_outputs
+
+    exp, _ = load_experiment(Path(config), overrides)
+    model = create_model(exp.model.name, exp.model.params, **exp.model.options)
+    if not isinstance(model, TimmImageModel):
+        raise ConfigError(f"{config}: model.name", expected="an image model (timm_image)",
+                          found=f"'{exp.model.name}'", fix="run sanity on an image config")
+    data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    p = model.p.model_copy(update={"mix": None, "drop": 0.0})
+    n = min(batch_size or min(p.batch_size, 16), data.train.height)
+    rows = data.train.head(n)
+    ctx = FitContext(task=data.task, target=data.target, features=data.features, n_classes=data.n_classes, seed=exp.seeds[0])
+    model._start_fit(rows, ctx)
+    loss = p.resolved_loss(data.task)
+    source = ImageSource(p.images, p.in_chans)
+    size = p.size()
+    aux = model._aux_values(rows, "training rows")
+    aux_out = []
+    for j, spec in enumerate(p.aux):
+        aux_out.append(int(spec.n_classes or np.nanmax(aux[:, j]) + 1) if spec.loss == "ce" else 1)  # type: ignore[index]
+    ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), data.task, model.n_classes_),
+                      aux, build_pipeline(p.valid_augment, size), size)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    if bool(batch["bad"].any()):
+        raise RunError("sanity batch", expected="readable images", found=f"{int(batch['bad'].sum())} unreadable of {n}",
+                       fix="fix the image files first")
+    torch.manual_seed(ctx.seed)
+    with _quiet_lightning(exp.threads):
+        net = build_net(p, n_outputs(data.task, loss, model._width()), aux_out)
+        module = ImageModule(net, p, data.task, loss, p.aux)
+        opt = torch.optim.AdamW(net.parameters(), lr=lr or p.resolved_head_lr(), weight_decay=0.0)
+        net.train()
+        if n == 1:  # one image: batch statistics of a single sample are degenerate; use the running ones
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        losses = []
+        for step in range(steps):
+            x = net.normalize(batch["image"])
+            logits, aux_logits = net(x, normalized=True)
+            total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            losses.append(float(total.detach()))
+            if on_step is not None:
+                on_step(step, losses[-1])
+    first, last = losses[0], float(np.mean(losses[-3:]))
+    result = {"losses": losses, "first": first, "last": last, "ratio": last / first if first else float("nan"), "rows": n}
+    if not (last <= max_ratio * first):
+        raise RunError(
+            f"sanity check of {config}", expected=f"the loss on one batch of {n} rows to fall below {max_ratio:.0%} of its start in {steps} steps",
+            found=f"{first:.4f} -> {last:.4f}",
+            fix="the pipeline is broken or the LR is off: check labels vs images, the loss for the task, the transforms and model.params.lr",
+        )
+    return result
