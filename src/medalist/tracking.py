@@ -200,5 +200,10 @@ def _log_run(ws, run) -> str:
         p = run.path / name
         if p.is_file():
             client.log_artifact(rid, str(p))
+    # per-fold diagnostics some models write beside their weights (image models: a grid of augmented
+    # inputs, the worst-predicted samples, per-epoch history)
+    for pattern in ("models/*/augmented_samples.png", "models/*/worst_predictions.csv", "models/*/history.csv"):
+        for p in sorted(run.path.glob(pattern)):
+            client.log_artifact(rid, str(p), artifact_path=f"models/{p.parent.name}")
     client.set_terminated(rid, "FINISHED")
     return rid
