@@ -15,10 +15,10 @@ from medalist.runner import train
 
 CONFIGS = {
     "lightgbm": "model: {name: lightgbm, params: {learning_rate: 0.1, num_leaves: 15, verbosity: -1}, "
-                "early_stopping_rounds: 20, num_boost_round: 200}\nthreads: 2\nseeds: [1, 2]\n",
+                "early_stopping_rounds: 20, num_boost_round: 100}\nthreads: 2\nseeds: [1, 2]\n",
     "xgboost": "model: {name: xgboost, params: {eta: 0.1, max_depth: 4}, early_stopping_rounds: 20, num_boost_round: 200}\nthreads: 2\n",
     "catboost": "model: {name: catboost, params: {learning_rate: 0.1, depth: 4}, early_stopping_rounds: 20, num_boost_round: 100}\nthreads: 2\n",
-    "sklearn": "model: {name: 'sklearn:sklearn.ensemble.HistGradientBoostingClassifier', params: {max_iter: 50, random_state: 0}}\n",
+    "sklearn": "model: {name: 'sklearn:sklearn.ensemble.HistGradientBoostingClassifier', params: {max_iter: 30, random_state: 0}}\nthreads: 1\n",
     "features": "model: {name: lightgbm, params: {verbosity: -1}, num_boost_round: 50}\nthreads: 2\nfeatures:\n"
                 "  - {block: group_agg, columns: [age], by: [[clinic_name]], stats: [mean, std]}\n"
                 "  - {block: target_encode, columns: [clinic_name, payor_group], smoothing: 10}\n",
