@@ -116,6 +116,7 @@ class FeaturePlan:
         )
         new_cols: list[str] = []
         self.cache_hits, self.cache_misses = [], []
+        self._digests: dict[str, str] = {}  # input column -> content digest; columns never change within static()
         for step in self.steps:
             if step.block.per_fold:
                 continue
@@ -211,9 +212,18 @@ class FeaturePlan:
             "categories": {c: ctx.categories[c] for c in inputs if c in ctx.categories}, "extra": extra,
         }
         h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
-        hashes = frame.select(inputs).hash_rows(seed=0)
-        h.update(hashes.to_numpy().tobytes())
+        for c in inputs:
+            h.update(self._column_digest(frame, c).encode())
         return h.hexdigest()[:32]
+
+    def _column_digest(self, frame: pl.DataFrame, column: str) -> str:
+        """sha256 of a column's row hashes, computed once per static() call (blocks share key columns)."""
+        got = self._digests.get(column)
+        if got is None:
+            series = frame.get_column(column)
+            got = hashlib.sha256(series.hash(seed=0).to_numpy().tobytes()).hexdigest()
+            self._digests[column] = got
+        return got
 
     def _cache_read(self, key: str | None) -> pl.DataFrame | None:
         if key is None:
@@ -234,7 +244,7 @@ class FeaturePlan:
 
         try:
             self.ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.ctx.cache_dir / f"{key}.parquet", lambda p: out.write_parquet(p), durable=False)
+            atomic_write(self.ctx.cache_dir / f"{key}.parquet", lambda p: out.write_parquet(p, compression="lz4"), durable=False)
         except OSError as e:  # a full disk must not fail the run: the cache is an optimisation
             log.warning("could not write the feature cache (%s); continuing without it", e)
 
