@@ -1,0 +1,199 @@
+"""Typed parameters of ``model: signal`` (the ``model.params`` block of an experiment YAML).
+
+Optimisation, precision, EMA/SWA, mixup and Trainer settings are the image trainer's
+(:class:`~medalist.vision.config.VisionParams`); the network is a list of ``branches``, each a
+front-end plus a small network with its own head and loss (HMS P-SHA, TECHNIQUES §5).
+
+>>> p = SignalParams.parse({"signals": {"columns": ["x"]}, "sample_rate": 100,
+...                         "branches": [{"name": "wave", "input": "raw"}]})
+>>> (p.branches[0].resolved_net(), p.resolved_lr())
+('cnn1d', 0.001)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from medalist.config import Strict, validate
+from medalist.errors import ConfigError
+from medalist.vision.config import VisionParams
+
+__all__ = ["SignalParams", "SignalSource", "Branch", "Stage", "ResizerConfig", "SpecAugmentConfig", "parse_filter"]
+
+Input = Literal["raw", "stft", "cwt", "mel", "mfcc", "lfcc", "rms", "provided"]
+
+
+class SignalSource(Strict):
+    """Where each row's waveform (or provided spectrogram) comes from.
+
+    ``columns``: list-of-float columns of the table (Parquet), one per channel; ``npy``: a .npy array
+    (n, T) or (n, C, T) (spectrograms (n, C, H, W)) indexed by the integer column ``key``; ``hdf5``:
+    a dataset ``dataset`` of an HDF5 file, indexed the same way. Paths are relative to the workspace.
+    """
+
+    columns: list[str] | None = None
+    npy: str | None = None
+    hdf5: str | None = None
+    dataset: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "SignalSource":
+        given = [k for k in ("columns", "npy", "hdf5") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of columns, npy, hdf5 (given: {', '.join(given) or 'none'})")
+        if (self.npy or self.hdf5) and not self.key:
+            raise ValueError("npy/hdf5 need 'key': the integer column holding each row's index into the array")
+        if self.hdf5 and not self.dataset:
+            raise ValueError("hdf5 needs 'dataset': the name of the array inside the file")
+        return self
+
+
+class ResizerConfig(Strict):
+    """Learned resizer (Talebi & Milanfar 2021, arXiv 2103.09950) in front of a timm branch."""
+
+    filters: int = Field(default=16, ge=1)
+    blocks: int = Field(default=1, ge=0)
+
+
+class Branch(Strict):
+    """One branch: a front-end, a network (timm image / 1-D CNN / GRU), its own head and loss."""
+
+    name: str
+    input: Input
+    net: Literal["timm", "cnn1d", "gru"] | None = None  # None: timm for images, cnn1d for raw, gru for rms
+    # front-end
+    n_fft: int = Field(default=256, ge=4)
+    hop: int | None = Field(default=None, ge=1)
+    n_mels: int = Field(default=64, ge=1)
+    n_mfcc: int = Field(default=20, ge=1)
+    n_filters: int = Field(default=64, ge=1)  # lfcc filter bank
+    n_lfcc: int = Field(default=20, ge=1)
+    fmin: float = Field(default=0.0, ge=0)
+    fmax: float | None = None
+    top_db: float | None = 80.0
+    wavelet: str = "morl"
+    scales: list[float] | None = None  # cwt; None: n_scales log-spaced from scale_min to scale_max
+    n_scales: int = Field(default=32, ge=1)
+    scale_min: float = Field(default=1.0, gt=0)
+    scale_max: float = Field(default=64.0, gt=0)
+    stride: int = Field(default=1, ge=1)  # cwt: keep every n-th time step
+    source: SignalSource | None = None  # provided: where the spectrograms are
+    # network
+    backbone: str = "resnet10t"
+    pretrained: bool | str = False
+    img_size: int | list[int] = 64
+    pool: Literal["gem", "avg"] = "gem"
+    drop: float = Field(default=0.0, ge=0, lt=1)
+    resizer: ResizerConfig | None = None
+    hidden: int = Field(default=64, ge=1)  # cnn1d channels / gru units
+    layers: int = Field(default=3, ge=1)
+    weight: float = Field(default=1.0, ge=0)  # this branch's share in mean(branch losses)
+
+    def resolved_net(self) -> str:
+        if self.net is not None:
+            return self.net
+        return {"raw": "cnn1d", "rms": "gru"}.get(self.input, "timm")
+
+    def size(self) -> tuple[int, int]:
+        s = self.img_size
+        return (s, s) if isinstance(s, int) else (int(s[0]), int(s[1]))
+
+
+class Stage(Strict):
+    """One curriculum stage: train ``epochs`` epochs on the rows passing ``filter``."""
+
+    epochs: int = Field(ge=1)
+    filter: str = "all"
+
+
+class SpecAugmentConfig(Strict):
+    """Zero random bands of frequency rows and time columns of each training spectrogram."""
+
+    alpha: float = Field(default=0.1, gt=0, le=1)  # band width at most alpha × the size
+    n_masks: int = Field(default=1, ge=1)
+    p: float = Field(default=0.5, ge=0, le=1)
+
+
+_IMAGE_ONLY = ("images", "augment", "valid_augment", "sampler", "tta", "pseudo_label", "backbone", "in_chans",
+               "img_size", "pool", "drop_path", "pretrained")
+
+_FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.eE+-]+)\s*$")
+
+
+def parse_filter(text: str, where: str) -> tuple[str, str, float] | None:
+    """``"all"`` → None; ``"votes >= 8"`` → ('votes', '>=', 8.0); anything else a ConfigError.
+
+    >>> parse_filter("votes >= 8", "x"), parse_filter("all", "x")
+    (('votes', '>=', 8.0), None)
+    """
+    if text.strip() == "all":
+        return None
+    m = _FILTER.match(text)
+    if not m:
+        raise ConfigError(where, expected="'all' or '<column> <op> <number>' (op: >= > <= < == !=)", found=f"'{text}'",
+                          fix="e.g. filter: \"votes >= 8\" (votes: the row's total annotator votes)")
+    try:
+        return m.group(1), m.group(2), float(m.group(3))
+    except ValueError:
+        raise ConfigError(where, expected="a number after the operator", found=f"'{text}'", fix="e.g. votes >= 8") from None
+
+
+class SignalParams(VisionParams):
+    signals: SignalSource
+    sample_rate: float = Field(gt=0)  # Hz, for mel/lfcc filter frequencies
+    length: int | None = Field(default=None, ge=2)  # samples after padding/cropping; None: all signals equal
+    pad: Literal["zero", "edge", "wrap"] | None = None  # policy for signals shorter than length
+    crop: Literal["start", "center", "end"] = "center"  # which part of a longer signal is kept
+    scale: Literal["sample", "global", "none"] = "sample"  # sample: per-signal standardisation; global: train mean/std
+    branches: list[Branch] = Field(min_length=1)
+    branch_loss: float = Field(default=1.0, ge=0)  # loss = final + branch_loss × mean(branch losses)
+    votes: list[str] | None = None  # per-class vote-count columns, class order: soft-label targets
+    min_votes: int | None = Field(default=None, ge=1)  # drop training rows with fewer total votes
+    curriculum: list[Stage] | None = None  # dataset switch inside one run (HMS)
+    spec_augment: SpecAugmentConfig | None = None
+
+    @model_validator(mode="after")
+    def _signal_checks(self) -> "SignalParams":
+        names = [b.name for b in self.branches]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"branch names must be unique; '{dup[0]}' repeats")
+        for b in self.branches:
+            if b.input == "provided" and b.source is None:
+                raise ValueError(f"branch '{b.name}': input 'provided' needs source: {{npy|hdf5: ..., key: ...}}")
+            if b.input in ("raw", "rms", "provided") and b.fmax is not None:
+                raise ValueError(f"branch '{b.name}': fmax applies to mel/lfcc/mfcc only")
+            if b.fmax is not None and b.fmax > self.sample_rate / 2:
+                raise ValueError(f"branch '{b.name}': fmax {b.fmax} above the Nyquist frequency {self.sample_rate / 2}")
+            if b.resizer is not None and b.resolved_net() != "timm":
+                raise ValueError(f"branch '{b.name}': resizer needs net 'timm'")
+            if b.resolved_net() == "timm" and b.input == "raw":
+                raise ValueError(f"branch '{b.name}': a raw waveform feeds cnn1d or gru, not timm")
+        if self.length is None and self.pad is not None:
+            raise ValueError("pad needs length: the number of samples to pad/crop to")
+        if self.min_votes is not None and not self.votes:
+            raise ValueError("min_votes needs votes: the per-class vote-count columns")
+        return self
+
+    @classmethod
+    def parse(cls, params: dict[str, Any], source: str = "model.params") -> "SignalParams":
+        p = validate(cls, params, source)
+        bad = [k for k in _IMAGE_ONLY if k in p.model_fields_set]
+        if bad:
+            raise ConfigError(f"{source}.{bad[0]}", expected="a signal-model parameter",
+                              found=f"image-model key '{bad[0]}'",
+                              fix="network settings (backbone, img_size, pretrained…) go on each branch")
+        if p.curriculum:
+            for i, st in enumerate(p.curriculum):
+                parse_filter(st.filter, f"{source}.curriculum[{i}].filter")
+        return p
+
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else 1e-3
+
+    def total_epochs(self) -> int:
+        return sum(s.epochs for s in self.curriculum) if self.curriculum else self.epochs
