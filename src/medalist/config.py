@@ -234,6 +234,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def _model_class_names() -> set[str]:
+    """Names of every pydantic model class (the tags pydantic puts in union error locations)."""
+    out: set[str] = set()
+    todo = [BaseModel]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__name__ not in out:
+                out.add(sub.__name__)
+                todo.append(sub)
+    return out
+
+
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     cls: Any = model
     for part in loc:
@@ -265,18 +278,21 @@ def validate(model: type[Strict], data: dict[str, Any], source: str, overrides: 
         # a misspelt key also shows up as a missing one: report the misspelling, it is the cause
         err = next((x for x in e.errors() if x["type"] == "extra_forbidden"), e.errors()[0])
         loc = tuple(p for p in err["loc"] if not isinstance(p, int))
-        # pydantic reports union branches as extra loc parts (e.g. 'TrackingConfig'); drop them.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()) and "[" not in str(p))
+        # pydantic reports union branches as extra loc parts (e.g. 'TrackingConfig'); drop them,
+        # but not a user's key that merely starts with a capital letter
+        branches = _model_class_names()
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p in branches) and "[" not in str(p))
         key = ".".join(str(p) for p in loc) or "(top level)"
         item = _override_for(key, overrides or [])
         if item is not None:
             source = f"override '{item}' (on {source})"
         if err["type"] == "extra_forbidden":
             choices = _fields_at(model, loc[:-1])
+            bad = str(loc[-1]) if loc else str(err.get("input"))
             raise ConfigError(
                 f"{source}: key '{key}'",
                 expected=f"one of {', '.join(choices)}" if choices else "a known key",
-                found=f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), choices)}",
+                found=f"unknown key '{bad}'{did_you_mean(bad, choices)}",
                 fix="rename or remove the key",
             ) from None
         if err["type"] == "missing":

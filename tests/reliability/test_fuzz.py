@@ -121,3 +121,10 @@ def test_long_fuzz_all_targets(tmp_path_factory, cfg, overrides, sub):
         validate_submission(sub, SAMPLE, id_col="id", task="binary", metric=get_metric("auc"))
     except MedalistError:
         pass
+
+
+@pytest.mark.parametrize("override", ["A=", "Model=1", "TrackingConfig.x=1"])
+def test_found_by_fuzzing_capitalised_unknown_keys(tmp_path, override):
+    # a top-level key starting with a capital letter was mistaken for a pydantic union tag (IndexError)
+    with pytest.raises(MedalistError, match="unknown key"):
+        load_experiment(_write(tmp_path, "model: {name: lightgbm}\n"), [override])
