@@ -42,7 +42,7 @@ import polars as pl
 from medalist.errors import ConfigError, DataError, MissingDependencyError
 from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
 from medalist.signal.config import SignalParams, parse_filter
-from medalist.vision.model import TimmImageModel, _quiet_lightning, _swa_callback, soft_targets
+from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
 
 __all__ = ["SignalModel"]
 
@@ -177,24 +177,10 @@ class SignalModel(TimmImageModel):
                                {k: tuple(v) for k, v in self.provided_shapes_.items()})
         module = SignalModule(net, p, ctx.task, self.loss_, stages=stages, train_ds=train_ds, valid_ds=valid_ds,
                               loader=self._loader, metric=ctx.metric, valid_y=valid_y, log_fn=ctx.log, seed=ctx.seed)
-        callbacks: list[Any] = []
-        if p.ema is not None:
-            from lightning.pytorch.callbacks import EMAWeightAveraging
-
-            callbacks.append(EMAWeightAveraging(decay=p.ema.decay))
-        if p.swa is not None:
-            callbacks.append(_swa_callback(p.swa.epoch_start, epochs))
         precision = self._precision()
         with _quiet_lightning(ctx.threads):
-            trainer = L.Trainer(
-                max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=p.strategy,
-                num_nodes=p.num_nodes, precision=precision, accumulate_grad_batches=p.accumulate,
-                gradient_clip_val=p.grad_clip, callbacks=callbacks, logger=False, enable_checkpointing=False,
-                enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                limit_val_batches=None if valid_ds is not None else 0,
-                reload_dataloaders_every_n_epochs=1 if len(stages) > 1 else 0,
-                default_root_dir=str(ctx.workdir) if ctx.workdir else None,
-            )
+            trainer = self._trainer(p, epochs, precision, ctx, validate=valid_ds is not None,
+                                    reload_dataloaders_every_n_epochs=1 if len(stages) > 1 else 0)
             trainer.fit(module)
         self.net_ = module.net.cpu().eval()
         self.precision_ = precision

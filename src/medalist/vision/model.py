@@ -240,23 +240,9 @@ class TimmImageModel(ModelAdapter):
 
         module = ImageModule(net, p, task, self.loss_, p.aux, metric=ctx.metric, valid_y=valid_y, log_fn=ctx.log,
                              describe=describe, seed=ctx.seed)
-        callbacks: list[Any] = []
-        if p.ema is not None:
-            from lightning.pytorch.callbacks import EMAWeightAveraging
-
-            callbacks.append(EMAWeightAveraging(decay=p.ema.decay))
-        if p.swa is not None:
-            callbacks.append(_swa_callback(p.swa.epoch_start, epochs))
         precision = self._precision()
         with _quiet_lightning(ctx.threads):
-            trainer = L.Trainer(
-                max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=p.strategy,
-                num_nodes=p.num_nodes, precision=precision, accumulate_grad_batches=p.accumulate,
-                gradient_clip_val=p.grad_clip, callbacks=callbacks, logger=False, enable_checkpointing=False,
-                enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                limit_val_batches=None if valid_ds is not None else 0,
-                default_root_dir=str(ctx.workdir) if ctx.workdir else None,
-            )
+            trainer = self._trainer(p, epochs, precision, ctx, validate=valid_ds is not None)
             self.sample_grid_ = _sample_grid(train_ds, p.log_samples)
             trainer.fit(module, self._loader(train_ds, train=True, sampler=sampler, seed=ctx.seed),
                         self._loader(valid_ds, train=False) if valid_ds is not None else None)
@@ -272,6 +258,26 @@ class TimmImageModel(ModelAdapter):
             log.info("random TTA: n=%d passes over k=%d random transforms cover all with p=%.3f", p.tta.n, len(ps), self.tta_coverage_)
         self.train_tf_, self.valid_tf_ = train_tf, valid_tf
         return self
+
+    def _trainer(self, p: Any, epochs: int, precision: Any, ctx: FitContext, *, validate: bool, **extra: Any) -> Any:
+        """The Lightning Trainer of a fit: EMA/SWA callbacks, precision, accumulation, clipping, devices."""
+        import lightning.pytorch as L
+
+        callbacks: list[Any] = []
+        if p.ema is not None:
+            from lightning.pytorch.callbacks import EMAWeightAveraging
+
+            callbacks.append(EMAWeightAveraging(decay=p.ema.decay))
+        if p.swa is not None:
+            callbacks.append(_swa_callback(p.swa.epoch_start, epochs))
+        return L.Trainer(
+            max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=p.strategy,
+            num_nodes=p.num_nodes, precision=precision, accumulate_grad_batches=p.accumulate,
+            gradient_clip_val=p.grad_clip, callbacks=callbacks, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            limit_val_batches=None if validate else 0,
+            default_root_dir=str(ctx.workdir) if ctx.workdir else None, **extra,
+        )
 
     # -- predicting --------------------------------------------------------------------------
 
