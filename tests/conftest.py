@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,18 @@ def covid_ws(covid_template, tmp_path, monkeypatch):
     shutil.copytree(covid_template, root)
     monkeypatch.chdir(root)
     return Workspace.open(root)
+
+
+def run_medalist(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """Run the CLI in-process as `medalist ARGS…` (through main(): errors -> exit 2); (exit code, stdout, stderr)."""
+    from medalist.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["medalist", *map(str, args)])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 import yaml
 
-from medalist import cli
+from tests.conftest import run_medalist
 
 TRAIN, TEST, SAMPLE = Path("data/train.csv"), Path("data/test.csv"), Path("data/sample_submission.csv")
 ID, TARGET, GROUP = "rownames", "target", "subject_id"
@@ -52,15 +52,7 @@ def medalist(monkeypatch, capsys):
     """Run the CLI in-process: ``medalist("train", "configs/fast.yaml")`` -> Result."""
 
     def run(*args: object) -> Result:
-        monkeypatch.setattr(sys, "argv", ["medalist", *map(str, args)])
-        capsys.readouterr()
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return Result(*run_medalist(monkeypatch, capsys, *args))
 
     return run
 

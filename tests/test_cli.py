@@ -8,18 +8,11 @@ import sys
 
 import pytest
 
-from medalist.cli import main
+from tests.conftest import run_medalist
 
 
 def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_medalist(monkeypatch, capsys, *args)
 
 
 def test_full_loop_through_the_cli(tmp_path, monkeypatch, capsys):

@@ -17,6 +17,7 @@ from medalist.postprocess import (
     assign, box_iou, dice_score, gate_masks, match_boxes, search_threshold, smooth_temporal, soft_nms,
     weighted_boxes_fusion,
 )
+from tests.conftest import run_medalist
 
 
 # ------------------------------------------------------------------ Hungarian assignment
@@ -238,16 +239,7 @@ def test_dice_threshold_and_classifier_gate_raise_the_oof_score():
 
 # ------------------------------------------------------------------ CLI hooks
 def _cli(monkeypatch, capsys, *args):
-    from medalist.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_medalist(monkeypatch, capsys, *args)
 
 
 def test_cli_threshold_and_smooth(tmp_path, monkeypatch, capsys):

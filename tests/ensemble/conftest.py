@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import sys
 
 import pytest
+from tests.conftest import run_medalist
 
 LGBM_A = """\
 model:
@@ -52,13 +52,4 @@ def ens_ws(ens_template, tmp_path, monkeypatch):
 
 
 def cli(monkeypatch, capsys, *args):
-    from medalist.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_medalist(monkeypatch, capsys, *args)

@@ -8,7 +8,6 @@ docs/errors.md lists the same cases (a test keeps the two in sync; regenerate it
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,8 @@ import polars as pl
 import pytest
 import yaml
 
-from medalist import cli
-from tests.test_bad_inputs import check_error, snapshot
+from tests.conftest import run_medalist
+from tests.test_bad_inputs import Result, check_error, snapshot
 
 ID, TARGET, GROUP = "rownames", "target", "subject_id"
 TRAIN, TEST = Path("data/train.csv"), Path("data/test.csv")
@@ -217,18 +216,8 @@ CASES = [
 
 @pytest.fixture
 def run_cli(monkeypatch, capsys):
-    def run(*args: str):
-        from tests.test_bad_inputs import Result
-
-        monkeypatch.setattr(sys, "argv", ["medalist", *args])
-        capsys.readouterr()
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+    def run(*args: str) -> Result:
+        return Result(*run_medalist(monkeypatch, capsys, *args))
     return run
 
 

@@ -9,30 +9,20 @@ from __future__ import annotations
 import errno
 import json
 import socket
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
 
-from medalist import cli
-from medalist.errors import RunError
 from medalist.runner import train
+from tests.conftest import run_medalist
 
 ARTIFACTS = ("oof.parquet", "test.parquet", "metrics.json")
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_medalist(monkeypatch, capsys, *args)
 
 
 def only_run(ws) -> Path:

@@ -7,7 +7,6 @@ line and exits 2). The default run is derandomized and bounded (a few hundred ex
 
 from __future__ import annotations
 
-import math
 import string
 from pathlib import Path
 

@@ -3,28 +3,19 @@ load from the workspace's own runs unless explicitly allowed."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-from medalist import cli
 from medalist.errors import ConfigError, DataError
 from medalist.metrics import get_metric
 from medalist.safety import check_dotted
+from tests.conftest import run_medalist
 
 FAST = "model: {name: lightgbm, params: {verbosity: -1}, num_boost_round: 5}\nthreads: 1\n"
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = run_medalist(monkeypatch, capsys, *args)
     return code, out + err
 
 

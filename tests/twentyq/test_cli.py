@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import tarfile
 
 import pytest
 
-from medalist.cli import main
 from medalist.twentyq.candidates import WORDNET_NOUNS
+from tests.conftest import run_medalist
 
 
 def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["medalist", "twentyq", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_medalist(monkeypatch, capsys, "twentyq", *args)
 
 
 NO_ENV = importlib.util.find_spec("kaggle_environments") is None

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.vision.conftest import needs_fashion
+from tests.conftest import run_medalist
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "vision_throughput.py"
 
 
 def cli(monkeypatch, capsys, *args):
-    from medalist.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["medalist", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_medalist(monkeypatch, capsys, *args)
 
 
 @needs_fashion
