@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "runner_overhead.py"
+from tests.conftest import load_benchmark
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("runner_overhead", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["runner_overhead"] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop("runner_overhead", None)
+    return load_benchmark("runner_overhead")
 
 
 def test_hand_loop_matches_medalist_bitwise(bench, covid_ws, tmp_path, monkeypatch):
@@ -45,12 +38,7 @@ def test_quick_run_json(bench, capsys):
     assert row["ratio"] > 0 and row["mlflow"]["fresh_store_s"] > 0
 
 
-def _load(name: str):
-    path = SCRIPT.parent / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_load = load_benchmark
 
 
 @pytest.mark.slow

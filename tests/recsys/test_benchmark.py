@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "recsys_movielens.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.mark.slow
 def test_benchmark_json(capsys):
-    spec = importlib.util.spec_from_file_location("recsys_movielens", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("recsys_movielens")
     assert mod.main(["--json", "--rounds", "40", "--cand-k", "30"]) == 0
     out = json.loads(capsys.readouterr().out)
     stages = [r["stage"] for r in out["table"]]

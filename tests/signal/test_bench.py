@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "signal_frontends.py"
+from tests.conftest import load_benchmark
 
 
 def test_benchmark_smoke_json(capsys):
-    spec = importlib.util.spec_from_file_location("signal_frontends", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["signal_frontends"] = mod
-    try:
-        spec.loader.exec_module(mod)
-        assert mod.main(["--smoke", "--json", "--threads", "1"]) == 0
-    finally:
-        sys.modules.pop("signal_frontends", None)
+    mod = load_benchmark("signal_frontends")
+    assert mod.main(["--smoke", "--json", "--threads", "1"]) == 0
     res = json.loads(capsys.readouterr().out)
     rows = {r["frontend"]: r for r in res["results"]}
     assert set(rows) == {"stft", "mel", "mfcc", "lfcc", "rms", "cwt"}

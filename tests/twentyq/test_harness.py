@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 pytest.importorskip("kaggle_environments", reason="kaggle-environments==1.18.0 (medalist[twentyq]) is not installed")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "twentyq_policies.py"
+from tests.conftest import load_benchmark
+
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("kaggle_environments") is None,
                                 reason="kaggle-environments==1.18.0 (medalist[twentyq]) is not installed")
@@ -16,10 +16,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("kaggle_environments") 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("twentyq_policies", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("twentyq_policies")
 
 
 def test_replay_equals_environment_game_for_game(script):

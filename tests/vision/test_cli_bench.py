@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from tests.vision.conftest import needs_fashion
-from tests.conftest import run_medalist
+from tests.conftest import load_benchmark, run_medalist
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "vision_throughput.py"
 
 
 def cli(monkeypatch, capsys, *args):
@@ -40,9 +38,7 @@ def test_sanity_one_image(fashion_ws):
 
 
 def test_throughput_benchmark_smoke():
-    spec = importlib.util.spec_from_file_location("vision_throughput", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("vision_throughput")
     res = mod.main(["--smoke", "--json"])
     assert [(r["model"], r["mode"]) for r in res["rows"]] == [("resnet10t", "eager")]
     r = res["rows"][0]
