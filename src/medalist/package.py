@@ -248,6 +248,21 @@ def _source_root() -> Path:
                        found=f"an installed copy at {here}", fix="install medalist from source to package it")
 
 
+def _copy_build_inputs(src: Path, dst: Path) -> None:
+    """Copy only what building the wheel reads: pyproject.toml, the readme/licence files it names and src/.
+
+    Never the whole checkout: a virtual environment, a demo workspace or run folders beside pyproject.toml
+    can be gigabytes (CI keeps its .venv there)."""
+    dst.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "setup.cfg"):
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+    for lic in src.glob("LICEN[CS]E*"):
+        if lic.is_file():
+            shutil.copy2(lic, dst / lic.name)
+    shutil.copytree(src / "src", dst / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "*.pyc"))
+
+
 def _pip(args: list[str], what: str) -> None:
     res = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--quiet"],
                          capture_output=True, text=True)
@@ -374,8 +389,7 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
     wheels = out / "wheels"
     wheels.mkdir()
     with tempfile.TemporaryDirectory() as tmp:  # build from a copy: the source tree stays untouched by build/ and egg-info
-        shutil.copytree(src, Path(tmp) / "src", ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".git", "tests",
-                                                                                "runs", "benchmarks", ".pytest_cache"))
+        _copy_build_inputs(src, Path(tmp) / "src")
         _pip(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(Path(tmp) / "src")], "the medalist wheel")
     pins = [f"{d}=={v}" for d, v in sorted(deps.items())]
     _pip(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), *pins], "runtime wheels")

@@ -72,3 +72,23 @@ def test_package_refuses_unfinished_and_bad_args(trained_ws, tmp_path):
 
     with pytest.raises(RunError):
         build_package(trained_ws, ["nope-001"], tmp_path / "p")
+
+
+def test_build_copy_takes_only_what_the_wheel_needs(tmp_path):
+    """CI keeps its .venv (GBs of CUDA libraries) beside pyproject.toml: the wheel build must not copy it."""
+    from medalist.package import _copy_build_inputs, _source_root
+
+    root = _source_root()
+    fake = tmp_path / "checkout"
+    (fake / "src" / "medalist" / "__pycache__").mkdir(parents=True)
+    (fake / "src" / "medalist" / "__init__.py").write_text("")
+    (fake / "src" / "medalist" / "__pycache__" / "x.pyc").write_bytes(b"0")
+    (fake / "pyproject.toml").write_text((root / "pyproject.toml").read_text())
+    (fake / "README.md").write_text("r")
+    for junk in (".venv/lib/libnccl.so.2", "medalist-demo/runs/a.parquet", ".git/HEAD", "tests/test_x.py"):
+        (fake / junk).parent.mkdir(parents=True, exist_ok=True)
+        (fake / junk).write_bytes(b"x" * 10)
+    out = tmp_path / "build"
+    _copy_build_inputs(fake, out)
+    got = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert got == ["README.md", "pyproject.toml", "src/medalist/__init__.py"]
