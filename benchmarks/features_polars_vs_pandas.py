@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(f"\n{rows:,} rows, {check['columns']} feature columns, median of {args.repeats} fresh processes per side\n")
-        print(f"| side | features s (median) | min s | RSS after load MiB | peak RSS MiB | peak - loaded MiB |")
+        print("| side | features s (median) | min s | RSS after load MiB | peak RSS MiB | peak - loaded MiB |")
         print("|---|---|---|---|---|---|")
         for side in ("pandas", "medalist", "medalist-warm"):
             s = summary[side]

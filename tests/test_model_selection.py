@@ -50,8 +50,6 @@ def test_rows_take_the_full_model_when_known_and_the_reduced_one_otherwise(covid
     oof_r = reduced.oof()["pred"].to_numpy()
     oof_s = sel.oof()["pred"].to_numpy()
     train_df = pl.read_csv(ws.train_path)
-    folds = pl.read_parquet(ws.folds_path)
-    df = train_df.join(folds, left_on="rownames", right_on=ws.competition.id if "rownames" in folds.columns else folds.columns[0], how="left")
     known = np.zeros(len(oof_s), dtype=bool)
     fold = sel.oof()["fold"].to_numpy()
     clinics = train_df["clinic_name"].to_numpy()

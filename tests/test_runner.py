@@ -15,7 +15,6 @@ from medalist.competition import init_local_competition
 from medalist.folds import Folds, build_folds
 from medalist.runner import train
 from medalist.store import Run, list_runs
-from medalist.workspace import Workspace
 
 FAST = Path("configs/fast.yaml")
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score

@@ -199,7 +199,7 @@ def prepare(
             raise DataError(
                 f"{test_file}: feature '{c}'", expected="every feature column of train in test",
                 found=f"no such column{did_you_mean(c, test.columns)}",
-                fix=f"add it to columns.drop in the experiment config if it is train-only",
+                fix="add it to columns.drop in the experiment config if it is train-only",
             )
 
     if weight:

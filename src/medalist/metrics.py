@@ -21,7 +21,6 @@ import functools
 import importlib
 import inspect
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal

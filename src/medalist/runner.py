@@ -205,7 +205,7 @@ def _reduced_features(exp: ExperimentConfig, plan: FeaturePlan | None, cols: lis
         drop = {sel.column_known, *(plan.derived_from(sel.column_known) if plan is not None else [])}
     reduced = [c for c in cols if c not in drop]
     if len(reduced) == len(cols):
-        raise ConfigError("model_selection_by", expected=f"features to leave out of the reduced model",
+        raise ConfigError("model_selection_by", expected="features to leave out of the reduced model",
                           found=f"no feature is '{sel.column_known}' or made from it",
                           fix="list them in model_selection_by.drop, or pick a column that is a feature")
     if not reduced:

@@ -148,8 +148,8 @@ def log_run(ws, run) -> str:
 
 
 def _log_run(ws, run) -> str:
-    mlflow = _mlflow()
-    from mlflow.entities import Metric, Param, RunTag
+    _mlflow()
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     uri = ws.tracking_uri

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
 from medalist.features import FeatureContext, FeaturePlan

@@ -7,7 +7,6 @@ import json
 import shutil
 import tarfile
 
-import polars as pl
 import pytest
 from typer.testing import CliRunner
 

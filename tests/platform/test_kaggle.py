@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from medalist.cli import app, main
 from medalist.errors import SubmissionError
 from medalist.store import list_runs
-from tests.platform.conftest import KEY
+
 
 runner = CliRunner()
 

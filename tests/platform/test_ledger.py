@@ -48,7 +48,6 @@ def test_local_ledger_lb_and_pick(trained_ws):
 
 def test_pick_prefers_diverse_second(trained_ws, monkeypatch):
     """Among runs within the fold noise of the best, the less correlated (other family) one is second."""
-    import medalist.ledger as L
 
     runs = list_runs(trained_ws)
     best = max(runs, key=lambda r: r.cv)

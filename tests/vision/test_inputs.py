@@ -3,7 +3,6 @@ count, missing aux column; plus a binary fit with downsampling, mixup, EMA and S
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import polars as pl
 from pydantic import ValidationError
 
 from medalist.config import Strict

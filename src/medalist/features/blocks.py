@@ -10,7 +10,6 @@ import importlib
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
