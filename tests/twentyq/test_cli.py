@@ -28,9 +28,13 @@ def test_bench_json_and_table(monkeypatch, capsys):
     res = json.loads(out)
     assert {"solve_rate", "mean_rounds", "worst_round", "mean_reward", "games"} <= set(res)
     assert res["games"] == 6 and res["solve_rate"] == 1.0 and res["worst_round"] <= 4     # 6 candidates
+    assert res["solve_rate_bound"] == 1.0
     code, out, err = cli(monkeypatch, capsys, "bench", "--limit", "4", "--answerer", "flip", "--eps", "0.1", "--handshake")
     assert code == 0, err
-    assert "solve rate" in out and "Wilson" in out and "handshake=True" in out
+    assert "solve rate" in out and "Wilson" in out and "handshake=True" in out and "best possible" in out
+    code, out, err = cli(monkeypatch, capsys, "bench", "--limit", "4", "--answerer", "matrix", "--json")
+    assert code == 0, err
+    assert json.loads(out)["solve_rate_bound"] is None                                   # not a flip answerer
 
 
 @pytest.mark.parametrize("args,msg", [

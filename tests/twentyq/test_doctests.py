@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["rules", "guesser", "answerer", "agent", "bank", "candidates", "keywords", "harness"])
+@pytest.mark.parametrize("name", ["rules", "guesser", "answerer", "agent", "bank", "candidates", "keywords", "harness", "bound"])
 def test_docstring_examples(name):
     mod = importlib.import_module(f"medalist.twentyq.{name}")
     res = doctest.testmod(mod)

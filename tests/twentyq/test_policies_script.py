@@ -43,6 +43,6 @@ def test_replay_equals_environment_game_for_game(script):
 def test_json_output(script, capsys):
     assert script.main(["--limit", "4", "--seeds", "0", "--only", "shipped,top2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["eps"] == 0.2 and set(out["policies"]) == {"shipped", "top2"}
+    assert out["eps"] == 0.2 and set(out["policies"]) == {"shipped", "top2"} and out["solve_rate_bound"] == 1.0
     for r in out["policies"].values():
         assert r["games"] == 4 and 0 <= r["solved"] <= 4 and len(r["per_seed"]) == 1

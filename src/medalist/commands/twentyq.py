@@ -26,7 +26,7 @@ def bench(
     seed: Annotated[int, typer.Option(help="Seed of the noisy answerers.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate, rounds, reward."""
+    """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate (next to the best any guesser can reach), rounds, reward."""
     import json
 
     from medalist.cli import console, err_console
@@ -65,11 +65,16 @@ def bench(
     lo, hi = res["solve_rate_ci95"]
     t = Table(title=f"20 Questions through kaggle-environments: answerer={answerer}"
                     f"{f' eps={eps}' if answerer == 'flip' else ''}, guesser eps={geps}, handshake={handshake}")
-    for c in ("games", "solve rate", "95% CI (Wilson)", "mean rounds", "worst round", "mean reward"):
+    for c in ("games", "solve rate", "95% CI (Wilson)", "best possible", "mean rounds", "worst round", "mean reward"):
         t.add_column(c, justify="right")
-    t.add_row(str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]", f"{res['mean_rounds']:.3f}",
+    bound = res["solve_rate_bound"]
+    t.add_row(str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+              "-" if bound is None else f"{bound:.3f}", f"{res['mean_rounds']:.3f}",
               str(res["worst_round"]), f"{res['mean_reward']:.3f}")
     console.print(t)
+    if bound is not None:
+        err_console.print("best possible: the highest expected solve rate any guesser can reach with this answerer, "
+                          "keyword count and 20 rounds (medalist.twentyq.bound)")
 
 
 @twentyq_app.command()

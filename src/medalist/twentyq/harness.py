@@ -20,6 +20,7 @@ import numpy as np
 
 from .agent import make_agent
 from .answerer import Answerer
+from .bound import solve_rate_bound
 from .guesser import Guesser
 from .keywords import Keyword
 
@@ -160,7 +161,8 @@ def summarize(results: list[GameResult]) -> dict:
 
 def bench(keywords: list[Keyword], guesser: Guesser, *, answerer: str = "exact", eps: float = 0.0,
           games: int | None = None, seed: int = 0, answer_model=None, progress=None) -> dict:
-    """Play ``games`` games (default: one per keyword, cycling) and return :func:`summarize`'s dict."""
+    """Play ``games`` games (default: one per keyword, cycling) and return :func:`summarize`'s dict plus
+    ``solve_rate_bound`` (:func:`medalist.twentyq.bound.solve_rate_bound`; None for the matrix answerer)."""
     make, module = load_env()
     env = make("llm_20_questions", debug=False)
     n = len(keywords) if games is None else games
@@ -174,5 +176,9 @@ def bench(keywords: list[Keyword], guesser: Guesser, *, answerer: str = "exact",
     out = summarize(results)
     out.update({"answerer": answerer, "eps": eps, "guesser_eps": guesser.eps, "handshake": guesser.handshake,
                 "candidates": len(guesser.candidates)})
+    # the ceiling for any guesser (medalist.twentyq.bound): every keyword played equally often, flip noise
+    uniform = n <= len(keywords) or n % len(keywords) == 0
+    out["solve_rate_bound"] = (solve_rate_bound(min(n, len(keywords)), eps if answerer == "flip" else 0.0)
+                               if answerer in ("exact", "flip") and uniform else None)
     out["failures"] = [r.keyword for r in results if r.round is None][:50]
     return out
