@@ -71,6 +71,33 @@ def test_pruning_stops_bad_trials_and_best_config_is_written(covid_ws):
     assert "optuna-dashboard sqlite:///" in dashboard_command(covid_ws)
 
 
+def test_pruned_trials_are_tracked_in_mlflow_too(covid_ws):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from medalist.config import TrackingConfig
+
+    covid_ws.config.tracking = TrackingConfig()  # the default: SQLite MLflow store in the workspace
+    covid_ws.save_config()
+    cfg = _write(covid_ws, TUNED)
+    s = tune(covid_ws, cfg, n_trials=6).summary()
+    client = MlflowClient(tracking_uri=covid_ws.tracking_uri)
+    pruned = [t for t in s["trials_detail"] if t["state"] == "PRUNED"]
+    assert pruned and len(pruned) < 6
+    for t in s["trials_detail"]:
+        run = Run.open(covid_ws, t["run"])
+        mrun = client.get_run(run.info["mlflow_run_id"])
+        assert mrun.data.tags["medalist.run_id"] == run.id and mrun.data.tags["medalist.status"] == run.status
+        scores = [m.value for m in client.get_metric_history(mrun.info.run_id, "fold_score")]
+        if t["state"] == "PRUNED":
+            assert mrun.info.status == "KILLED" and len(scores) == run.info["pruned_after_folds"] == t["folds"]
+            assert mrun.data.metrics["folds_done"] == t["folds"] and "cv_auc" not in mrun.data.metrics
+            parts = sorted((run.path / "parts").glob("*.json"))
+            assert scores == pytest.approx([json.loads(p.read_text())["score"] for p in parts])
+        else:
+            assert mrun.info.status == "FINISHED" and mrun.data.metrics["cv_auc"] == pytest.approx(run.cv)
+
+
 @pytest.mark.parametrize("space, match", [
     ("{model.params.learning_rate: {type: float, low: 0.0, high: 0.3, log: true}}", "log scale"),
     ("{model.params.learning_rate: {type: float, low: 0.3, high: 0.1}}", "below"),

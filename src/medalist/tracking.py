@@ -163,7 +163,10 @@ def _log_run(ws, run) -> str:
         import json
 
         git = json.loads(gpath.read_text())
+    finished = bool(metrics)  # a pruned tune trial has no metrics.json: its finished folds are in parts/
+    folds = metrics.get("folds", []) if finished else _part_scores(run.path)
     tags = {
+        "medalist.status": str(info.get("status", "done" if finished else "unknown")),
         "mlflow.runName": run.id, "medalist.run_id": run.id, "medalist.model": str(info.get("model")),
         "medalist.folds_hash": str(info.get("folds_hash")), "medalist.config_hash": str(info.get("config_hash")),
         "mlflow.note.content": info.get("note") or "",
@@ -179,8 +182,8 @@ def _log_run(ws, run) -> str:
         Metric(f"cv_{_mlflow_name(metrics['metric'])}", float(metrics["oof"]), ts, 0),
         Metric("cv_mean", float(metrics["mean"]), ts, 0),
         Metric("cv_std", float(metrics["std"]), ts, 0),
-    ]
-    for f in metrics.get("folds", []):
+    ] if finished else [Metric("folds_done", float(len(folds)), ts, 0)]
+    for f in folds:
         step = int(f["repeat"]) * 1000 + int(f["fold"])
         mlist.append(Metric("fold_score", float(f["score"]), ts, step))
         mlist.append(Metric("fold_seconds", float(f["seconds"]), ts, step))
@@ -205,5 +208,18 @@ def _log_run(ws, run) -> str:
     for pattern in ("models/*/augmented_samples.png", "models/*/worst_predictions.csv", "models/*/history.csv"):
         for p in sorted(run.path.glob(pattern)):
             client.log_artifact(rid, str(p), artifact_path=f"models/{p.parent.name}")
-    client.set_terminated(rid, "FINISHED")
+    client.set_terminated(rid, "FINISHED" if finished else "KILLED")
     return rid
+
+
+def _part_scores(path) -> list[dict[str, Any]]:
+    """Per-fold records an unfinished run left in ``parts/`` (repeat, fold, score, seconds, ...)."""
+    import json
+
+    out = []
+    for p in sorted(path.glob("parts/*.json")):
+        try:
+            out.append(json.loads(p.read_text()))
+        except (OSError, ValueError):
+            continue
+    return sorted(out, key=lambda f: (int(f.get("repeat", 0)), int(f.get("fold", 0))))

@@ -22,6 +22,7 @@ machines share — Optuna's own RDB storage does the coordination.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -38,6 +39,8 @@ from medalist.errors import ConfigError, MedalistError, MissingDependencyError
 from medalist.metrics import get_metric
 from medalist.store import Run
 from medalist.workspace import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TuneConfig", "ParamSpec", "TuneResult", "tune", "load_tune_config", "dashboard_command", "default_storage"]
 
@@ -225,6 +228,21 @@ def _mark_pruned(ws, stem: str, trial_number: int) -> str | None:
     return rid
 
 
+def _mirror_pruned(ws, rid: str) -> None:
+    """Log a pruned trial to MLflow too (status KILLED, its finished folds' scores), never failing the study."""
+    from medalist.tracking import mirror_run
+
+    run = Run(rid, ws.runs_dir / rid)
+    mlflow_id, warning = mirror_run(ws, run)
+    info = run.info
+    if mlflow_id:
+        info["mlflow_run_id"] = mlflow_id
+    if warning:
+        log.warning(warning)
+        info["tracking_error"] = warning
+    atomic_write_json(run.path / "run.json", info)
+
+
 def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, storage: str | None = None,
          study_name: str | None = None, worker: bool = False, tracking: bool = True,
          on_trial: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
@@ -274,6 +292,8 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
             rid = _mark_pruned(ws, stem, trial.number)
             if rid:
                 trial.set_user_attr("run", rid)
+                if tracking and ws.tracking_uri:
+                    _mirror_pruned(ws, rid)
             raise
         except MedalistError:
             raise
