@@ -62,3 +62,21 @@ def test_features_polars_vs_pandas_smoke(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["check"]["equal"] and out["check"]["columns"] == 23 and out["rows"] == 20000
     assert out["speedup"] > 0 and out["peak_rss_ratio"] > 0
+
+
+@pytest.mark.slow
+def test_ensembles_smoke(capsys):
+    import json
+
+    mod = _load("ensembles")
+    assert mod.main(["--only", "covid", "--members", "lightgbm,linear", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    members = [r for r in rows if r["kind"] == "member"]
+    assert [r["method"] for r in members] == ["lightgbm", "linear"] and members[0]["cv"] > 0.75
+    done = {(r["kind"], r["method"]): r for r in rows if r["kind"] != "member" and not r.get("skipped")}
+    assert {("blend", "hill-climb"), ("blend", "mean"), ("stack", "logistic")} <= set(done)
+    hc = done[("blend", "hill-climb")]
+    assert abs(hc["in_sample"] - hc["cv"]) < 0.01 and hc["cv"] > members[0]["cv"] - 0.005  # nested ≈ in-sample ≈ best member
+    assert 0.5 < hc["holdout"] < 1 and hc["delta_best"] > -0.05
+    with pytest.raises(SystemExit):
+        mod.main(["--members", "lightgbm"])             # one member is not an ensemble

@@ -31,7 +31,7 @@ def _weights_line(weights: dict[str, float]) -> str:
 
 def blend_cmd(
     runs: Runs,
-    method: Annotated[str, typer.Option("--method", help="mean, rank, power, weighted (SciPy) or hill-climb (Caruana).")] = "hill-climb",
+    method: Annotated[str, typer.Option("--method", help="mean, rank, power, weighted (SciPy) or hill-climb (Caruana); rank and power: classification only (rank not multiclass).")] = "hill-climb",
     power: Annotated[float, typer.Option("--power", help="Exponent of --method power.")] = 2.0,
     name: NameOpt = None,
     note: NoteOpt = "",

@@ -37,6 +37,7 @@ class Blender:
     fit: Callable[[list[np.ndarray], np.ndarray, Metric, "Members | None"], np.ndarray] | None
     transform: Callable[[np.ndarray], np.ndarray] | None = None  # per member, before the weighted mean
     multiclass: bool = True
+    regression: bool = True  # False: the transform leaves the target's scale (ranks, powers)
 
     @property
     def fitted(self) -> bool:
@@ -151,8 +152,8 @@ def _rank(p: np.ndarray) -> np.ndarray:
 
 
 BLENDERS.register("mean", Blender("mean", fit=None))
-BLENDERS.register("rank", Blender("rank", fit=None, transform=_rank, multiclass=False))
-BLENDERS.register("power", Blender("power", fit=None))  # transform set per call: p ** power
+BLENDERS.register("rank", Blender("rank", fit=None, transform=_rank, multiclass=False, regression=False))
+BLENDERS.register("power", Blender("power", fit=None, regression=False))  # transform set per call: p ** power
 BLENDERS.register("weighted", Blender("weighted", fit=lambda P, y, mt, m=None: fit_weights(P, y, mt)))
 BLENDERS.register("hill-climb", Blender("hill-climb", fit=lambda P, y, mt, m=None: hill_climb(P, y, mt)))
 
@@ -174,6 +175,10 @@ def _prep(m: Members, method: str, power: float) -> tuple[Blender, Callable[[np.
     if task == "multiclass" and not b.multiclass:
         raise ConfigError(f"blend --method {method}", expected="a method that keeps class probabilities (mean, weighted, hill-climb, power)",
                           found=f"'{method}' on a multiclass task", fix="use --method weighted or hill-climb")
+    if task == "regression" and not b.regression:
+        raise ConfigError(f"blend --method {method}", expected="a method that keeps the target's scale (mean, weighted, hill-climb)",
+                          found=f"'{method}' on a regression task (its blend would be ranks or powers, not target values)",
+                          fix="use --method weighted or hill-climb")
     if method == "power":
         if power <= 0:
             raise ConfigError("blend --power", expected="a positive exponent", found=repr(power), fix="use e.g. --power 2")
