@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _proc import log  # noqa: E402
-from vs_autogluon import DATASETS, holdout_truth, make_workspace, score  # noqa: E402
+from vs_autogluon import score, tables  # noqa: E402
 
 MEMBERS = ("lightgbm", "xgboost", "catboost", "linear")
 
@@ -76,15 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     bad = [m for m in members if m not in MEMBERS]
     if bad or len(members) < 2:
         ap.error(f"--members: two or more of {', '.join(MEMBERS)}; got {a.members!r}")
-    base = Path(tempfile.mkdtemp(prefix="ensembles-"))
+    from medalist.metrics import get_metric
+
     rows: list[dict] = []
-    for ds in DATASETS:
-        if a.only and a.only not in ds["name"]:
-            continue
-        log(f"== {ds['name']}")
-        ws = make_workspace(ds, base / ds["name"].split()[0])
-        _, classes = holdout_truth(ws)
-        higher = ws.competition.metric in ("auc",)  # the three tables: auc (higher), mlogloss and rmse (lower)
+    for ds, ws, classes in tables(a.only, "ensembles-"):
+        higher = get_metric(ws.competition.metric).greater_is_better
 
         def hold(run) -> float:
             test = run.test()

@@ -96,6 +96,17 @@ def make_workspace(ds: dict, root: Path):
     return ws
 
 
+def tables(only: str | None, prefix: str):
+    """(dataset spec, fresh workspace, holdout class labels) for each table whose name contains ``only``."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    for ds in DATASETS:
+        if only and only not in ds["name"]:
+            continue
+        log(f"== {ds['name']}")
+        ws = make_workspace(ds, base / ds["name"].split()[0])
+        yield ds, ws, holdout_truth(ws)[1]
+
+
 def holdout_truth(ws):
     """Hidden answers (all holdout rows) as y for medalist's metric, plus class labels in run order."""
     from medalist.data import read_table
@@ -182,13 +193,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     rows = []
-    base = Path(tempfile.mkdtemp(prefix="vs-ag-"))
-    for ds in DATASETS:
-        if a.only and a.only not in ds["name"]:
-            continue
-        log(f"== {ds['name']}")
-        ws = make_workspace(ds, base / ds["name"].split()[0])
-        _, classes = holdout_truth(ws)
+    for ds, ws, classes in tables(a.only, "vs-ag-"):
         m = run_medalist(ws, a.budget, a.cpus)
         rows.append({"dataset": ds["name"], "metric": ds["metric"], "tool": f"medalist auto ({m['best']})",
                      "score": score(ws, m["frame"], classes), "wall_s": m["wall"], "detail": m["detail"]})
