@@ -435,17 +435,9 @@ def train(
         logging.getLogger("medalist").removeHandler(handler)
         handler.close()
     if tracking and ws.tracking_uri:
-        from medalist.tracking import mirror_run
+        from medalist.tracking import mirror_and_record
 
-        mlflow_id, warning = mirror_run(ws, run)
-        if warning:
-            log.warning(warning)
-            with open(run_dir / "log.txt", "a") as fh:
-                fh.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} WARNING {warning}\n")
-            info["tracking_error"] = warning
-            if on_event:
-                on_event("warning", {"message": warning})
-        else:
-            info["mlflow_run_id"] = mlflow_id
-        atomic_write_json(run_dir / "run.json", info)
+        warning = mirror_and_record(ws, run, info)
+        if warning and on_event:
+            on_event("warning", {"message": warning})
     return run

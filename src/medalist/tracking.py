@@ -15,7 +15,9 @@ from typing import Any
 
 from medalist.errors import MissingDependencyError
 
-__all__ = ["log_run", "mirror_run", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
+log = logging.getLogger(__name__)
+
+__all__ = ["log_run", "mirror_run", "mirror_and_record", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
 
 SECRET_PATTERN = re.compile(r"(key|token|secret|passw(or)?d|credential|auth)", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^[0-9a-f]{32}$|^(KGAT_|ghp_|sk-)[A-Za-z0-9_]+")
@@ -105,6 +107,28 @@ def mirror_run(ws, run) -> tuple[str | None, str | None]:
             why = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
     return None, (f"MLflow tracking at {redact_uri(uri)} failed ({why}); run {run.id} is complete and saved in "
                   f"{run.path} — only its MLflow copy is missing")
+
+
+def mirror_and_record(ws, run, info: dict[str, Any]) -> str | None:
+    """:func:`mirror_run`, then record the outcome in the run folder; return the warning, if any.
+
+    ``info`` (the run's run.json, updated in place and rewritten) gets ``mlflow_run_id`` or
+    ``tracking_error``; a failure is also logged and appended to the run's log.txt.
+    """
+    from datetime import datetime, timezone
+
+    from medalist.workspace import atomic_write_json
+
+    mlflow_id, warning = mirror_run(ws, run)
+    if warning:
+        log.warning(warning)
+        with open(run.path / "log.txt", "a") as fh:
+            fh.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} WARNING {warning}\n")
+        info["tracking_error"] = warning
+    else:
+        info["mlflow_run_id"] = mlflow_id
+    atomic_write_json(run.path / "run.json", info)
+    return warning
 
 
 def _experiment_id(client, name: str, artifact_root: str | None) -> str:

@@ -22,7 +22,6 @@ machines share — Optuna's own RDB storage does the coordination.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -39,8 +38,6 @@ from medalist.errors import ConfigError, MedalistError, MissingDependencyError
 from medalist.metrics import get_metric
 from medalist.store import Run
 from medalist.workspace import atomic_write_json, atomic_write_text
-
-log = logging.getLogger(__name__)
 
 __all__ = ["TuneConfig", "ParamSpec", "TuneResult", "tune", "load_tune_config", "dashboard_command", "default_storage"]
 
@@ -230,17 +227,10 @@ def _mark_pruned(ws, stem: str, trial_number: int) -> str | None:
 
 def _mirror_pruned(ws, rid: str) -> None:
     """Log a pruned trial to MLflow too (status KILLED, its finished folds' scores), never failing the study."""
-    from medalist.tracking import mirror_run
+    from medalist.tracking import mirror_and_record
 
     run = Run(rid, ws.runs_dir / rid)
-    mlflow_id, warning = mirror_run(ws, run)
-    info = run.info
-    if mlflow_id:
-        info["mlflow_run_id"] = mlflow_id
-    if warning:
-        log.warning(warning)
-        info["tracking_error"] = warning
-    atomic_write_json(run.path / "run.json", info)
+    mirror_and_record(ws, run, run.info)
 
 
 def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, storage: str | None = None,
