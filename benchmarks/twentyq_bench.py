@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
+    from medalist.twentyq.assemble import make_guesser
     from medalist.twentyq.harness import bench
     from medalist.twentyq.keywords import env_keywords
-    from medalist.twentyq.assemble import make_guesser
 
     kws = env_keywords()[: args.limit]
     out = {}

@@ -77,8 +77,8 @@ print(json.dumps({"fit_seconds": fit_s, "n_models": int(len(lb)), "best_model": 
 
 
 def make_workspace(ds: dict, root: Path):
-    from medalist.competition import init_local_competition
-    from medalist.folds import build_folds
+    from medalist.workspace.competition import init_local_competition
+    from medalist.workspace.folds import build_folds
 
     source = ds["source"]
     if ds.get("rows"):
@@ -109,7 +109,7 @@ def tables(only: str | None, prefix: str):
 
 def holdout_truth(ws):
     """Hidden answers (all holdout rows) as y for medalist's metric, plus class labels in run order."""
-    from medalist.data import read_table
+    from medalist.workspace.data import read_table
 
     comp = ws.competition
     answers = pl.read_parquet(ws.answers_path)
@@ -123,7 +123,7 @@ def holdout_truth(ws):
 
 def score(ws, preds: pl.DataFrame, classes) -> float:
     """Metric of a prediction frame (id + pred / pred_<class> columns) on the holdout answers."""
-    from medalist.metrics import get_metric
+    from medalist.metrics.library import get_metric
 
     comp = ws.competition
     answers, _ = holdout_truth(ws)
@@ -143,7 +143,7 @@ def score(ws, preds: pl.DataFrame, classes) -> float:
 
 
 def run_medalist(ws, budget: float, cpus: int) -> dict:
-    from medalist.store import Run
+    from medalist.runs.store import Run
 
     exe = shutil.which("medalist") or str(Path(sys.executable).with_name("medalist"))
     t0 = time.perf_counter()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.conftest import load_benchmark
-
 
 
 @pytest.fixture(scope="module")

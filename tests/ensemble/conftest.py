@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from tests.conftest import run_medalist
 
 LGBM_A = """\
@@ -28,8 +29,8 @@ threads: 1
 @pytest.fixture(scope="session")
 def ens_template(covid_template, tmp_path_factory):
     """covid workspace copy with finished runs 'a-001' and 'b-001' (different LightGBM settings)."""
-    from medalist.runner import train
-    from medalist.workspace import Workspace
+    from medalist.cv.runner import train
+    from medalist.workspace.paths import Workspace
 
     root = tmp_path_factory.mktemp("ens") / "covid"
     shutil.copytree(covid_template, root)
@@ -43,7 +44,7 @@ def ens_template(covid_template, tmp_path_factory):
 
 @pytest.fixture
 def ens_ws(ens_template, tmp_path, monkeypatch):
-    from medalist.workspace import Workspace
+    from medalist.workspace.paths import Workspace
 
     root = tmp_path / "covid"
     shutil.copytree(ens_template, root)

@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from medalist.core.errors import ConfigError, FoldsError, RunError
 from medalist.ensemble import blend, fit_weights, hill_climb, load_members
-from medalist.errors import ConfigError, FoldsError, RunError
-from medalist.metrics import get_metric
-from medalist.store import Run, list_runs
-from medalist.submit import submit
+from medalist.kaggle.submit import submit
+from medalist.metrics.library import get_metric
+from medalist.runs.store import Run, list_runs
 
 from .conftest import cli
 

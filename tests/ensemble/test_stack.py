@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from medalist.core.errors import ConfigError
 from medalist.ensemble import META, load_members, stack, stack_members
 from medalist.ensemble.stack import meta_inputs
-from medalist.errors import ConfigError
-from medalist.submit import submit
+from medalist.kaggle.submit import submit
 
 from .conftest import cli
 

@@ -11,10 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError, DataError, FoldsError, RunError
+from medalist.core.errors import ConfigError, DataError, FoldsError, RunError
+from medalist.cv.runner import train
 from medalist.features import FEATURES, FeatureContext, FeaturePlan, describe_features
-from medalist.folds import build_folds
-from medalist.runner import train
+from medalist.workspace.folds import build_folds
 
 TRAIN = pl.DataFrame({
     "id": [1, 2, 3, 4],
@@ -247,7 +247,7 @@ def test_oof_feature_refuses_other_folds_and_unfinished_runs(covid_ws):
 
 
 def test_features_command_summarizes_columns(covid_ws, capsys):
-    from medalist.cli import app
+    from medalist.cli.app import app
 
     Path("configs/fe.yaml").write_text(FE)
     frame = describe_features(covid_ws, Path("configs/fe.yaml"))
@@ -261,7 +261,7 @@ def test_features_command_summarizes_columns(covid_ws, capsys):
 
 
 def test_features_command_adds_importance_after_a_run(covid_ws, capsys):
-    from medalist.cli import app
+    from medalist.cli.app import app
 
     Path("configs/fe.yaml").write_text(FE)
     assert "gain" not in describe_features(covid_ws, Path("configs/fe.yaml")).columns  # no run yet

@@ -90,7 +90,7 @@ def double_x(frame: pl.DataFrame, params: dict) -> pl.DataFrame:
 
 
 def test_runs_fill_and_reuse_the_workspace_cache(covid_ws):
-    from medalist.runner import train
+    from medalist.cv.runner import train
 
     cfg = covid_ws.root / "configs" / "fe.yaml"
     cfg.write_text((covid_ws.root / "configs" / "fast.yaml").read_text()

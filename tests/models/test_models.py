@@ -16,7 +16,7 @@ from sklearn import datasets
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
 import medalist.models.base as base
-from medalist.errors import ConfigError, DataError, MissingDependencyError
+from medalist.core.errors import ConfigError, DataError, MissingDependencyError
 from medalist.models import MODELS, FitContext, Model, create_model, load_model
 
 GBDTS = {"lightgbm", "xgboost", "catboost"}

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 from medalist.recsys import GENERATORS, EncodedTrain, list_generators, make_generator
 
 from .conftest import log
@@ -114,7 +114,7 @@ def test_make_generator_errors():
 def test_als_without_implicit_names_the_extra(monkeypatch):
     import sys
 
-    from medalist.errors import MissingDependencyError
+    from medalist.core.errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "implicit", None)
     monkeypatch.setitem(sys.modules, "implicit.als", None)

@@ -5,7 +5,7 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError, DataError
+from medalist.core.errors import ConfigError, DataError
 from medalist.recsys import Interactions, normalize_interactions, time_split
 
 from .conftest import log

@@ -5,8 +5,8 @@ import math
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError
-from medalist.metrics import get_metric
+from medalist.core.errors import ConfigError
+from medalist.metrics.library import get_metric
 from medalist.recsys import ndcg_at_k, recall_at_k, score_recommendations
 
 

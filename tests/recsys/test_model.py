@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError, DataError
+from medalist.core.errors import ConfigError, DataError
 from medalist.recsys import RecsysConfig, TwoStageRecommender, evaluate, time_split
 
 from .conftest import log

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import yaml
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 from medalist.recsys import load_recsys_config, run_recsys
-from medalist.store import list_runs
+from medalist.runs.store import list_runs
 
 CONFIG = {
     "name": "ml-small",
@@ -60,7 +60,7 @@ def test_config_errors_name_the_key(small_config):
 
 
 def test_cli_json(small_config, tmp_path, monkeypatch, capsys):
-    from medalist.cli import main
+    from medalist.cli.app import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["medalist", "recsys", str(small_config), "refit_full=false", "--json", "--runs-dir", "out"])
@@ -76,7 +76,7 @@ def test_run_in_a_workspace_is_listed_and_tracked(covid_ws, small_config):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    from medalist.config import TrackingConfig
+    from medalist.core.config import TrackingConfig
 
     covid_ws.config.tracking = TrackingConfig()
     covid_ws.save_config()

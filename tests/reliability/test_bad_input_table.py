@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 import yaml
 
+from tests.cli.test_bad_inputs import Result, check_error, snapshot
 from tests.conftest import run_medalist
-from tests.test_bad_inputs import Result, check_error, snapshot
 
 ID, TARGET, GROUP = "rownames", "target", "subject_id"
 TRAIN, TEST = Path("data/train.csv"), Path("data/test.csv")

@@ -16,7 +16,7 @@ def test_two_trains_at_once_get_distinct_ids_and_both_reach_mlflow(covid_ws):
     data = yaml.safe_load((root / "medalist.yaml").read_text())
     data.pop("tracking", None)  # the default: SQLite mlflow.db in the workspace, shared by both
     (root / "medalist.yaml").write_text(yaml.safe_dump(data))
-    cmd = [sys.executable, "-m", "medalist.cli", "train", "configs/fast.yaml", "threads=1"]
+    cmd = [sys.executable, "-m", "medalist.cli.app", "train", "configs/fast.yaml", "threads=1"]
     procs = [subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -62,7 +62,7 @@ def test_two_tune_workers_on_one_sqlite_study_do_not_corrupt_it(covid_ws):
     root = covid_ws.root
     (root / "configs" / "tuned.yaml").write_text(TUNED)
     storage = f"sqlite:///{root / 'study.db'}"
-    cmd = [sys.executable, "-m", "medalist.cli", "tune", "configs/tuned.yaml", "--trials", "6", "--storage", storage,
+    cmd = [sys.executable, "-m", "medalist.cli.app", "tune", "configs/tuned.yaml", "--trials", "6", "--storage", storage,
            "--study", "s", "--worker", "--no-track", "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]

@@ -25,7 +25,7 @@ seeds: [42]
 
 
 def medalist(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "medalist.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "medalist.cli.app", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def sha(path: Path) -> str:
@@ -37,7 +37,7 @@ def test_kill_9_during_a_fold_then_resume_equals_an_uninterrupted_run(covid_ws):
     root = covid_ws.root
     (root / "configs" / "slow.yaml").write_text(SLOW)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "medalist.cli", "train", "configs/slow.yaml", "--no-track"],
+    proc = subprocess.Popen([sys.executable, "-m", "medalist.cli.app", "train", "configs/slow.yaml", "--no-track"],
                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = None
     deadline = time.time() + 300

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from medalist.runner import train
+from medalist.cv.runner import train
 
 CONFIGS = {
     "lightgbm": "model: {name: lightgbm, params: {learning_rate: 0.1, num_leaves: 15, verbosity: -1}, "

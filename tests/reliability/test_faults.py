@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 import yaml
 
-from medalist.runner import train
+from medalist.cv.runner import train
 from tests.conftest import run_medalist
 
 ARTIFACTS = ("oof.parquet", "test.parquet", "metrics.json")
@@ -58,7 +58,7 @@ def test_disk_full_while_writing_oof_leaves_no_partial_file_and_a_failed_run(cov
 
 
 def test_an_exception_in_the_middle_of_saving_metrics_marks_the_run_failed(covid_ws, monkeypatch):
-    import medalist.runner as runner
+    import medalist.cv.runner as runner
 
     real = runner.atomic_write_json
 

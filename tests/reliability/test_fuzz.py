@@ -16,11 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medalist.config import apply_overrides, load_experiment
-from medalist.data import read_table
-from medalist.errors import MedalistError
-from medalist.metrics import get_metric
-from medalist.submit import validate_submission
+from medalist.core.config import apply_overrides, load_experiment
+from medalist.core.errors import MedalistError
+from medalist.kaggle.submit import validate_submission
+from medalist.metrics.library import get_metric
+from medalist.workspace.data import read_table
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -3,12 +3,11 @@ load from the workspace's own runs unless explicitly allowed."""
 
 from __future__ import annotations
 
-
 import pytest
 
-from medalist.errors import ConfigError, DataError
-from medalist.metrics import get_metric
-from medalist.safety import check_dotted
+from medalist.core.errors import ConfigError, DataError
+from medalist.core.safety import check_dotted
+from medalist.metrics.library import get_metric
 from tests.conftest import run_medalist
 
 FAST = "model: {name: lightgbm, params: {verbosity: -1}, num_boost_round: 5}\nthreads: 1\n"
@@ -66,8 +65,8 @@ def test_custom_block_and_metric_paths_are_guarded(covid_ws, monkeypatch, capsys
 
 
 def test_pickles_from_outside_a_workspace_need_an_explicit_flag(covid_ws, tmp_path, monkeypatch):
+    from medalist.cv.runner import train
     from medalist.models import load_model
-    from medalist.runner import train
 
     cfg = covid_ws.root / "configs" / "knn.yaml"
     cfg.write_text("model: {name: 'sklearn:sklearn.neighbors.KNeighborsClassifier', params: {n_neighbors: 5}}\n"

@@ -47,7 +47,7 @@ def test_planted_kaggle_credentials_never_reach_artifacts_logs_or_mlflow(covid_w
                  ["runs", "--json"], ["show", "fast-001", "--json"],
                  ["submit", "fast-001", "-m", "local check", "--local"],
                  ["advval", "--json"]):
-        p = subprocess.run([sys.executable, "-m", "medalist.cli", *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        p = subprocess.run([sys.executable, "-m", "medalist.cli.app", *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, (args, p.stderr)
         out.append(p.stdout + p.stderr)
     assert (root / "mlflow.db").is_file()

@@ -16,7 +16,7 @@ for _pkg in ("torch", "timm", "lightning", "librosa", "pywt"):
     if importlib.util.find_spec(_pkg) is None:
         pytest.skip(f"{_pkg} not installed: pip install 'medalist[signal]'", allow_module_level=True)
 
-from medalist.signal.plaid import plaid_dir  # noqa: E402
+from medalist.datasets.plaid import plaid_dir  # noqa: E402
 
 needs_plaid = pytest.mark.skipif(plaid_dir() is None, reason="PLAID missing: pip install sktime")
 
@@ -57,7 +57,7 @@ def plaid_template(tmp_path_factory) -> Path:
     """A PLAID workspace: 1,054 train rows (stratified 3 folds), 20 test rows, simulated votes."""
     if plaid_dir() is None:
         pytest.skip("PLAID missing: pip install sktime")
-    from medalist.signal.plaid import make_plaid_workspace
+    from medalist.datasets.plaid import make_plaid_workspace
 
     root = tmp_path_factory.mktemp("plaid") / "plaid"
     make_plaid_workspace(root, k=3, n_test=20)
@@ -67,7 +67,7 @@ def plaid_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def plaid_ws(plaid_template, tmp_path, monkeypatch):
     """A fresh copy of the PLAID workspace; the test runs inside it."""
-    from medalist.workspace import Workspace
+    from medalist.workspace.paths import Workspace
 
     root = tmp_path / "plaid"
     shutil.copytree(plaid_template, root, symlinks=True)

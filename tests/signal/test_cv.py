@@ -40,8 +40,8 @@ BRANCHES = ("wave", "stft", "rms")
 
 @pytest.fixture(scope="session")
 def plaid_run(plaid_template):
-    from medalist.runner import train
-    from medalist.workspace import Workspace
+    from medalist.cv.runner import train
+    from medalist.workspace.paths import Workspace
 
     cfg = plaid_template / "configs" / "signal_curriculum.yaml"
     cfg.write_text(CURRICULUM_CONFIG)

@@ -9,7 +9,18 @@ import pywt
 import scipy.fft
 import torch
 
-from medalist.signal.frontends import CWT, LFCC, MFCC, RMS, STFT, Mel, cwt_scales, dct_matrix, linear_filters, power_to_db
+from medalist.signal.frontends import (
+    CWT,
+    LFCC,
+    MFCC,
+    RMS,
+    STFT,
+    Mel,
+    cwt_scales,
+    dct_matrix,
+    linear_filters,
+    power_to_db,
+)
 
 SR = 8000
 

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError, DataError, MedalistError
+from medalist.core.errors import ConfigError, DataError, MedalistError
 from medalist.models.base import FitContext, create_model
 
 BRANCHES = [{"name": "wave", "input": "raw", "hidden": 4, "layers": 1}]

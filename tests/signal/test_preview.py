@@ -14,7 +14,7 @@ pytestmark = needs_plaid
 def test_signal_preview_cli(plaid_ws, tmp_path):
     from PIL import Image
 
-    from medalist.cli import app
+    from medalist.cli.app import app
 
     cfg = plaid_ws.root / "configs" / "sig.yaml"
     cfg.write_text(SIGNAL_CONFIG)
@@ -27,7 +27,7 @@ def test_signal_preview_cli(plaid_ws, tmp_path):
     assert shapes == {"wave": [1, 256], "stft": [1, 17, 33], "rms": [1, 1, 33]}
     assert Image.open(png).size == (3 * 96, 3 * 96)
     bad = CliRunner().invoke(app, ["signal-preview", str(cfg), "model.params.sr=100"])
-    from medalist.errors import ConfigError
+    from medalist.core.errors import ConfigError
 
     assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
     assert "unknown key 'sr'" in str(bad.exception) and "sample_rate" in str(bad.exception)

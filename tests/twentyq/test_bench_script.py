@@ -10,7 +10,6 @@ import pytest
 from tests.conftest import load_benchmark
 
 
-
 @pytest.fixture(scope="module")
 def script():
     return load_benchmark("twentyq_bench")

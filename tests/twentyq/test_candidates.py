@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medalist.errors import DataError
-from medalist.twentyq.candidates import WORDNET_NOUNS, CandidateList, build_candidates, recall, wordnet_nouns
+from medalist.core.errors import DataError
+from medalist.twentyq.candidates import (
+    WORDNET_NOUNS,
+    CandidateList,
+    build_candidates,
+    recall,
+    wordnet_nouns,
+)
 
 SAMPLE = """\
   1 This software and database is being provided ...

@@ -7,8 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from medalist.twentyq.guesser import Guesser, _threshold_entropy, expected_entropy, posterior_weights
-from medalist.twentyq.rules import ALPHA_QUESTION, alpha_order_question, rule_answer, same_keyword
+from medalist.twentyq.guesser import (
+    Guesser,
+    _threshold_entropy,
+    expected_entropy,
+    posterior_weights,
+)
+from medalist.twentyq.rules import (
+    ALPHA_QUESTION,
+    alpha_order_question,
+    rule_answer,
+    same_keyword,
+)
 
 
 def test_posterior_hand_computed():

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("kaggle_environments", reason="kaggle-environments==1.18.0 (medalist[twentyq]) is not installed")
 
+from medalist.twentyq.assemble import make_guesser  # noqa: E402
 from medalist.twentyq.harness import bench, play, summarize, wilson  # noqa: E402
 from medalist.twentyq.keywords import env_keywords, is_held_out, split_keywords  # noqa: E402
-from medalist.twentyq.assemble import make_guesser  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from medalist.twentyq.bank import build_bank, dedup_questions, read_questions, rule_questions
+from medalist.twentyq.bank import (
+    build_bank,
+    dedup_questions,
+    read_questions,
+    rule_questions,
+)
 from medalist.twentyq.models import AnswerModel, TransformersAnswerModel, p_matrix
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,7 +69,7 @@ def test_model_rotation_limits_reloads(tiny_lms):
 
 
 def test_bad_backend_config():
-    from medalist.errors import ConfigError
+    from medalist.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         TransformersAnswerModel([])
@@ -104,7 +109,7 @@ def test_bank_rule_and_semantic_questions_dedup():
 
 
 def test_read_questions_rejects_missing_and_long(tmp_path):
-    from medalist.errors import DataError
+    from medalist.core.errors import DataError
 
     with pytest.raises(DataError):
         read_questions(tmp_path / "none.txt")

@@ -8,7 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 from medalist.twentyq.package import RUNTIME_MODULES, package_submission
 
 

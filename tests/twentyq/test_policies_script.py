@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import load_benchmark
 
-
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("kaggle_environments") is None,
                                 reason="kaggle-environments==1.18.0 (medalist[twentyq]) is not installed")
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from medalist.twentyq import Answerer
-from medalist.twentyq.rules import (ALPHA_QUESTION, alpha_order_question, length_question, letter_question,
-                                    parse_rule, rule_answer, same_keyword, words_question)
+from medalist.twentyq.rules import (
+    ALPHA_QUESTION,
+    alpha_order_question,
+    length_question,
+    letter_question,
+    parse_rule,
+    rule_answer,
+    same_keyword,
+    words_question,
+)
 
 ans = Answerer()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from medalist.vision.fashion import FASHION_DIR
+from medalist.datasets.fashion import FASHION_DIR
 
 for _pkg in ("torch", "timm", "lightning", "albumentations"):
     if importlib.util.find_spec(_pkg) is None:
@@ -60,7 +60,7 @@ def fashion_template(tmp_path_factory) -> Path:
     """A Fashion-MNIST workspace: 1800 train / 200 test PNGs, stratified 3 folds, tracking off."""
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST missing: apt-get install -y dataset-fashion-mnist")
-    from medalist.vision.fashion import make_fashion_workspace
+    from medalist.datasets.fashion import make_fashion_workspace
 
     root = tmp_path_factory.mktemp("fm") / "fashion"
     make_fashion_workspace(root, n_train=1800, n_test=200, k=3)
@@ -71,7 +71,7 @@ def fashion_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def fashion_ws(fashion_template, tmp_path, monkeypatch):
     """A fresh copy of the Fashion-MNIST workspace (images shared by symlink); the test runs inside it."""
-    from medalist.workspace import Workspace
+    from medalist.workspace.paths import Workspace
 
     root = tmp_path / "fashion"
     shutil.copytree(fashion_template, root, symlinks=True)

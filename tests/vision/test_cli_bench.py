@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.vision.conftest import needs_fashion
 from tests.conftest import load_benchmark, run_medalist
-
+from tests.vision.conftest import needs_fashion
 
 
 def cli(monkeypatch, capsys, *args):

@@ -18,8 +18,8 @@ pytestmark = needs_fashion
 @pytest.fixture(scope="session")
 def fashion_run(fashion_template):
     """One 3-fold CV run (2 epochs, aux head, hflip TTA) plus the full-data refit, in the template."""
-    from medalist.runner import train
-    from medalist.workspace import Workspace
+    from medalist.cv.runner import train
+    from medalist.workspace.paths import Workspace
 
     cfg = fashion_template / "configs" / "img_full.yaml"
     cfg.write_text(IMG_CONFIG + "full_fit: true\n")
@@ -98,7 +98,7 @@ def test_saved_model_reloads_and_reproduces_test_predictions(fashion_run):
 
 
 def test_image_oof_feeds_a_gbdt_through_oof_feature(fashion_run, fashion_ws):
-    from medalist.runner import train
+    from medalist.cv.runner import train
 
     cfg = Path("configs/stack.yaml")
     cfg.write_text(f"""
@@ -118,9 +118,9 @@ threads: 1
 
 
 def test_pseudo_labels_add_confident_test_rows_to_training_only(fashion_run, fashion_ws):
-    from medalist.data import load_competition_data
+    from medalist.core.config import ColumnsConfig
     from medalist.models import FitContext, create_model
-    from medalist.config import ColumnsConfig
+    from medalist.workspace.data import load_competition_data
 
     data = load_competition_data(fashion_ws, ColumnsConfig(keep=["is_top"]))
     params = {"backbone": "test_efficientnet", "lr": 0.01, "in_chans": 1, "img_size": 32, "epochs": 1, "batch_size": 64, "log_samples": 0,

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from medalist.errors import ConfigError, DataError
+from medalist.core.errors import ConfigError, DataError
 from tests.vision.conftest import needs_fashion
 
 pytestmark = needs_fashion
@@ -19,8 +19,8 @@ BASE = {"backbone": "test_efficientnet", "lr": 0.01, "in_chans": 1, "img_size": 
 
 
 def _data(ws):
-    from medalist.config import ColumnsConfig
-    from medalist.data import load_competition_data
+    from medalist.core.config import ColumnsConfig
+    from medalist.workspace.data import load_competition_data
 
     return load_competition_data(ws, ColumnsConfig(keep=["is_top"]))
 
@@ -159,7 +159,7 @@ def test_binary_fit_with_downsampling_mixup_ema_swa_accumulation(fashion_ws):
               "ema": {"decay": 0.9}, "swa": {"epoch_start": 0.5}, "accumulate": 2, "grad_clip": 1.0,
               "tta": {"hflip": True, "vflip": True, "n": 2}, "augment": [{"name": "HorizontalFlip", "p": 0.5},
                                                                        {"name": "SpecAugment", "alpha": 0.1, "p": 0.5}]}
-    from medalist.metrics import get_metric
+    from medalist.metrics.library import get_metric
     from medalist.models import FitContext
 
     ctx = FitContext(task="binary", target=["is_top"], features=[], seed=0, metric=get_metric("auc"),
@@ -175,7 +175,7 @@ def test_binary_fit_with_downsampling_mixup_ema_swa_accumulation(fashion_ws):
 
 
 def test_unknown_backbone_stops_train_before_a_run_folder_exists(fashion_ws):
-    from medalist.runner import train
+    from medalist.cv.runner import train
 
     Path("configs/bad.yaml").write_text(Path("configs/img.yaml").read_text().replace("test_efficientnet", "resnet5O"))
     with pytest.raises(ConfigError, match=r"configs/bad.yaml: model: model.params.backbone.*'resnet5O'.*close matches: .*resnet50"):

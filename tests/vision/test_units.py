@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 
 
 def test_spec_augment_zeroes_one_band_of_rows_and_columns_within_alpha():
@@ -221,8 +221,8 @@ def test_pseudo_label_selection():
 def test_columns_keep_passes_raw_columns_beside_features():
     import polars as pl
 
-    from medalist.config import ColumnsConfig, CompetitionConfig
-    from medalist.data import prepare
+    from medalist.core.config import ColumnsConfig, CompetitionConfig
+    from medalist.workspace.data import prepare
 
     comp = CompetitionConfig(name="c", task="binary", metric="auc", id="id", target="y")
     train = pl.DataFrame({"id": [1, 2, 3], "y": ["a", "b", "a"], "path": ["1.png", "2.png", "3.png"], "aux": [0, 1, 0]})
@@ -230,7 +230,7 @@ def test_columns_keep_passes_raw_columns_beside_features():
     data = prepare(train, test, comp, ColumnsConfig(keep=["path", "aux"]))
     assert data.features == [] and data.train["path"].to_list() == ["1.png", "2.png", "3.png"]
     assert data.train["aux"].to_list() == [0, 1, 0] and data.test.columns == ["id", "path"]
-    from medalist.errors import DataError
+    from medalist.core.errors import DataError
 
     with pytest.raises(DataError, match="kept column 'pth'"):
         prepare(train, test, comp, ColumnsConfig(keep=["pth"]))

@@ -4,9 +4,23 @@ Blends and stacks are written as runs like any other, so they can be shown, subm
 used as ``oof_feature`` and combined again.
 """
 
-from medalist.ensemble.blend import BLENDERS, BlendResult, blend, blend_members, fit_weights, hill_climb, list_blenders
+from medalist.ensemble.blend import (
+    BLENDERS,
+    BlendResult,
+    blend,
+    blend_members,
+    fit_weights,
+    hill_climb,
+    list_blenders,
+)
 from medalist.ensemble.members import Members, load_members
-from medalist.ensemble.stack import META, StackResult, select_members, stack, stack_members
+from medalist.ensemble.stack import (
+    META,
+    StackResult,
+    select_members,
+    stack,
+    stack_members,
+)
 
 __all__ = [
     "BLENDERS", "META", "BlendResult", "Members", "StackResult", "blend", "blend_members", "fit_weights",

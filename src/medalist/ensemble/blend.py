@@ -18,11 +18,11 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import rankdata
 
+from medalist.core.errors import ConfigError, RunError
+from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
-from medalist.errors import ConfigError, RunError
-from medalist.metrics import Metric
-from medalist.registry import Registry
-from medalist.store import Run
+from medalist.metrics.library import Metric
+from medalist.runs.store import Run
 
 __all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "hill_climb", "list_blenders"]
 

@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 import yaml
 
-from medalist.data import CompetitionData, load_competition_data
-from medalist.errors import FoldsError, RunError
-from medalist.folds import Folds
-from medalist.metrics import Metric, get_metric
-from medalist.provenance import git_info, stable_hash
-from medalist.store import Run, new_run_id
-from medalist.workspace import atomic_write_json, atomic_write_parquet, atomic_write_text
+from medalist.core.errors import FoldsError, RunError
+from medalist.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
+from medalist.core.provenance import git_info, stable_hash
+from medalist.metrics.library import Metric, get_metric
+from medalist.runs.store import Run, new_run_id
+from medalist.workspace.data import CompetitionData, load_competition_data
+from medalist.workspace.folds import Folds
 
 __all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores"]
 
@@ -182,7 +182,7 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
     info["seconds"] = round(seconds + time.perf_counter() - t0, 3)
     atomic_write_json(run.path / "run.json", info)  # last: a run.json with status done means complete
     if tracking and ws.tracking_uri:
-        from medalist.tracking import log_run
+        from medalist.tracking.mlflow import log_run
 
         info["mlflow_run_id"] = log_run(ws, run)
         atomic_write_json(run.path / "run.json", info)

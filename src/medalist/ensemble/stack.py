@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from medalist.core.errors import ConfigError, MissingDependencyError, RunError
+from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
-from medalist.errors import ConfigError, MissingDependencyError, RunError
 from medalist.models.base import to_numpy
-from medalist.registry import Registry
-from medalist.store import Run
+from medalist.runs.store import Run
 
 __all__ = ["META", "MetaModel", "StackResult", "stack", "stack_members", "select_members", "meta_inputs"]
 

@@ -25,8 +25,21 @@ import polars as pl  # noqa: F401  (used by the doctest above)
 
 from medalist.features import blocks as _blocks  # noqa: F401  (registers the static blocks)
 from medalist.features import infold as _infold  # noqa: F401  (registers target_encode)
-from medalist.features.base import FEATURES, Block, FeatureContext, Params, list_blocks, register_block
-from medalist.features.plan import FeaturePlan, apply_static, build_plan, describe_features, fold_labels
+from medalist.features.base import (
+    FEATURES,
+    Block,
+    FeatureContext,
+    Params,
+    list_blocks,
+    register_block,
+)
+from medalist.features.plan import (
+    FeaturePlan,
+    apply_static,
+    build_plan,
+    describe_features,
+    fold_labels,
+)
 
 __all__ = [
     "FEATURES", "Block", "FeatureContext", "Params", "register_block", "list_blocks",

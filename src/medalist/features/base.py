@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from medalist.config import Strict
-from medalist.errors import ConfigError, did_you_mean
-from medalist.registry import Registry
+from medalist.core.config import Strict
+from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.registry import Registry
 
 __all__ = [
     "FEATURES", "Block", "Params", "FeatureContext", "register_block", "list_blocks", "key_name", "as_keys", "PART",
@@ -86,7 +86,7 @@ class FeatureContext:
     time: str | None = None
     categories: dict[str, list] = field(default_factory=dict)  # code -> label of categorical columns
     root: Path = Path(".")  # relative paths (join tables) start here
-    ws: Any = None  # medalist.workspace.Workspace, for blocks that read other runs
+    ws: Any = None  # medalist.workspace.paths.Workspace, for blocks that read other runs
     folds_hash: str | None = None
     cache_dir: Path | None = None  # Parquet cache of static block outputs; None: no cache
     index: int = 0  # position of the block being run in the features list

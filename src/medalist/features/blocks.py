@@ -13,8 +13,21 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, field_validator
 
-from medalist.errors import ConfigError, DataError, FoldsError, RunError, did_you_mean
-from medalist.features.base import PART, FeatureContext, Params, as_keys, key_name, register_block
+from medalist.core.errors import (
+    ConfigError,
+    DataError,
+    FoldsError,
+    RunError,
+    did_you_mean,
+)
+from medalist.features.base import (
+    PART,
+    FeatureContext,
+    Params,
+    as_keys,
+    key_name,
+    register_block,
+)
 
 __all__ = [
     "GroupAgg", "GroupDeviation", "Lag", "CountEncode", "RankInGroup", "Expr", "DateParts", "Join", "Custom",
@@ -269,7 +282,7 @@ def join(frame: pl.DataFrame, p: Join, ctx: FeatureContext) -> pl.DataFrame:
 
     Keys that are category codes here are matched on their labels.
     """
-    from medalist.data import read_table
+    from medalist.workspace.data import read_table
 
     path = Path(p.path) if Path(p.path).is_absolute() else ctx.root / p.path
     table = read_table(path, what="join")
@@ -299,7 +312,7 @@ class Custom(Params):
 
 
 def _import(dotted: str, ctx: FeatureContext) -> Any:
-    from medalist.safety import check_dotted, check_resolved
+    from medalist.core.safety import check_dotted, check_resolved
 
     mod, attr = check_dotted(dotted, where=ctx.where("function"))
     try:
@@ -336,7 +349,7 @@ def oof_feature(frame: pl.DataFrame, p: OofFeature, ctx: FeatureContext) -> pl.D
     The run must be finished and made on the same folds, or its OOF would have seen this run's
     validation rows.
     """
-    from medalist.store import Run
+    from medalist.runs.store import Run
 
     if ctx.ws is None:
         raise ConfigError(ctx.where("run"), expected="a workspace to read runs from", found="none", fix="run inside a workspace")

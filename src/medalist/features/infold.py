@@ -16,7 +16,13 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from medalist.features.base import FeatureContext, Params, as_keys, key_name, register_block
+from medalist.features.base import (
+    FeatureContext,
+    Params,
+    as_keys,
+    key_name,
+    register_block,
+)
 
 __all__ = ["TargetEncode", "target_encode", "target_matrix"]
 

@@ -19,8 +19,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import ConfigError, DataError
-from medalist.features.base import FEATURES, PART, Block, FeatureContext, Params, check_columns, validate_params
+from medalist.core.errors import ConfigError, DataError
+from medalist.features.base import (
+    FEATURES,
+    PART,
+    Block,
+    FeatureContext,
+    Params,
+    check_columns,
+    validate_params,
+)
 
 __all__ = ["FeaturePlan", "Step", "build_plan", "apply_static", "describe_features", "fold_labels", "CACHE_VERSION"]
 
@@ -240,7 +248,7 @@ class FeaturePlan:
     def _cache_write(self, key: str | None, out: pl.DataFrame) -> None:
         if key is None:
             return
-        from medalist.workspace import atomic_write
+        from medalist.core.io import atomic_write
 
         try:
             self.ctx.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -311,7 +319,7 @@ def _referenced(step: Step) -> set[str]:
 
 
 def _resolve(dotted: str):
-    from medalist.safety import check_dotted
+    from medalist.core.safety import check_dotted
 
     try:
         mod, attr = check_dotted(dotted, where="custom")
@@ -330,7 +338,7 @@ def _file_digest(path: Path) -> str:
 
 def build_plan(specs: list[dict[str, Any]], data, *, source: str, ws=None, folds_hash: str | None = None,
                root: Path | None = None, cache: bool = True) -> FeaturePlan:
-    """A plan for ``data`` (a :class:`~medalist.data.CompetitionData`) in workspace ``ws``."""
+    """A plan for ``data`` (a :class:`~medalist.workspace.data.CompetitionData`) in workspace ``ws``."""
     ctx = FeatureContext(
         source=source, id=data.id, target=list(data.target), task=data.task, classes=data.classes,
         time=ws.competition.time if ws is not None else None, categories=dict(data.categories),
@@ -360,9 +368,9 @@ def describe_features(ws, config_path: Path, overrides: list[str] | None = None,
 
     >>> describe_features(Workspace.find(), Path("configs/fe.yaml"))  # doctest: +SKIP
     """
-    from medalist.config import load_experiment
-    from medalist.data import load_competition_data
-    from medalist.folds import Folds
+    from medalist.core.config import load_experiment
+    from medalist.workspace.data import load_competition_data
+    from medalist.workspace.folds import Folds
 
     exp, _ = load_experiment(Path(config_path), overrides)
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
@@ -393,7 +401,7 @@ def describe_features(ws, config_path: Path, overrides: list[str] | None = None,
 
 def _run_importance(ws, config_path: Path, run: str | None) -> pl.DataFrame | None:
     """``name, gain, gain rank`` (rank among all the run's features) of ``run`` or of the config's latest run."""
-    from medalist.store import Run, list_runs
+    from medalist.runs.store import Run, list_runs
 
     if run is not None:
         r = Run.open(ws, run)

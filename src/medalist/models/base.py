@@ -51,7 +51,7 @@ class FitContext:
     weight: str | None = None
     seed: int = 0
     n_classes: int | None = None  # multiclass only; labels are encoded 0..K-1
-    metric: Any = None  # medalist.metrics.Metric, used for eval logging where a library allows
+    metric: Any = None  # medalist.metrics.library.Metric, used for eval logging where a library allows
     num_iterations: int | None = None  # fixed boosting rounds (full-data refit); disables early stopping
     log: Callable[[str, float, int], None] | None = None  # log(name, value, step) for learning curves
     workdir: Path | None = None
@@ -93,8 +93,8 @@ class Model(Protocol):
     def feature_importance(self) -> dict[str, float] | None: ...
 
 
-from medalist.errors import ConfigError, DataError, did_you_mean  # noqa: E402
-from medalist.registry import Registry  # noqa: E402
+from medalist.core.errors import ConfigError, DataError, did_you_mean  # noqa: E402
+from medalist.core.registry import Registry  # noqa: E402
 
 MODELS: Registry = Registry("model")
 

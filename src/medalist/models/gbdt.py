@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from medalist.errors import MissingDependencyError
+from medalist.core.errors import MissingDependencyError
 from medalist.models.base import MODELS, FitContext, ModelAdapter
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import ConfigError, did_you_mean
+from medalist.core.errors import ConfigError, did_you_mean
 from medalist.models.base import MODELS, FitContext, ModelAdapter
 
 __all__ = ["SklearnModel", "resolve_estimator"]
@@ -55,7 +55,7 @@ def resolve_estimator(spec: str) -> Callable[..., Any]:
             found=f"no sklearn estimator named '{spec}'{did_you_mean(spec, known)}",
             fix="write the full import path, e.g. sklearn:sklearn.svm.SVC",
         )
-    from medalist.safety import check_dotted, check_resolved
+    from medalist.core.safety import check_dotted, check_resolved
 
     check_dotted(f"{module_name}:{attr}", where=where)
     try:
@@ -353,7 +353,7 @@ class SklearnModel(ModelAdapter):
         else:
             import joblib
 
-            from medalist.safety import check_pickle_source
+            from medalist.core.safety import check_pickle_source
 
             check_pickle_source(path / "model.joblib")
             self.estimator_ = joblib.load(path / "model.joblib")

@@ -25,8 +25,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from medalist.errors import ConfigError, MissingDependencyError, did_you_mean
-from medalist.registry import Registry
+from medalist.core.errors import ConfigError, MissingDependencyError, did_you_mean
+from medalist.core.registry import Registry
 
 __all__ = ["EncodedTrain", "CandidateGenerator", "GENERATORS", "make_generator", "list_generators"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from medalist.errors import ConfigError, DataError, did_you_mean
+from medalist.core.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["Interactions", "normalize_interactions", "read_interactions", "time_split", "Split"]
 

@@ -13,8 +13,13 @@ from typing import Any
 
 import polars as pl
 
-from medalist.errors import ConfigError, DataError, did_you_mean
-from medalist.recsys.candidates import CandidateGenerator, EncodedTrain, Popular, make_generator
+from medalist.core.errors import ConfigError, DataError, did_you_mean
+from medalist.recsys.candidates import (
+    CandidateGenerator,
+    EncodedTrain,
+    Popular,
+    make_generator,
+)
 from medalist.recsys.features import feature_columns, pair_features, to_matrix
 from medalist.recsys.interactions import time_split
 

@@ -30,7 +30,7 @@ import polars as pl
 import yaml
 from pydantic import Field
 
-from medalist.config import Strict, apply_overrides, load_yaml, validate
+from medalist.core.config import Strict, apply_overrides, load_yaml, validate
 from medalist.recsys.interactions import Interactions, read_interactions, time_split
 from medalist.recsys.metrics import recall_at_k, score_recommendations
 from medalist.recsys.model import TwoStageRecommender, popularity_recommendations
@@ -202,9 +202,13 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
     >>> run = run_recsys(Path("configs/movielens.yaml"))  # doctest: +SKIP
     >>> run.metrics["reranker"]  # doctest: +SKIP
     """
-    from medalist.provenance import git_info, package_versions, stable_hash
-    from medalist.store import Run, new_run_id
-    from medalist.workspace import atomic_write_json, atomic_write_parquet, atomic_write_text
+    from medalist.core.io import (
+        atomic_write_json,
+        atomic_write_parquet,
+        atomic_write_text,
+    )
+    from medalist.core.provenance import git_info, package_versions, stable_hash
+    from medalist.runs.store import Run, new_run_id
 
     config_path = Path(config_path)
     cfg, resolved = load_recsys_config(config_path, overrides)
@@ -247,7 +251,7 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
         atomic_write_json(run.path / "run.json", info)
         raise
     if tracking and ws is not None and ws.tracking_uri:
-        from medalist.tracking import log_run
+        from medalist.tracking.mlflow import log_run
 
         info["mlflow_run_id"] = log_run(ws, _MlflowView(run))
         atomic_write_json(run.path / "run.json", info)

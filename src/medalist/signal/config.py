@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from medalist.config import Strict, validate
-from medalist.errors import ConfigError
+from medalist.core.config import Strict, validate
+from medalist.core.errors import ConfigError
 from medalist.vision.config import VisionParams
 
 __all__ = ["SignalParams", "SignalSource", "Branch", "Stage", "ResizerConfig", "SpecAugmentConfig", "parse_filter"]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import DataError, did_you_mean
+from medalist.core.errors import DataError, did_you_mean
 from medalist.signal.config import SignalSource
 
 __all__ = ["read_signals", "read_array", "fix_length", "vote_targets", "filter_mask", "source_columns", "SignalDataset"]
@@ -52,7 +52,7 @@ def _open_array(src: SignalSource) -> Any:
             try:
                 import h5py
             except ImportError:
-                from medalist.errors import MissingDependencyError
+                from medalist.core.errors import MissingDependencyError
 
                 raise MissingDependencyError("h5py", extra="signal", purpose="HDF5 signal files") from None
             fh = h5py.File(path, "r")

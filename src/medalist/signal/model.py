@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import ConfigError, DataError, MissingDependencyError
+from medalist.core.errors import ConfigError, DataError, MissingDependencyError
 from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
 from medalist.signal.config import SignalParams, parse_filter
 from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets

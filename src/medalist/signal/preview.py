@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 
 __all__ = ["preview_frontends"]
 
@@ -28,11 +28,11 @@ def preview_frontends(ws: Any, config: Path, overrides: list[str], *, rows: int 
     import torch
     from PIL import Image
 
-    from medalist.config import load_experiment
-    from medalist.data import load_competition_data
+    from medalist.core.config import load_experiment
     from medalist.models.base import create_model
     from medalist.signal.model import SignalModel
     from medalist.signal.net import _Branch
+    from medalist.workspace.data import load_competition_data
 
     exp, _ = load_experiment(Path(config), overrides)
     model = create_model(exp.model.name, exp.model.params, **exp.model.options)

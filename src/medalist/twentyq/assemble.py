@@ -39,7 +39,7 @@ def semantic_bank(words: list[str], *, model=None, questions: list[str] | None =
 def load_candidates(source: str = "shipped") -> tuple[list[str], np.ndarray]:
     """Candidate words and prior: 'shipped' (data/candidates.tsv.gz), 'env' (uniform over the public
     keywords) or a TSV path (word<TAB>prior[<TAB>source])."""
-    from medalist.errors import DataError
+    from medalist.core.errors import DataError
 
     from .candidates import CandidateList
 

@@ -35,7 +35,7 @@ def rule_questions(*, max_letters: int = 16) -> list[str]:
 
 def read_questions(path: Path | str | None = None) -> list[str]:
     """Questions of a file (default: the shipped ``data/questions.txt``), comments and blanks skipped."""
-    from medalist.errors import DataError
+    from medalist.core.errors import DataError
 
     if path is None:
         text = resources.files("medalist.twentyq").joinpath("data", DEFAULT_QUESTIONS).read_text(encoding="utf-8")

@@ -48,7 +48,7 @@ def other_pos_words(noun_path: Path | str | None = None) -> set[str]:
 
 def wordnet_nouns(path: Path | str | None = None) -> dict[str, str]:
     """lemma (spaces, original case of first sense) → lexicographer category of its first sense."""
-    from medalist.errors import MissingDependencyError, DataError
+    from medalist.core.errors import DataError, MissingDependencyError
 
     p = Path(path) if path else WORDNET_NOUNS
     if not p.exists():

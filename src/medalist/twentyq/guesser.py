@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rules import ALPHA_QUESTION, alpha_order_question, normalize_guess, parse_rule, rule_truth
+from .rules import (
+    ALPHA_QUESTION,
+    alpha_order_question,
+    normalize_guess,
+    parse_rule,
+    rule_truth,
+)
 
 __all__ = ["Guesser", "Choice", "expected_entropy", "posterior_weights"]
 

@@ -50,7 +50,7 @@ def _stub_heavy_imports() -> None:
 
 def load_env():
     """(kaggle_environments.make, the llm_20_questions module), importable without torch."""
-    from medalist.errors import MissingDependencyError
+    from medalist.core.errors import MissingDependencyError
 
     if importlib.util.find_spec("kaggle_environments") is None:
         raise MissingDependencyError("kaggle-environments", "twentyq", purpose="playing games")

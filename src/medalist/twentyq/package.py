@@ -78,7 +78,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def package_submission(out: Path | str, words: list[str], prior=None, *, bank: list[str] | None = None,
                        bank_p=None, eps: float = 0.1, handshake: bool = True) -> Path:
     """Write the submission archive to ``out`` (atomically) and return its path."""
-    from medalist.errors import ConfigError
+    from medalist.core.errors import ConfigError
 
     if not words:
         raise ConfigError("candidates", expected="at least one candidate keyword", found="none")

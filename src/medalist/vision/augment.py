@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from medalist.errors import ConfigError, did_you_mean
+from medalist.core.errors import ConfigError, did_you_mean
 
 __all__ = ["build_pipeline", "SpecAugment", "random_probabilities", "tta_coverage", "mix_batch", "CUSTOM"]
 

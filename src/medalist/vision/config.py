@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from medalist.config import Strict, validate
+from medalist.core.config import Strict, validate
 
 __all__ = ["VisionParams", "ImagesConfig", "AuxHead", "MixConfig", "SamplerConfig", "TTAConfig",
            "PseudoLabelConfig", "EMAConfig", "SWAConfig", "transformer_like"]

@@ -1,7 +1,7 @@
 """Images for the rows of a frame: files, HDF5 of encoded bytes, or a .npy array; dataset and sampler.
 
 An :class:`ImageSource` turns the rows of a train/valid/test frame into references (a file path,
-an HDF5 key, an array row) once, raising a :class:`~medalist.errors.DataError` for missing files or
+an HDF5 key, an array row) once, raising a :class:`~medalist.core.errors.DataError` for missing files or
 keys before any training starts. Reading happens in the DataLoader workers; an image that cannot
 be decoded does not kill the epoch: the dataset returns a blank image flagged ``bad``, the loss
 ignores it, and the count (with examples) is reported per epoch.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import ConfigError, DataError, did_you_mean
+from medalist.core.errors import ConfigError, DataError, did_you_mean
 from medalist.vision.config import ImagesConfig
 
 __all__ = ["ImageSource", "ImageDataset", "NegativeDownsampler", "BadImage", "decode"]

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import DataError, MissingDependencyError, did_you_mean
+from medalist.core.errors import DataError, MissingDependencyError, did_you_mean
 from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
 from medalist.vision.config import VisionParams
 
@@ -173,8 +173,17 @@ class TimmImageModel(ModelAdapter):
         import lightning.pytorch as L
         import torch
 
-        from medalist.vision.augment import build_pipeline, random_probabilities, tta_coverage
-        from medalist.vision.data import BadImage, ImageDataset, ImageSource, NegativeDownsampler
+        from medalist.vision.augment import (
+            build_pipeline,
+            random_probabilities,
+            tta_coverage,
+        )
+        from medalist.vision.data import (
+            BadImage,
+            ImageDataset,
+            ImageSource,
+            NegativeDownsampler,
+        )
         from medalist.vision.module import ImageModule
         from medalist.vision.net import build_net, n_outputs
 
@@ -215,7 +224,7 @@ class TimmImageModel(ModelAdapter):
         sampler = None
         if p.sampler is not None and p.sampler.neg_pos_ratio is not None:
             if task != "binary":
-                from medalist.errors import ConfigError
+                from medalist.core.errors import ConfigError
 
                 raise ConfigError("model.params.sampler", expected="a binary task for negative downsampling",
                                   found=f"task '{task}'", fix="remove sampler")

@@ -15,7 +15,7 @@ import lightning.pytorch as L
 import numpy as np
 import torch
 
-from medalist.errors import DataError
+from medalist.core.errors import DataError
 from medalist.vision.augment import mix_batch
 from medalist.vision.config import AuxHead, VisionParams
 from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss

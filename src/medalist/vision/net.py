@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medalist.errors import ConfigError
+from medalist.core.errors import ConfigError
 from medalist.vision.config import VisionParams
 
 __all__ = ["GeM", "ImageNet", "build_net", "check_backbone", "per_sample_loss", "logits_to_pred", "n_outputs"]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.errors import ConfigError, DataError
+from medalist.core.errors import ConfigError, DataError
 from medalist.vision.config import PseudoLabelConfig
 
 __all__ = ["select_pseudo_labels", "load_pseudo_labels"]
@@ -47,9 +47,9 @@ def select_pseudo_labels(pred: np.ndarray, task: str, min_confidence: float, sof
 
 def load_pseudo_labels(cfg: PseudoLabelConfig, task: str, columns: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
     """The confident test rows of run ``cfg.run`` (with ``columns`` for their images) and their targets."""
-    from medalist.data import read_table
-    from medalist.store import Run
-    from medalist.workspace import Workspace
+    from medalist.runs.store import Run
+    from medalist.workspace.data import read_table
+    from medalist.workspace.paths import Workspace
 
     ws = Workspace.find()
     run = Run.open(ws, cfg.run)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from medalist.errors import ConfigError, RunError
+from medalist.core.errors import ConfigError, RunError
 
 __all__ = ["overfit_one_batch"]
 
@@ -26,19 +26,19 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
     """Train the config's network on its first ``batch_size`` training rows for ``steps`` steps.
 
     Returns ``{"losses": [...], "first": l0, "last": l_end, "ratio": l_end / l0, "rows": n}``;
-    raises :class:`~medalist.errors.RunError` when the loss does not fall below ``max_ratio`` × its
+    raises :class:`~medalist.core.errors.RunError` when the loss does not fall below ``max_ratio`` × its
     start.
     """
     import torch
 
-    from medalist.config import load_experiment
-    from medalist.data import load_competition_data
+    from medalist.core.config import load_experiment
     from medalist.models import FitContext, create_model
-    from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
     from medalist.vision.augment import build_pipeline
     from medalist.vision.data import ImageDataset, ImageSource
+    from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
     from medalist.vision.module import ImageModule
     from medalist.vision.net import build_net, n_outputs
+    from medalist.workspace.data import load_competition_data
 
     exp, _ = load_experiment(Path(config), overrides)
     model = create_model(exp.model.name, exp.model.params, **exp.model.options)

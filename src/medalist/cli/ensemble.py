@@ -1,0 +1,200 @@
+"""CLI commands for ensembles and tuning: blend, stack, tune, compare, auto.
+
+Thin over ``medalist.ensemble``, ``medalist.tuning.tune``, ``medalist.cv.compare`` and ``medalist.ensemble.auto``; heavy
+libraries (optuna, torch) are imported inside the command bodies so ``medalist --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medalist.cli._shared import JsonOpt
+
+Runs = Annotated[list[str], typer.Argument(help="Finished run ids on the same folds, e.g. lgbm-001 xgb-001.")]
+NameOpt = Annotated[Optional[str], typer.Option("--name", help="Stem of the new run id (default: blend-METHOD / stack-META).")]
+NoteOpt = Annotated[str, typer.Option("--note", "-m", help="A note stored with the run.")]
+NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")]
+
+
+def _cli():
+    from medalist.cli import _shared as cli
+
+    return cli
+
+
+def _weights_line(weights: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3f}" for k, v in weights.items() if v)
+
+
+def blend_cmd(
+    runs: Runs,
+    method: Annotated[str, typer.Option("--method", help="mean, rank, power, weighted (SciPy) or hill-climb (Caruana); rank and power: classification only (rank not multiclass).")] = "hill-climb",
+    power: Annotated[float, typer.Option("--power", help="Exponent of --method power.")] = 2.0,
+    name: NameOpt = None,
+    note: NoteOpt = "",
+    no_track: NoTrackOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Blend finished runs; fitted weights are scored nested (fitted on the other folds) beside in-sample."""
+    from medalist.ensemble import blend
+
+    c = _cli()
+    run = blend(c.workspace(), runs, method, power=power, name=name, note=note, tracking=not no_track)
+    m = run.metrics
+    res = {"run": run.id, "method": method, "metric": m["metric"], "cv": m["oof"], "nested": m["nested"],
+           "in_sample": m["in_sample"], "weights": m["weights"], "fold_weights": m["fold_weights"], "path": str(run.path)}
+    if as_json:
+        print(json.dumps(res, default=str))
+        return
+    honest = "nested CV" if m["fold_weights"] else "CV"
+    c.console.print(f"[bold green]{run.id}[/]  {honest} {m['metric']} = {c.fmt(m['nested'])}  "
+                    f"(in-sample {c.fmt(m['in_sample'])}; folds {c.fmt(m['mean'])} ± {c.fmt(m['std'])})")
+    c.console.print(f"weights: {_weights_line(m['weights'])}  -> {run.path}")
+
+
+def stack_cmd(
+    runs: Runs,
+    meta: Annotated[str, typer.Option("--meta", help="logistic, ridge, lightgbm or conv1x3 (torch).")] = "logistic",
+    with_features: Annotated[bool, typer.Option("--with-features", help="Give the meta model the raw features too.")] = False,
+    select: Annotated[Optional[str], typer.Option("--select", help="'optuna': let Optuna choose which runs enter the stack.")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Optuna trials of --select optuna.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the meta model and of the selection.")] = 42,
+    threads: Annotated[int, typer.Option("--threads", help="Threads of the meta model.")] = 1,
+    name: NameOpt = None,
+    note: NoteOpt = "",
+    no_track: NoTrackOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stack finished runs: a meta model trained with the same folds on their OOF predictions."""
+    from medalist.ensemble import stack
+
+    c = _cli()
+    run = stack(c.workspace(), runs, meta, with_features=with_features, select=select, trials=trials, seed=seed,
+                threads=threads, name=name, note=note, tracking=not no_track)
+    m = run.metrics
+    res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
+           "members": run.info["members"], "stack": m.get("stack"), "path": str(run.path)}
+    if as_json:
+        print(json.dumps(res, default=str))
+        return
+    c.console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {c.fmt(m['oof'])}  (folds {c.fmt(m['mean'])} ± {c.fmt(m['std'])})"
+                    f"  members: {', '.join(run.info['members'])}  -> {run.path}")
+
+
+def tune_cmd(
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment YAML with a tune: block.")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Trials of the study (all workers together).")] = 20,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Stop this process after S seconds.")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (default: sqlite optuna.db in the workspace); postgresql://... to share a study across machines.")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: the config's name).")] = None,
+    worker: Annotated[bool, typer.Option("--worker", help="Join the study as one more worker; the best config is written by the process that is not a worker.")] = False,
+    dashboard: Annotated[bool, typer.Option("--dashboard", help="Print the optuna-dashboard command for the storage and exit.")] = False,
+    no_track: NoTrackOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Optuna search over the config's tune: space; every trial is a run, pruned on per-fold scores."""
+    from medalist.core.errors import ConfigError
+    from medalist.tuning.tune import dashboard_command, tune
+
+    c = _cli()
+    ws = c.workspace()
+    if dashboard:
+        cmd = dashboard_command(ws, storage)
+        print(json.dumps({"command": cmd}) if as_json else cmd)
+        return
+    if config is None:
+        raise ConfigError("medalist tune", expected="a CONFIG argument", found="nothing", fix="medalist tune configs/lgbm.yaml --trials 50")
+
+    def progress(t: dict) -> None:
+        if not as_json:
+            c.err_console.print(f"trial {t['number']}: {t['state']}  value={c.fmt(t.get('value'))}  run={t.get('run')}")
+
+    res = tune(ws, config, n_trials=trials, timeout=timeout, storage=storage, study_name=study, worker=worker,
+               tracking=not no_track, on_trial=progress)
+    if as_json:
+        print(json.dumps(res.summary(), default=str))
+        return
+    s = res.summary()
+    c.console.print(f"study [bold]{s['study']}[/] ({s['storage']}): {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")
+    if s["best_value"] is not None:
+        c.console.print(f"best {s['metric']} = {c.fmt(s['best_value'])}  run {s['best_run']}  params {s['best_params']}")
+    if s.get("best_config"):
+        c.console.print(f"best config -> {s['best_config']}  (medalist train {s['best_config']})")
+
+
+def compare_cmd(
+    a: Annotated[str, typer.Argument(help="Baseline run id.")],
+    b: Annotated[str, typer.Argument(help="Candidate run id.")],
+    seeds: Annotated[int, typer.Option("--seeds", help="Retrain A's config with this many extra seeds to measure the noise (0: use runs from --noise or earlier replicas).")] = 2,
+    noise: Annotated[Optional[list[str]], typer.Option("--noise", help="Run that repeats A with another seed (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is B better than A beyond seed noise? Paired per-fold differences and the spread of A over seeds."""
+    from rich.table import Table
+
+    from medalist.cv.compare import compare
+
+    c = _cli()
+    res = compare(c.workspace(), a, b, seeds=seeds, noise_runs=noise or [])
+    if as_json:
+        print(json.dumps(res.summary(), default=str))
+        return
+    s = res.summary()
+    table = Table(title=f"{b} vs {a} ({s['metric']}, + = better)")
+    for col in ("fold", a, b, "diff"):
+        table.add_column(str(col), justify="right")
+    for f in s["folds"]:
+        table.add_row(str(f["fold"]), c.fmt(f["a"]), c.fmt(f["b"]), c.fmt(f["diff"]))
+    c.console.print(table)
+    c.console.print(f"CV {a} = {c.fmt(s['cv_a'])}, {b} = {c.fmt(s['cv_b'])}; gain {c.fmt(s['gain'])}; "
+                    f"paired t-test p = {c.fmt(s['p_value'], 4)}; seed spread (std over {s['n_seeds']} seeds) = {c.fmt(s['seed_std'])}")
+    color = "green" if s["beyond_noise"] else "yellow"
+    c.console.print(f"[bold {color}]{s['verdict']}[/]")
+
+
+def auto_cmd(
+    budget: Annotated[float, typer.Option("--budget", help="Time budget in seconds for the whole portfolio.")] = 600,
+    models: Annotated[Optional[list[str]], typer.Option("--model", help="Portfolio member (repeatable): lightgbm, xgboost, catboost.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads per model (default: all cores).")] = None,
+    no_track: NoTrackOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Default portfolio: LightGBM, XGBoost and CatBoost with Kaggle defaults + a hill-climb blend, on the workspace folds."""
+    from rich.table import Table
+
+    from medalist.ensemble.auto import auto
+
+    c = _cli()
+
+    def step(msg: str) -> None:
+        if not as_json:
+            c.err_console.print(f"[cyan]»[/] {msg}")
+
+    res = auto(c.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track, step=step)
+    s = res.summary()
+    if as_json:
+        print(json.dumps(s, default=str))
+        return
+    table = Table(title=f"medalist auto ({s['metric']}, budget {budget:.0f}s, used {s['seconds']:.0f}s)")
+    for col in ("run", "model", "CV", "seconds"):
+        table.add_column(col, justify="left" if col in ("run", "model") else "right")
+    for r in s["runs"]:
+        table.add_row(r["run"], r["model"], c.fmt(r["cv"]), c.fmt(r["seconds"], 1))
+    c.console.print(table)
+    for sk in s["skipped"]:
+        c.console.print(f"[yellow]skipped[/] {sk}")
+    if s["best"]:
+        c.console.print(f"best: [bold green]{s['best']}[/]  (submit with `medalist submit {s['best']}`)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("blend")(blend_cmd)
+    app.command("stack")(stack_cmd)
+    app.command("tune")(tune_cmd)
+    app.command("compare")(compare_cmd)
+    app.command("auto")(auto_cmd)

@@ -1,0 +1,129 @@
+"""CLI for recommenders (``medalist recsys CONFIG``) and post-processing (``medalist postprocess …``).
+
+Heavy imports (LightGBM, scipy, ensemble-boxes) happen inside the command bodies so
+``medalist --help`` stays fast; heavy libraries are imported inside the command bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing.",
+                              no_args_is_help=True)
+
+
+def _find_ws():
+    from medalist.core.errors import ConfigError
+    from medalist.workspace.paths import Workspace
+
+    try:
+        return Workspace.find()
+    except ConfigError:
+        return None
+
+
+def recsys(
+    config: Annotated[Path, typer.Argument(help="Recsys YAML (data, split, candidates, ranker).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: k=12 ranker.num_boost_round=300")] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Where to write the run outside a workspace.")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Train and evaluate a two-stage recommender on a time split; write a run with its recommendations."""
+    from medalist.cli._shared import console
+    from medalist.cli._shared import print_frame as _print_frame
+    from medalist.recsys.pipeline import run_recsys
+
+    ws = _find_ws()
+    run = run_recsys(config, overrides or [], ws=ws, runs_dir=runs_dir, tracking=not no_track, note=note)
+    m = run.metrics
+    if as_json:
+        print(json.dumps({"run": run.id, "path": str(run.path), **{k: m[k] for k in
+                          ("metric", "oof", "reranker", "baseline", "candidate_recall", "n_valid_users", "table")}}, default=str))
+        return
+    import polars as pl
+
+    _print_frame(pl.DataFrame(m["table"]), f"{run.id}: {m['n_valid_users']} users, last {run.config['split']['holdout']} interactions held out, k={m['k']}")
+    console.print(f"[bold green]{run.id}[/]  re-ranker {m['metric']} = {m['oof']:.5f}  vs popularity {m['baseline'][m['metric']]:.5f}"
+                  f"  (candidate recall ceiling {m['candidate_recall']:.4f})  -> {run.path}")
+
+
+@postprocess_app.command("threshold")
+def threshold(
+    source: Annotated[str, typer.Argument(help="A run id (binary task; uses its OOF and the train target) or a CSV/Parquet file.")],
+    metric: Annotated[str, typer.Option(help="f1, dice, accuracy, f1_micro or another label metric.")] = "f1",
+    target: Annotated[Optional[str], typer.Option(help="True-label column (file source).")] = None,
+    pred: Annotated[str, typer.Option(help="Probability column.")] = "pred",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Find the OOF threshold that maximises a label metric (F1 by default)."""
+    import polars as pl
+
+    from medalist.cli._shared import console
+    from medalist.core.errors import ConfigError, DataError
+    from medalist.postprocess.ops import search_threshold
+
+    path = Path(source)
+    if path.is_file():
+        if not target:
+            raise ConfigError("--target", expected="the true-label column of the file", found="nothing", fix="pass --target COL")
+        from medalist.workspace.data import read_table
+
+        frame = read_table(path, what="predictions")
+        for c in (target, pred):
+            if c not in frame.columns:
+                raise DataError(f"{path}: column '{c}'", expected="a column of the file", found=f"columns {frame.columns[:12]}")
+        y, p = frame[target].to_numpy(), frame[pred].to_numpy()
+    else:
+        from medalist.runs.store import Run
+        from medalist.workspace.data import load_competition_data
+        from medalist.workspace.paths import Workspace
+
+        ws = Workspace.find()
+        run = Run.open(ws, source)
+        if ws.competition.task != "binary":
+            raise ConfigError(f"run '{source}'", expected="a binary task", found=ws.competition.task,
+                              fix="export OOF and labels to a file and pass it with --target")
+        data = load_competition_data(ws)
+        oof = run.oof().filter(pl.col(pred).is_not_nan())
+        joined = oof.join(data.train.select(data.id, data.target[0]), on=data.id, how="inner")
+        y, p = joined[data.target[0]].to_numpy(), joined[pred].to_numpy()
+    res = search_threshold(y, p, metric)
+    if as_json:
+        print(json.dumps({"source": source, **res.summary()}))
+        return
+    console.print(f"{res.metric}: best threshold [bold]{res.threshold:.2f}[/] -> {res.score:.5f}  (at 0.5: {res.default_score:.5f})")
+
+
+@postprocess_app.command("smooth")
+def smooth(
+    file: Annotated[Path, typer.Argument(help="CSV/Parquet of per-frame predictions.")],
+    by: Annotated[str, typer.Option(help="Video / sequence id column.")],
+    order: Annotated[str, typer.Option(help="Frame order column.")],
+    cols: Annotated[list[str], typer.Option("--col", help="Prediction column to smooth (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    window: Annotated[int, typer.Option(help="Frames per window (odd when centred).")] = 5,
+    method: Annotated[str, typer.Option(help="mean, median or max.")] = "mean",
+    trailing: Annotated[bool, typer.Option("--trailing", help="Use only past frames (not centred).")] = False,
+) -> None:
+    """Smooth per-frame predictions within each video (moving mean/median/max)."""
+    from medalist.cli._shared import console
+    from medalist.postprocess.ops import smooth_temporal
+    from medalist.workspace.data import read_table
+
+    frame = read_table(file, what="predictions")
+    res = smooth_temporal(frame, cols, by=by, order=order, window=window, center=not trailing, method=method)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    res.write_parquet(out) if out.suffix == ".parquet" else res.write_csv(out)
+    console.print(f"smoothed {', '.join(cols)} over {window} frames ({method}) in {res[by].n_unique()} groups -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("recsys")(recsys)
+    app.add_typer(postprocess_app, name="postprocess")

@@ -1,0 +1,154 @@
+"""CLI commands for the twentyq area: ``medalist twentyq bench | package | candidates``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+twentyq_app = typer.Typer(
+    name="twentyq",
+    help="LLM 20 Questions agent: benchmark it through kaggle-environments, build candidates, package a submission.",
+    no_args_is_help=True,
+)
+
+
+@twentyq_app.command()
+def bench(
+    answerer: Annotated[str, typer.Option(help="exact, flip (each answer flipped with probability --eps) or matrix (sampled from p(yes|q,k)).")] = "exact",
+    eps: Annotated[float, typer.Option(help="Flip probability of the flip answerer.")] = 0.1,
+    guesser_eps: Annotated[Optional[float], typer.Option("--guesser-eps", help="Noise rate the guesser assumes (default: the answerer's, 0 for exact/matrix).")] = None,
+    handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = False,
+    games: Annotated[Optional[int], typer.Option(help="Games to play (default: one per keyword).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N keywords.")] = None,
+    semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Add the semantic question bank (MiniLM p(yes) matrix, cached).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the noisy answerers.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate (next to the best any guesser can reach), rounds, reward."""
+    import json
+
+    from medalist.cli._shared import console, err_console
+    from medalist.core.errors import ConfigError
+    from medalist.twentyq.assemble import make_guesser
+    from medalist.twentyq.harness import ANSWERERS
+    from medalist.twentyq.harness import bench as run_bench
+    from medalist.twentyq.keywords import env_keywords
+
+    if answerer not in ANSWERERS:
+        raise ConfigError("--answerer", expected=" or ".join(ANSWERERS), found=repr(answerer))
+    if not 0.0 <= eps < 0.5:
+        raise ConfigError("--eps", expected="a flip probability in [0, 0.5)", found=str(eps))
+    if guesser_eps is not None and not 0.0 <= guesser_eps < 0.5:
+        raise ConfigError("--guesser-eps", expected="a noise rate in [0, 0.5)", found=str(guesser_eps))
+    if games is not None and games < 1:
+        raise ConfigError("--games", expected="a positive number of games", found=str(games))
+    kws = env_keywords()
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError("--limit", expected="a positive number of keywords", found=str(limit))
+        kws = kws[:limit]
+    geps = guesser_eps if guesser_eps is not None else (eps if answerer == "flip" else 0.0)
+    g = make_guesser([k.keyword for k in kws], eps=geps, handshake=handshake, semantic=semantic)
+
+    def progress(i, n, r):
+        if not as_json and (i % 50 == 0 or i == n):
+            err_console.print(f"[cyan]»[/] {i}/{n} games")
+
+    res = run_bench(kws, g, answerer=answerer, eps=eps if answerer == "flip" else 0.0, games=games, seed=seed,
+                    progress=progress)
+    if as_json:
+        print(json.dumps(res))
+        return
+    from rich.table import Table
+
+    lo, hi = res["solve_rate_ci95"]
+    t = Table(title=f"20 Questions through kaggle-environments: answerer={answerer}"
+                    f"{f' eps={eps}' if answerer == 'flip' else ''}, guesser eps={geps}, handshake={handshake}")
+    for c in ("games", "solve rate", "95% CI (Wilson)", "best possible", "mean rounds", "worst round", "mean reward"):
+        t.add_column(c, justify="right")
+    bound = res["solve_rate_bound"]
+    t.add_row(str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+              "-" if bound is None else f"{bound:.3f}", f"{res['mean_rounds']:.3f}",
+              str(res["worst_round"]), f"{res['mean_reward']:.3f}")
+    console.print(t)
+    if bound is not None:
+        err_console.print("best possible: the highest expected solve rate any guesser can reach with this answerer, "
+                          "keyword count and 20 rounds (medalist.twentyq.bound)")
+
+
+@twentyq_app.command()
+def candidates(
+    max_candidates: Annotated[int, typer.Option("--max", help="Cut-off: keep this many candidates by prior.")] = 50_000,
+    alpha: Annotated[float, typer.Option(help="Exponent of the wordfreq frequency in the prior.")] = 0.5,
+    out: Annotated[Optional[Path], typer.Option(help="Write the list (word, prior, source) as TSV (.gz ok).")] = None,
+    wordnet: Annotated[Optional[Path], typer.Option(help="WordNet data.noun (default /usr/share/wordnet/data.noun).")] = None,
+    all_keywords: Annotated[bool, typer.Option("--all-keywords", help="Build from every public keyword (for a submission) instead of the recall split.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Build the offline candidate list and measure held-out recall (sha1(keyword) % 5 == 0 held out)."""
+    import json
+
+    from medalist.cli._shared import console
+    from medalist.core.errors import ConfigError
+    from medalist.twentyq.candidates import build_candidates, recall, wordnet_nouns
+    from medalist.twentyq.keywords import env_keywords, split_keywords
+
+    if max_candidates < 1:
+        raise ConfigError("--max", expected="a positive number", found=str(max_candidates))
+    kws = env_keywords()
+    train, held = split_keywords(kws)
+    wn = wordnet_nouns(wordnet)
+    cl = build_candidates([k.keyword for k in (kws if all_keywords else train)], max_candidates=max_candidates,
+                          alpha=alpha, wordnet=wn)
+    res = {"candidates": len(cl), "held_out": len(held), "train_keywords": len(train), "alpha": alpha,
+           "recall_held_out": None if all_keywords else recall(cl.words, [k.keyword for k in held], [k.alts for k in held]),
+           "recall_wordnet_all": recall(list(wn), [k.keyword for k in held], [k.alts for k in held]),
+           "wordnet_lemmas": len(wn)}
+    if out is not None:
+        res["out"] = str(cl.save(out))
+    if as_json:
+        print(json.dumps(res))
+        return
+    for k, v in res.items():
+        console.print(f"{k:>20}  {v:.3f}" if isinstance(v, float) else f"{k:>20}  {v}")
+
+
+@twentyq_app.command()
+def package(
+    out: Annotated[Path, typer.Option(help="Archive to write.")] = Path("submission.tar.gz"),
+    candidates_src: Annotated[str, typer.Option("--candidates", help="'shipped' (built list in the package), 'env' (the 578 public keywords) or a TSV path (word, prior).")] = "shipped",
+    eps: Annotated[float, typer.Option(help="Answerer noise rate the guesser assumes.")] = 0.1,
+    handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = True,
+    semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Ship the semantic bank with its MiniLM p(yes) matrix.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite what exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Write submission.tar.gz (main.py + agent code + data) that kaggle-environments loads by path."""
+    import json
+
+    from medalist.cli._shared import console
+    from medalist.core.errors import ConfigError
+    from medalist.twentyq.assemble import load_candidates, semantic_bank
+    from medalist.twentyq.package import package_submission
+
+    if out.exists() and not force:
+        raise ConfigError(str(out), expected="a new file", found="it exists", fix="pass --force or another --out")
+    if not 0.0 <= eps < 0.5:
+        raise ConfigError("--eps", expected="a noise rate in [0, 0.5)", found=str(eps))
+    words, prior = load_candidates(candidates_src)
+    bank, bank_p = semantic_bank(words) if semantic else (None, None)
+    path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
+    res = {"out": str(path), "bytes": path.stat().st_size, "candidates": len(words),
+           "semantic_questions": len(bank or []), "eps": eps, "handshake": handshake}
+    if as_json:
+        print(json.dumps(res))
+        return
+    console.print(f"[green]wrote[/] {path} ({res['bytes']:,} bytes): {len(words):,} candidates, "
+                  f"{res['semantic_questions']} semantic questions, eps={eps}, handshake={handshake}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.add_typer(twentyq_app, name="twentyq")

@@ -1,0 +1,1 @@
+"""Lowest layer: errors, the registry, the trust list, provenance, atomic writes, optional imports and config models. Imports nothing else of medalist."""

@@ -1,0 +1,1 @@
+"""Cross-validation: the fold loop (:mod:`.runner`), seed-noise comparison, adversarial validation."""

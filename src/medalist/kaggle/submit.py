@@ -1,0 +1,254 @@
+"""Build, validate and record submissions; score them locally for local competitions.
+
+A submission is written in the sample submission's exact format (columns, column order, id order)
+and validated before it is recorded in ``submissions/submissions.parquet`` with the CV of the run
+that produced it — the ledger that links every leaderboard score to an experiment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medalist.core.errors import ConfigError, SubmissionError
+from medalist.core.io import atomic_write, atomic_write_parquet
+from medalist.kaggle.ledger import LEDGER_SCHEMA, description, read_ledger
+from medalist.metrics.library import get_metric
+from medalist.runs.store import Run
+from medalist.workspace.data import read_table
+
+__all__ = ["build_submission", "validate_submission", "score_local", "submit", "read_ledger", "Submission"]
+
+
+@dataclass
+class Submission:
+    file: Path
+    run: str | None
+    cv: float | None
+    public: float | None
+    private: float | None
+    message: str
+    record: dict[str, Any]
+
+
+def _sample(ws) -> pl.DataFrame:
+    return read_table(ws.sample_submission_path, what="sample submission")
+
+
+def build_submission(ws, run: Run) -> pl.DataFrame:
+    """The run's test predictions in the sample submission's format."""
+    comp, info = ws.competition, run.info
+    sample = _sample(ws)
+    test = run.test()
+    id_col = comp.id
+    classes = info.get("classes")
+    pcols = info.get("pred_columns") or [c for c in test.columns if c.startswith("pred")]
+    value_cols = [c for c in sample.columns if c != id_col]
+    out = sample.select(id_col).join(test, on=id_col, how="left", maintain_order="left")
+    if comp.task == "multiclass" and len(value_cols) == 1:
+        probs = out.select(pcols).to_numpy()
+        labels = np.asarray(classes, dtype=object)[np.nan_to_num(probs, nan=-1).argmax(axis=1)]
+        col = pl.Series(value_cols[0], labels.tolist(), dtype=sample.schema[value_cols[0]], strict=False)
+        return out.select(id_col).with_columns(col)
+    if comp.task == "multiclass":
+        by_label = {str(c): p for c, p in zip(classes, pcols)}
+        missing = [c for c in value_cols if c not in by_label]
+        if missing:
+            raise SubmissionError(
+                f"{ws.competition.data.sample_submission}: columns {missing}", expected=f"class labels of the run ({list(by_label)})",
+                found="columns the run has no prediction for",
+            )
+        return out.select(id_col, *[pl.col(by_label[c]).alias(c) for c in value_cols])
+    if comp.task == "multilabel":
+        return out.select(id_col, *[pl.col(f"pred_{c}").alias(c) for c in value_cols])
+    if len(value_cols) != 1:
+        raise SubmissionError(
+            f"{ws.competition.data.sample_submission}", expected="one prediction column besides the id", found=f"{value_cols}",
+        )
+    return out.select(id_col, pl.col(pcols[0]).alias(value_cols[0]))
+
+
+def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str, task: str, metric=None, file: str = "submission") -> None:
+    """Check a submission against the sample submission; raise SubmissionError on the first problem.
+
+    Checks columns and their order, row count, unknown/missing/duplicate ids, id order,
+    NaN/inf and, for probability metrics, the [0, 1] range.
+    """
+    like = "write one row per id of the sample submission, with its columns and id order"
+    if list(sub.columns) != list(sample.columns):
+        raise SubmissionError(f"{file}: columns", expected=f"{sample.columns} (the sample submission's, in order)", found=f"{sub.columns}", fix=like)
+    if sub.height != sample.height:
+        raise SubmissionError(f"{file}: rows", expected=f"{sample.height} rows (as the sample submission)", found=f"{sub.height}", fix=like)
+    ids, want = sub.get_column(id_col), sample.get_column(id_col)
+    if ids.is_duplicated().any():
+        raise SubmissionError(f"{file}: column '{id_col}'", expected="unique ids", found=f"duplicates, e.g. {ids.filter(ids.is_duplicated())[0]!r}", fix=like)
+    ids_s, want_s = ids.cast(pl.String), want.cast(pl.String)
+    unknown = ids_s.filter(~ids_s.is_in(want_s.implode()))
+    if len(unknown):
+        raise SubmissionError(f"{file}: column '{id_col}'", expected="only the sample submission's ids", found=f"{len(unknown)} unknown ids, e.g. {unknown[0]!r}", fix=like)
+    if not (ids_s == want_s).all():
+        raise SubmissionError(f"{file}: column '{id_col}'", expected="the sample submission's id order", found="another order", fix="sort rows like sample_submission.csv")
+    needs_proba = metric is not None and metric.needs == "proba" and task != "regression"
+    for c in sub.columns:
+        if c == id_col:
+            continue
+        s = sub.get_column(c)
+        if s.null_count():
+            raise SubmissionError(f"{file}: column '{c}'", expected="a value in every row", found=f"{s.null_count()} missing",
+                                  fix="fill the missing predictions")
+        if s.dtype.is_float():
+            bad = int((s.is_nan() | s.is_infinite()).sum())
+            if bad:
+                raise SubmissionError(f"{file}: column '{c}'", expected="finite numbers", found=f"{bad} NaN/inf values",
+                                      fix="fill or clip the NaN/inf predictions")
+        if needs_proba:
+            if not s.dtype.is_numeric():
+                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities", found=f"dtype {s.dtype}",
+                                      fix="write numbers in [0, 1]")
+            lo, hi = s.min(), s.max()
+            if lo < 0 or hi > 1:
+                raise SubmissionError(f"{file}: column '{c}'", expected="probabilities in [0, 1]", found=f"range [{lo:.4g}, {hi:.4g}]",
+                                      fix="write probabilities, not scores or labels (e.g. apply a sigmoid)")
+
+
+def _encode(values: pl.Series, classes: list) -> np.ndarray:
+    lut = {str(c): i for i, c in enumerate(classes)}
+    return np.array([lut.get(str(v), -1) for v in values.to_list()])
+
+
+def score_local(ws, sub: pl.DataFrame) -> dict[str, float]:
+    """Score a validated submission on the hidden answers of a local competition."""
+    comp = ws.competition
+    path = ws.answers_path
+    if path is None or not path.is_file():
+        raise SubmissionError("--local", expected="a local competition (medalist init --from-table)", found="no hidden answers in this workspace")
+    answers = pl.read_parquet(path)
+    metric = get_metric(comp.metric)
+    train_target = read_table(ws.train_path, what="train").get_column(comp.targets[0])
+    classes = sorted(set(train_target.unique().to_list()) | set(answers.get_column(comp.targets[0]).unique().to_list()))
+    value_cols = [c for c in sub.columns if c != comp.id]
+    renamed = sub.rename({c: f"__sub_{c}" for c in value_cols}).with_columns(pl.col(comp.id).cast(answers.schema[comp.id]))
+    joined = answers.join(renamed, on=comp.id, how="left")
+    subcols = [f"__sub_{c}" for c in value_cols]
+    out: dict[str, float] = {}
+    for usage in ("Public", "Private"):
+        part = joined.filter(pl.col("usage") == usage)
+        if comp.task == "regression":
+            y = part.get_column(comp.targets[0]).to_numpy().astype(float)
+            p = part.get_column(subcols[0]).to_numpy()
+        elif comp.task == "multilabel":
+            y = part.select(comp.targets).to_numpy()
+            p = part.select(subcols).to_numpy()
+        else:
+            y = _encode(part.get_column(comp.targets[0]), classes)
+            if comp.task == "multiclass" and len(value_cols) == 1:
+                p = np.eye(len(classes))[_encode(part.get_column(subcols[0]), classes)]
+            elif comp.task == "multiclass":
+                p = part.select([f"__sub_{c}" for c in classes]).to_numpy()
+            else:
+                p = part.get_column(subcols[0]).to_numpy()
+        out[usage.lower()] = metric(y, p)
+    return out
+
+
+def _next_file(ws, stem: str) -> Path:
+    ws.submissions_dir.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
+    n = 1
+    while (ws.submissions_dir / f"{stem}-{n:03d}.csv").exists():
+        n += 1
+    return ws.submissions_dir / f"{stem}-{n:03d}.csv"
+
+
+def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: str = "", local: bool = False,
+           upload: bool | None = None, kernel: str | None = None, version: int | None = None, api=None) -> Submission:
+    """Write (or take) a submission, validate it, optionally score it locally, record it.
+
+    >>> s = submit(ws, "lgbm-001", message="baseline", local=True)  # doctest: +SKIP
+    >>> s.public, s.private  # doctest: +SKIP
+
+    In a workspace made by ``medalist init --from-kaggle`` (a ``kaggle.yaml``), the file is also
+    uploaded to Kaggle (``upload=False`` skips it) with a description carrying the run id, CV and
+    git commit; code competitions submit a notebook version instead (``kernel``/``version``).
+    """
+    comp = ws.competition
+    try:
+        metric = get_metric(comp.metric)
+    except ConfigError as e:
+        raise e.within("medalist.yaml: competition.metric") from None
+    sample = _sample(ws)
+    run = None
+    if file is not None:
+        if not Path(file).is_file():
+            raise SubmissionError(f"--file {file}", expected="an existing CSV file", found="no such file", fix="check the path")
+        sub = read_table(Path(file), what="submission")
+        label = str(file)
+    else:
+        if run_id is None:
+            raise SubmissionError("submit", expected="a RUN id or --file", found="neither")
+        run = Run.open(ws, run_id)
+        sub = build_submission(ws, run)
+        label = f"submission of {run_id}"
+    try:
+        if comp.id in sub.columns:  # a missing id column is reported by validate_submission
+            sub = sub.with_columns(pl.col(comp.id).cast(sample.schema[comp.id]))
+    except Exception:
+        raise SubmissionError(f"{label}: column '{comp.id}'", expected=f"ids of dtype {sample.schema[comp.id]}", found=str(sub.schema.get(comp.id)),
+                              fix="use the sample submission's ids") from None
+    validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=metric, file=label)
+    scores = score_local(ws, sub) if local else {}
+    out = _next_file(ws, run_id or Path(file).stem)
+    atomic_write(out, lambda p: sub.write_csv(p))
+    record = {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run": run_id,
+        "file": str(out.relative_to(ws.root)),
+        "metric": metric.name,
+        "cv": run.cv if run else None,
+        "public": scores.get("public"),
+        "private": scores.get("private"),
+        "local": bool(local),
+        "message": message,
+    }
+    try:
+        record.update(_upload(ws, run, out, message, local=local, upload=upload, kernel=kernel, version=version, api=api))
+    except BaseException:
+        out.unlink(missing_ok=True)  # not submitted: no orphan file beside the ledger
+        raise
+    ledger = read_ledger(ws)
+    row = pl.DataFrame([{c: record.get(c) for c in LEDGER_SCHEMA}], schema=LEDGER_SCHEMA)
+    ledger = pl.concat([ledger, row], how="diagonal_relaxed") if ledger.height else row
+    atomic_write_parquet(ws.submissions_dir / "submissions.parquet", ledger)
+    return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record)
+
+
+def _upload(ws, run: Run | None, out: Path, message: str, *, local: bool, upload: bool | None, kernel: str | None,
+            version: int | None, api) -> dict[str, Any]:
+    """Upload to Kaggle when the workspace is a Kaggle competition; the ledger fields it adds."""
+    from medalist.kaggle.api import kaggle_settings, upload_submission
+
+    settings = kaggle_settings(ws)
+    if kernel is not None or version is not None:
+        if settings is None:
+            raise SubmissionError("--kernel/--version", expected="a Kaggle workspace (medalist init --from-kaggle COMP)",
+                                  found="no kaggle.yaml in this workspace")
+        upload = True
+    if local or upload is False or settings is None:
+        if upload and settings is None:
+            raise SubmissionError("submit --upload", expected="a Kaggle workspace (medalist init --from-kaggle COMP)",
+                                  found="no kaggle.yaml in this workspace")
+        return {}
+    commit = None
+    if run is not None:
+        git = run._json("git.json")
+        commit = git.get("commit")
+    desc = description(run.id if run else None, run.cv if run else None, commit, message)
+    res = upload_submission(settings.competition, out, desc, kernel=kernel, version=version, api=api)
+    return {"competition": settings.competition, "kaggle_ref": res["ref"], "status": "pending", "description": desc,
+            "kernel": f"{kernel}@{version}" if kernel else None, "git": commit[:7] if commit else None}

@@ -1,0 +1,375 @@
+"""Competition metrics by name: ``get_metric("auc")``, ``get_metric({"name": "pauc", "min_tpr": 0.9})``.
+
+Every metric takes the prediction the model produced, whatever the metric needs, so one OOF
+array scores under any metric. Conventions (fixed across medalist):
+
+* binary: ``y_pred`` is (n,) probability of the positive class, ``y_true`` 0/1;
+* multiclass: ``y_pred`` is (n, K) probabilities, ``y_true`` ints 0..K-1;
+* regression: (n,) values; multilabel: ``y_true`` and ``y_pred`` both (n, L).
+
+Label metrics (``needs="label"``) convert probabilities themselves: binary and multilabel at a
+0.5 threshold, multiclass by argmax; ``qwk`` rounds regression outputs and clips them to the
+observed label range. ``map@k`` is the exception: it scores rankings (see :func:`map_at_k`).
+
+``METRICS`` holds factories ``(**params) -> Metric``; register your own with
+:func:`register_metric`, or point a config at any function by dotted path.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import rel_entr
+from sklearn import metrics as skm
+
+from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.registry import Registry
+
+__all__ = ["Metric", "METRICS", "get_metric", "list_metrics", "register_metric", "map_at_k"]
+
+Direction = Literal["maximize", "minimize"]
+Needs = Literal["proba", "label", "value"]
+_DIRECTIONS = ("maximize", "minimize")
+_NEEDS = ("proba", "label", "value")
+_EPS = 1e-15
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scoring function with the facts a run needs about it.
+
+    >>> m = get_metric("rmse")
+    >>> m([0.0, 2.0], [0.0, 0.0]), m.direction, m.better(0.1, 0.2)
+    (1.4142135623730951, 'minimize', True)
+    """
+
+    name: str
+    fn: Callable[[Any, Any, Any], float]
+    direction: Direction
+    needs: Needs
+
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        return float(self.fn(y_true, y_pred, sample_weight))
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score ``a`` is strictly better than ``b``; NaN is worse than any number."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a > b if self.greater_is_better else a < b
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.direction == "maximize"
+
+
+METRICS: Registry = Registry("metric")
+
+
+def _call(impl: Callable, params: dict, y_true, y_pred, sample_weight=None) -> float:
+    # Module-level (not a closure) so Metric objects pickle into worker processes.
+    if sample_weight is None:
+        return impl(y_true, y_pred, **params)
+    return impl(y_true, y_pred, sample_weight=sample_weight, **params)
+
+
+def _params_of(fn: Callable) -> dict[str, Any]:
+    """Keyword parameters after (y_true, y_pred, sample_weight) with their defaults."""
+    sig = inspect.signature(fn).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {n: p.default for n, p in list(sig.items())[2:] if n != "sample_weight" and p.kind in kinds}
+
+
+def _check_kind(where: str, direction: str, needs: str) -> None:
+    if direction not in _DIRECTIONS:
+        raise ConfigError(f"{where} direction", expected=" or ".join(_DIRECTIONS),
+                          found=f"'{direction}'{did_you_mean(direction, _DIRECTIONS)}")
+    if needs not in _NEEDS:
+        raise ConfigError(f"{where} needs", expected="one of " + ", ".join(_NEEDS),
+                          found=f"'{needs}'{did_you_mean(needs, _NEEDS)}")
+
+
+def _display(name: str, params: dict) -> str:
+    if not params:
+        return name
+    if name.endswith("@k") and set(params) == {"k"}:
+        return f"{name[:-2]}@{params['k']}"
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def register_metric(name: str, *, direction: Direction, needs: Needs = "proba", overwrite: bool = False):
+    """Register ``fn(y_true, y_pred, sample_weight=None, **params)`` as metric ``name``.
+
+    >>> @register_metric("neg_mae", direction="maximize", needs="value", overwrite=True)
+    ... def neg_mae(y_true, y_pred, sample_weight=None):
+    ...     return -skm.mean_absolute_error(y_true, y_pred, sample_weight=sample_weight)
+    >>> get_metric("neg_mae")([1.0], [3.0])
+    -2.0
+    """
+    _check_kind(f"metric '{name}'", direction, needs)
+
+    def deco(fn: Callable) -> Callable:
+        defaults = _params_of(fn)
+
+        def factory(**params: Any) -> Metric:
+            for key in params:
+                if key not in defaults:
+                    raise ConfigError(
+                        f"metric '{name}' parameter '{key}'",
+                        expected=f"one of {', '.join(defaults)}" if defaults else "no parameters",
+                        found=f"'{key}'{did_you_mean(key, defaults)}",
+                        fix=f"remove '{key}' from the metric spec",
+                    )
+            full = {**defaults, **params}
+            missing = [k for k, v in full.items() if v is inspect.Parameter.empty]
+            if missing:
+                raise ConfigError(f"metric '{name}'", expected=f"a value for {', '.join(missing)}",
+                                  found="none", fix=f"write {{name: {name}, {missing[0]}: ...}}")
+            return Metric(_display(name, full), functools.partial(_call, fn, full), direction, needs)
+
+        METRICS.register(name, factory, overwrite=overwrite)
+        return fn
+
+    return deco
+
+
+def list_metrics() -> list[str]:
+    """Names of all registered metrics.
+
+    >>> "auc" in list_metrics()
+    True
+    """
+    return METRICS.names()
+
+
+def get_metric(spec: str | dict | Metric) -> Metric:
+    """Resolve a metric from a name, ``{"name": ..., **params}``, a dotted path, or a Metric.
+
+    ``"map@12"`` means ``map@k`` with ``k=12``. A dotted path (``"pkg.mod.fn"`` or
+    ``"pkg.mod:fn"``) imports ``fn(y_true, y_pred[, sample_weight])``; its dict form may give
+    ``direction`` (default ``"maximize"``) and ``needs`` (default ``"proba"``).
+
+    >>> get_metric({"name": "pauc", "min_tpr": 0.9}).name
+    'pauc(min_tpr=0.9)'
+    """
+    if isinstance(spec, Metric):
+        return spec
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, dict):
+        if "name" not in spec:
+            raise ConfigError("metric", expected="a mapping with a 'name' key", found=repr(spec),
+                              fix="write e.g. {name: pauc, min_tpr: 0.8}")
+        params = dict(spec)
+        name = str(params.pop("name"))
+    else:
+        raise ConfigError("metric", expected="a name, a mapping with 'name', or a Metric",
+                          found=type(spec).__name__)
+
+    registered = METRICS.names()
+    base, at, k = name.partition("@")
+    if name not in registered and at and k.isdigit() and f"{base}@k" in registered:
+        params.setdefault("k", int(k))
+        name = f"{base}@k"
+    if name in registered:
+        return METRICS.get(name)(**params)
+    if "." in name or ":" in name:
+        return _from_path(name, params)
+    return METRICS.get(name)  # raises ConfigError with did-you-mean
+
+
+def _from_path(path: str, params: dict) -> Metric:
+    direction = params.pop("direction", "maximize")
+    needs = params.pop("needs", "proba")
+    _check_kind(f"metric '{path}'", direction, needs)
+    module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"metric '{path}'", expected="'package.module.function' or 'package.module:function'",
+                          found=repr(path))
+    from medalist.core.safety import check_dotted, check_resolved
+
+    check_dotted(f"{module_name}:{attr}", where=f"metric '{path}'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"metric '{path}'", expected=f"an importable module '{module_name}'",
+                          found=f"import failed: {e}", fix="check the path and that the package is installed") from e
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise ConfigError(f"metric '{path}'", expected=f"a function '{attr}' in module '{module_name}'",
+                          found=f"no such attribute{did_you_mean(attr, names)}")
+    check_resolved(fn, path, where=f"metric '{path}'")
+    return Metric(_display(path, params), functools.partial(_call, fn, params), direction, needs)
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def _binary_proba(y_pred) -> np.ndarray:
+    p = np.asarray(y_pred, dtype=float)
+    # Accept (n, 2) predict_proba output for binary targets; medalist stores (n,) though.
+    return p[:, 1] if p.ndim == 2 and p.shape[1] == 2 else p
+
+
+def _to_labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    if yp.ndim == 2 and yt.ndim == 1:
+        if yp.shape[1] == 1:
+            yp = yp[:, 0]
+        else:
+            return yt, yp.argmax(axis=1)
+    if yp.ndim == 2:  # multilabel
+        return yt, (yp >= 0.5).astype(int)
+    if np.issubdtype(yp.dtype, np.integer) or np.all(yp == np.round(yp)):
+        return yt, yp.astype(int)  # already hard labels
+    return yt, (yp >= 0.5).astype(int)
+
+
+def _average(yt: np.ndarray, yl: np.ndarray) -> str:
+    binary = yt.ndim == 1 and set(np.unique(yt)) | set(np.unique(yl)) <= {0, 1}
+    return "binary" if binary else "macro"
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@register_metric("auc", direction="maximize")
+def auc(y_true, y_pred, sample_weight=None):
+    yt, yp = np.asarray(y_true), _binary_proba(y_pred)
+    if yp.ndim == 2 and yt.ndim == 1:
+        return skm.roc_auc_score(yt, yp, sample_weight=sample_weight, multi_class="ovr",
+                                 average="macro", labels=np.arange(yp.shape[1]))
+    return skm.roc_auc_score(yt, yp, sample_weight=sample_weight, average="macro")
+
+
+@register_metric("pauc", direction="maximize")
+def pauc(y_true, y_pred, sample_weight=None, min_tpr=0.8):
+    """ISIC 2024 partial AUC above ``min_tpr``; ranges over [0, 1 - min_tpr] (0.2 is perfect)."""
+    if not 0.0 <= min_tpr < 1.0:
+        raise ConfigError("metric 'pauc' parameter 'min_tpr'", expected="a number in [0, 1)", found=repr(min_tpr))
+    # Kaggle's formulation: flip labels and scores so the TPR >= min_tpr band becomes FPR <= max_fpr,
+    # then undo sklearn's McClish standardisation to get the raw area.
+    v_gt = np.abs(np.asarray(y_true) - 1)
+    v_pred = -1.0 * _binary_proba(y_pred)
+    max_fpr = abs(1 - min_tpr)
+    scaled = skm.roc_auc_score(v_gt, v_pred, max_fpr=max_fpr, sample_weight=sample_weight)
+    return 0.5 * max_fpr**2 + (max_fpr - 0.5 * max_fpr**2) / (1.0 - 0.5) * (scaled - 0.5)
+
+
+@register_metric("logloss", direction="minimize")
+def logloss(y_true, y_pred, sample_weight=None):
+    p = np.clip(_binary_proba(y_pred), _EPS, 1 - _EPS)
+    return skm.log_loss(y_true, p, sample_weight=sample_weight, labels=[0, 1])
+
+
+@register_metric("mlogloss", direction="minimize")
+def mlogloss(y_true, y_pred, sample_weight=None):
+    p = np.clip(np.asarray(y_pred, dtype=float), _EPS, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return skm.log_loss(y_true, p, sample_weight=sample_weight, labels=np.arange(p.shape[1]))
+
+
+@register_metric("accuracy", direction="maximize", needs="label")
+def accuracy(y_true, y_pred, sample_weight=None):
+    return skm.accuracy_score(*_to_labels(y_true, y_pred), sample_weight=sample_weight)
+
+
+@register_metric("f1", direction="maximize", needs="label")
+def f1(y_true, y_pred, sample_weight=None):
+    yt, yl = _to_labels(y_true, y_pred)
+    return skm.f1_score(yt, yl, sample_weight=sample_weight, average=_average(yt, yl))
+
+
+@register_metric("f1_micro", direction="maximize", needs="label")
+def f1_micro(y_true, y_pred, sample_weight=None):
+    return skm.f1_score(*_to_labels(y_true, y_pred), sample_weight=sample_weight, average="micro")
+
+
+@register_metric("rmse", direction="minimize", needs="value")
+def rmse(y_true, y_pred, sample_weight=None):
+    return skm.root_mean_squared_error(y_true, y_pred, sample_weight=sample_weight)
+
+
+@register_metric("rmsle", direction="minimize", needs="value")
+def rmsle(y_true, y_pred, sample_weight=None):
+    return skm.root_mean_squared_log_error(y_true, y_pred, sample_weight=sample_weight)
+
+
+@register_metric("mae", direction="minimize", needs="value")
+def mae(y_true, y_pred, sample_weight=None):
+    return skm.mean_absolute_error(y_true, y_pred, sample_weight=sample_weight)
+
+
+@register_metric("r2", direction="maximize", needs="value")
+def r2(y_true, y_pred, sample_weight=None):
+    return skm.r2_score(y_true, y_pred, sample_weight=sample_weight)
+
+
+@register_metric("qwk", direction="maximize", needs="label")
+def qwk(y_true, y_pred, sample_weight=None):
+    yt, yp = np.asarray(y_true), np.asarray(y_pred, dtype=float)
+    if yp.ndim == 2:
+        yl = yp.argmax(axis=1)
+    else:  # regression output: nearest grade inside the observed range
+        yl = np.clip(np.round(yp), yt.min(), yt.max()).astype(int)
+    return skm.cohen_kappa_score(yt.astype(int), yl, weights="quadratic", sample_weight=sample_weight)
+
+
+@register_metric("kl", direction="minimize")
+def kl(y_true, y_pred, sample_weight=None):
+    """HMS-style KL(y_true || y_pred) per row, averaged (= torch KLDivLoss 'batchmean')."""
+    p = np.clip(np.asarray(y_pred, dtype=float), _EPS, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    t = np.asarray(y_true, dtype=float)
+    if t.ndim == 1:  # hard labels: one-hot them
+        t = np.eye(p.shape[1])[t.astype(int)]
+    return float(np.average(rel_entr(t, p).sum(axis=1), weights=sample_weight))
+
+
+def _apk(actual, predicted, k: int) -> float:
+    actual = set(actual)
+    if not actual:
+        return 0.0
+    seen: set = set()
+    hits, score = 0, 0.0
+    for i, item in enumerate(list(predicted)[:k]):
+        if item in actual and item not in seen:
+            hits += 1
+            score += hits / (i + 1)
+        seen.add(item)
+    return score / min(len(actual), k)
+
+
+def _items(row) -> list:
+    if isinstance(row, str):  # Kaggle submissions write "a b c"
+        return row.split()
+    return list(np.atleast_1d(row))
+
+
+@register_metric("map@k", direction="maximize", needs="label")
+def map_at_k(y_true, y_pred, sample_weight=None, k=10):
+    """Mean average precision at ``k`` (Kaggle's ``mapk``).
+
+    ``y_true[i]`` holds row i's relevant items (any order; a scalar means one item) and
+    ``y_pred[i]`` its ranked predictions, best first; a string row is split on whitespace.
+    Rows with no relevant items score 0.
+
+    >>> map_at_k([[1, 2], [3]], [[1, 9, 2], [9, 3]], k=3)
+    0.6666666666666666
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError("metric 'map@k' parameter 'k'", expected="a positive integer", found=repr(k))
+    if len(y_true) != len(y_pred):
+        raise ConfigError("metric 'map@k'", expected="y_true and y_pred with one row per sample",
+                          found=f"{len(y_true)} and {len(y_pred)} rows")
+    scores = [_apk(_items(a), _items(p), k) for a, p in zip(y_true, y_pred, strict=True)]
+    return float(np.average(scores, weights=sample_weight))

@@ -1,0 +1,1 @@
+"""Optuna studies over an experiment config, pruned per fold."""

@@ -1,0 +1,56 @@
+"""The house keeps its shape: the layers contract in pyproject.toml holds (no upward imports, no
+circles between layers), and the contract itself names every subpackage, so a new room must be placed."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import medalist
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = Path(medalist.__file__).resolve().parent
+
+
+def _layers() -> list[str]:
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in conf["contracts"] if c["type"] == "layers"]
+    return [m.strip() for layer in contract["layers"] for m in layer.split("|")]
+
+
+def test_every_subpackage_has_a_layer():
+    packages = {f"medalist.{p.name}" for p in PKG.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(_layers()), "add the new subpackage to [tool.importlinter] layers in pyproject.toml"
+    top_modules = sorted(p.name for p in PKG.glob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+    assert top_modules == [], f"modules belong in a layer's folder, found at the top: {top_modules}"
+
+
+def test_import_contract_is_kept(monkeypatch):
+    pytest.importorskip("importlinter", reason="import-linter is in the test extra")
+    from importlinter.cli import lint_imports
+
+    monkeypatch.chdir(ROOT)  # lint-imports reads pyproject.toml from the working directory
+    monkeypatch.syspath_prepend(str(PKG.parent))
+    assert lint_imports(no_cache=True) == 0, "an import breaks the layers contract: run `lint-imports` to see which"
+
+
+def test_a_planted_upward_import_is_caught(tmp_path, monkeypatch):
+    """The contract can fail: a copy of the package with core importing cv breaks it."""
+    pytest.importorskip("importlinter", reason="import-linter is in the test extra")
+    import shutil
+
+    from importlinter.cli import lint_imports
+
+    copy = tmp_path / "src"
+    shutil.copytree(PKG, copy / "medalist", ignore=shutil.ignore_patterns("__pycache__", "data"))
+    with open(copy / "medalist" / "core" / "safety.py", "a") as fh:
+        fh.write("\nfrom medalist.cv import runner  # planted upward import\n")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(copy))
+    for name in [m for m in sys.modules if m == "medalist" or m.startswith("medalist.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert lint_imports(no_cache=True) == 1
