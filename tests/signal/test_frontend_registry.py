@@ -18,7 +18,7 @@ def test_builtin_names_and_image_inputs_are_registered():
 def test_every_frontend_maps_a_waveform_batch_to_its_declared_shape(name):
     fe = get_frontend(name)
     assert fe.name == name and fe.net in ("timm", "cnn1d", "gru")
-    module = fe.make(Branch(name=name, input=name, n_fft=64, n_scales=8, scale_max=16), 1000.0)
+    module = fe.make(Branch(name=name, input=name, n_fft=64, n_mels=16, n_filters=16, n_scales=8, scale_max=16), 1000.0)
     if module is None:  # the waveform itself (raw) or arrays read from disk (provided)
         assert name in ("raw", "provided")
         return
