@@ -12,7 +12,6 @@ import pytest
 from scipy.special import kl_div
 from sklearn import metrics as skm
 
-import medalist.recsys.metrics  # noqa: F401  (registers ndcg@k and recall@k, so the registry-wide tests cover them)
 from medalist.core.errors import ConfigError
 from medalist.metrics.library import (
     METRICS,

@@ -24,17 +24,28 @@ from medalist.ensemble.members import Members, load_members, write_ensemble_run
 from medalist.metrics.library import Metric
 from medalist.runs.store import Run
 
-__all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "hill_climb", "list_blenders"]
+__all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "get_blender", "hill_climb",
+           "list_blenders", "register_blender"]
 
 Objective = Callable[[np.ndarray], float]
 
 
+WeightFit = Callable[[list[np.ndarray], np.ndarray, Metric, "Members | None"], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Blender:
-    """How members are combined (``combine``) and, for fitted blenders, how weights are found (``fit``)."""
+    """A blend method: a per-member ``transform`` (ranks, powers) and, for fitted blenders, ``fit``.
+
+    The contract every entry of :data:`BLENDERS` meets: ``fit(preds, y, metric, members)`` gets the
+    (transformed) OOF predictions of the members on the validated rows, the targets, the metric and
+    the members, and returns one non-negative weight per member (normalized by the caller); ``None``
+    means equal weights. The blend is the weighted mean of the transformed predictions.
+    ``multiclass``/``regression`` say whether the method keeps class probabilities / the target scale.
+    """
 
     name: str
-    fit: Callable[[list[np.ndarray], np.ndarray, Metric, "Members | None"], np.ndarray] | None
+    fit: WeightFit | None
     transform: Callable[[np.ndarray], np.ndarray] | None = None  # per member, before the weighted mean
     multiclass: bool = True
     regression: bool = True  # False: the transform leaves the target's scale (ranks, powers)
@@ -47,7 +58,29 @@ class Blender:
 BLENDERS: Registry[Blender] = Registry("blender")
 
 
+def register_blender(name: str, *, transform: Callable[[np.ndarray], np.ndarray] | None = None, multiclass: bool = True,
+                     regression: bool = True, overwrite: bool = False) -> Callable[[WeightFit], WeightFit]:
+    """Register a weight-fitting function ``fit(preds, y, metric, members) -> weights`` as blend method ``name``."""
+
+    def deco(fit: WeightFit) -> WeightFit:
+        BLENDERS.register(name, Blender(name, fit=fit, transform=transform, multiclass=multiclass, regression=regression),
+                          overwrite=overwrite)
+        return fit
+
+    return deco
+
+
+def get_blender(name: str) -> Blender:
+    """The blend method ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return BLENDERS.get(name)
+
+
 def list_blenders() -> list[str]:
+    """Names of the blend methods (``blend --method``).
+
+    >>> "hill-climb" in list_blenders()
+    True
+    """
     return BLENDERS.names()
 
 
@@ -154,8 +187,8 @@ def _rank(p: np.ndarray) -> np.ndarray:
 BLENDERS.register("mean", Blender("mean", fit=None))
 BLENDERS.register("rank", Blender("rank", fit=None, transform=_rank, multiclass=False, regression=False))
 BLENDERS.register("power", Blender("power", fit=None, regression=False))  # transform set per call: p ** power
-BLENDERS.register("weighted", Blender("weighted", fit=lambda P, y, mt, m=None: fit_weights(P, y, mt)))
-BLENDERS.register("hill-climb", Blender("hill-climb", fit=lambda P, y, mt, m=None: hill_climb(P, y, mt)))
+register_blender("weighted")(lambda P, y, mt, m=None: fit_weights(P, y, mt))
+register_blender("hill-climb")(lambda P, y, mt, m=None: hill_climb(P, y, mt))
 
 
 @dataclass

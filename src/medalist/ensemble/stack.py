@@ -22,13 +22,21 @@ from medalist.ensemble.members import Members, load_members, write_ensemble_run
 from medalist.models.base import to_numpy
 from medalist.runs.store import Run
 
-__all__ = ["META", "MetaModel", "StackResult", "stack", "stack_members", "select_members", "meta_inputs"]
+__all__ = ["META", "MetaModel", "MetaSpec", "StackResult", "stack", "stack_members", "select_members", "meta_inputs",
+           "register_stacker", "get_stacker", "list_stackers"]
 
 _EPS = 1e-6
 
 
 class MetaModel(Protocol):
-    """A level-2 model: ``fit(X, y)`` on level-1 inputs, ``predict(X) -> (n, K)``."""
+    """A level-2 model: ``fit(X, y)`` on level-1 inputs, ``predict(X) -> (n, K)``.
+
+    ``X`` is :func:`meta_inputs` of the members (logits for probabilities), ``n_members × width``
+    columns then ``n_raw`` raw features; ``y`` the targets (class ints, 0/1 or values). ``predict``
+    returns probabilities of class 1 (binary, K=1), of every class (multiclass, K classes) or values
+    (regression, K=1). A factory registered in :data:`META` gets a :class:`MetaSpec` and raises a
+    ConfigError for a task it cannot handle.
+    """
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MetaModel": ...
 
@@ -49,6 +57,25 @@ class MetaSpec:
 
 # name -> factory(MetaSpec) -> MetaModel
 META: Registry[Callable[[MetaSpec], MetaModel]] = Registry("stacker")
+
+
+def register_stacker(name: str, *, overwrite: bool = False):
+    """Register ``factory(spec: MetaSpec) -> MetaModel`` as meta model ``name`` (``stack --meta NAME``)."""
+    return META.register(name, overwrite=overwrite)
+
+
+def get_stacker(name: str) -> Callable[[MetaSpec], MetaModel]:
+    """The meta-model factory ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return META.get(name)
+
+
+def list_stackers() -> list[str]:
+    """Names of the meta models.
+
+    >>> "logistic" in list_stackers()
+    True
+    """
+    return META.names()
 
 
 def meta_inputs(preds: list[np.ndarray], task: str) -> np.ndarray:
@@ -103,7 +130,7 @@ class _Sklearn:
         return full if s.task == "multiclass" else full[:, 1:2]
 
 
-@META.register("logistic")
+@register_stacker("logistic")
 def _logistic(spec: MetaSpec) -> MetaModel:
     if spec.task not in ("binary", "multiclass"):
         raise ConfigError("stack --meta logistic", expected="a binary or multiclass task", found=f"task '{spec.task}'",
@@ -119,7 +146,7 @@ class _RidgeProba(_Sklearn):
         return np.clip(out, _EPS, 1 - _EPS) if self.spec.task == "binary" else out
 
 
-@META.register("ridge")
+@register_stacker("ridge")
 def _ridge(spec: MetaSpec) -> MetaModel:
     if spec.task not in ("binary", "regression"):
         raise ConfigError("stack --meta ridge", expected="a regression or binary task", found=f"task '{spec.task}'",
@@ -129,7 +156,7 @@ def _ridge(spec: MetaSpec) -> MetaModel:
     return _RidgeProba(Ridge(alpha=1.0), spec)
 
 
-@META.register("lightgbm")
+@register_stacker("lightgbm")
 def _lightgbm(spec: MetaSpec) -> MetaModel:
     import lightgbm as lgb
 
@@ -199,7 +226,7 @@ class _Conv1x3:
             return (z * self.scale_ + self.center_).numpy().astype(np.float64)
 
 
-@META.register("conv1x3")
+@register_stacker("conv1x3")
 def _conv1x3(spec: MetaSpec) -> MetaModel:
     if spec.n_raw:
         raise ConfigError("stack --meta conv1x3", expected="member outputs only", found="--with-features",

@@ -30,6 +30,7 @@ from medalist.features.base import (
     Block,
     FeatureContext,
     Params,
+    get_block,
     list_blocks,
     register_block,
 )
@@ -42,6 +43,6 @@ from medalist.features.plan import (
 )
 
 __all__ = [
-    "FEATURES", "Block", "FeatureContext", "Params", "register_block", "list_blocks",
+    "FEATURES", "Block", "FeatureContext", "Params", "register_block", "list_blocks", "get_block",
     "FeaturePlan", "build_plan", "apply_static", "describe_features", "fold_labels",
 ]

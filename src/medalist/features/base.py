@@ -21,7 +21,7 @@ from medalist.core.errors import ConfigError, did_you_mean
 from medalist.core.registry import Registry
 
 __all__ = [
-    "FEATURES", "Block", "Params", "FeatureContext", "register_block", "list_blocks", "key_name", "as_keys", "PART",
+    "FEATURES", "Block", "Params", "FeatureContext", "register_block", "list_blocks", "get_block", "key_name", "as_keys", "PART",
     "validate_params", "check_columns",
 ]
 
@@ -72,6 +72,11 @@ def list_blocks() -> list[str]:
     True
     """
     return FEATURES.names()
+
+
+def get_block(name: str) -> Block:
+    """The registered block ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return FEATURES.get(name)
 
 
 @dataclass

@@ -373,3 +373,9 @@ def map_at_k(y_true, y_pred, sample_weight=None, k=10):
                           found=f"{len(y_true)} and {len(y_pred)} rows")
     scores = [_apk(_items(a), _items(p), k) for a, p in zip(y_true, y_pred, strict=True)]
     return float(np.average(scores, weights=sample_weight))
+
+
+# Ranking metrics of the recommender layer, known by name here without importing it (a higher
+# layer): the first lookup of ``ndcg@k``/``recall@k`` imports the module, which registers them.
+for _name in ("ndcg@k", "recall@k"):
+    METRICS.register_lazy(_name, "medalist.recsys.metrics")

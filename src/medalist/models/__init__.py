@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import importlib
 
-from medalist.models.base import MODELS, FitContext, Model, create_model
+from medalist.models.base import (
+    MODELS,
+    FitContext,
+    Model,
+    ModelAdapter,
+    create_model,
+    get_model,
+    list_models,
+    register_model,
+)
 
-__all__ = ["MODELS", "FitContext", "Model", "create_model", "load_model"]
+__all__ = [
+    "MODELS", "FitContext", "Model", "ModelAdapter", "create_model", "get_model", "list_models", "load_model",
+    "register_model",
+]
 
 
 def _lazy(module: str):

@@ -29,7 +29,10 @@ __all__ = [
     "MODELS",
     "PREDICT_CHUNK_ROWS",
     "create_model",
+    "get_model",
+    "list_models",
     "predict_in_chunks",
+    "register_model",
     "to_numpy",
 ]
 
@@ -111,6 +114,25 @@ def create_model(name: str, params: dict | None = None, **options: Any) -> Model
     if spec is not None:
         options["spec"] = spec
     return factory(params=dict(params or {}), **options)
+
+
+def register_model(name: str, *, overwrite: bool = False):
+    """Class decorator: register a :class:`Model` class (usually a :class:`ModelAdapter`) as ``name``."""
+    return MODELS.register(name, overwrite=overwrite)
+
+
+def get_model(name: str) -> type:
+    """The model class registered as ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return MODELS.get(name)
+
+
+def list_models() -> list[str]:
+    """Names of the registered model families, lazy ones included.
+
+    >>> "lightgbm" in list_models()
+    True
+    """
+    return MODELS.names()
 
 
 # Converting a whole frame at once (polars -> numpy -> DMatrix/Pool) holds several copies of it;

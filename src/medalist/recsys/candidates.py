@@ -28,7 +28,8 @@ import scipy.sparse as sp
 from medalist.core.errors import ConfigError, MissingDependencyError, did_you_mean
 from medalist.core.registry import Registry
 
-__all__ = ["EncodedTrain", "CandidateGenerator", "GENERATORS", "make_generator", "list_generators"]
+__all__ = ["EncodedTrain", "CandidateGenerator", "GENERATORS", "make_generator", "list_generators", "get_generator",
+           "register_generator"]
 
 GENERATORS: Registry = Registry("candidate generator")
 _DAY = 86400.0
@@ -182,8 +183,24 @@ class CandidateGenerator(ABC):
         return out
 
 
+def register_generator(name: str, *, overwrite: bool = False):
+    """Class decorator: register a :class:`CandidateGenerator` subclass as ``name`` (``candidates: [{name: ...}]``)."""
+
+    def deco(cls: type[CandidateGenerator]) -> type[CandidateGenerator]:
+        if "name" not in cls.__dict__:  # error messages and candidate labels use the registered name
+            cls.name = name
+        return GENERATORS.register(name, cls, overwrite=overwrite)
+
+    return deco
+
+
+def get_generator(name: str) -> type[CandidateGenerator]:
+    """The generator class registered as ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return GENERATORS.get(name)
+
+
 # ---------------------------------------------------------------------------- generators
-@GENERATORS.register("popular")
+@register_generator("popular")
 class Popular(CandidateGenerator):
     """Most interacted items overall (distinct users): the baseline and the cold-start fallback."""
 
@@ -197,7 +214,7 @@ class Popular(CandidateGenerator):
         return np.broadcast_to(self.counts_, (len(rows), len(self.counts_)))
 
 
-@GENERATORS.register("recent")
+@register_generator("recent")
 class RecentPopular(CandidateGenerator):
     """Items most interacted with in the ``window_days`` before each user's last interaction.
 
@@ -241,7 +258,7 @@ class RecentPopular(CandidateGenerator):
         return np.stack([self._counts_until(t) for t in ends]) if len(ends) else np.zeros((0, self.train_.n_items), np.float32)
 
 
-@GENERATORS.register("history")
+@register_generator("history")
 class History(CandidateGenerator):
     """The user's own items, by summed weight (repeat purchases, re-watches). Needs ``exclude_seen: false``."""
 
@@ -257,7 +274,7 @@ class History(CandidateGenerator):
         return s
 
 
-@GENERATORS.register("covisit")
+@register_generator("covisit")
 class CoVisitation(CandidateGenerator):
     """Item-to-item co-visitation: items interacted with within ``window_days`` of the same user's items.
 
@@ -315,7 +332,7 @@ class CoVisitation(CandidateGenerator):
         return s
 
 
-@GENERATORS.register("mf")
+@register_generator("mf")
 class MatrixFactorization(CandidateGenerator):
     """Matrix factorisation of the user × item matrix: ``backend: svd`` (scikit-learn TruncatedSVD,
     always installed) or ``als`` (implicit's AlternatingLeastSquares, ``pip install 'medalist[recsys]'``).

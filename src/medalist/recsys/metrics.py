@@ -68,7 +68,7 @@ def ndcg_at_k(y_true, y_pred, sample_weight=None, k=10):
 
 # Registered beside map@k so a config can name them ("ndcg@10"); overwrite=False warns on a clash.
 for _name, _fn in (("recall@k", recall_at_k), ("ndcg@k", ndcg_at_k)):
-    if _name not in METRICS:
+    if not METRICS.loaded(_name):  # a lazy declaration is not a clash
         register_metric(_name, direction="maximize", needs="label")(_fn)
 
 

@@ -12,18 +12,91 @@ front-end plus a small network with its own head and loss (HMS P-SHA, TECHNIQUES
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from medalist.core.config import Strict, validate
-from medalist.core.errors import ConfigError
+from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.registry import Registry
 from medalist.vision.config import VisionParams
 
-__all__ = ["SignalParams", "SignalSource", "Branch", "Stage", "ResizerConfig", "SpecAugmentConfig", "parse_filter"]
+__all__ = ["SignalParams", "SignalSource", "Branch", "Stage", "ResizerConfig", "SpecAugmentConfig", "parse_filter",
+           "FRONTENDS", "FrontEnd", "register_frontend", "get_frontend", "list_frontends"]
 
-Input = Literal["raw", "stft", "cwt", "mel", "mfcc", "lfcc", "rms", "provided"]
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """A branch input by name: how to build its module and what the network behind it expects.
+
+    ``build(branch, sample_rate)`` returns a torch module mapping the waveform batch (B, C, T) to an
+    image (B, C, F, T') when ``image`` is true, else to a sequence (B, C, T') or (B, C, 1, T'); None
+    means the branch gets the waveform itself (``raw``) or provided arrays (``provided``). ``build``
+    may be a ``"module:function"`` string so that naming a front-end in a config imports no torch.
+    ``log``: log1p is applied to the output (magnitudes; dB front-ends are already logarithmic).
+    ``net``: the branch network when the config names none (timm, cnn1d or gru).
+    """
+
+    name: str
+    build: Callable[[Any, float], Any] | str | None
+    image: bool = True
+    log: bool = False
+    net: str = "timm"
+
+    def make(self, branch: Any, sample_rate: float) -> Any:
+        fn = self.build
+        if isinstance(fn, str):
+            module, _, attr = fn.partition(":")
+            fn = getattr(importlib.import_module(module), attr)
+        return None if fn is None else fn(branch, sample_rate)
+
+
+# Torch-free, so a config naming a front-end validates without the signal extra installed.
+FRONTENDS: Registry[FrontEnd] = Registry("signal front-end")
+
+
+def register_frontend(name: str, *, image: bool = True, log: bool = False, net: str | None = None,
+                      overwrite: bool = False):
+    """Decorator: register ``build(branch, sample_rate) -> nn.Module`` as branch input ``name``."""
+
+    def deco(build: Callable[[Any, float], Any]) -> Callable[[Any, float], Any]:
+        FRONTENDS.register(name, FrontEnd(name, build, image=image, log=log, net=net or ("timm" if image else "cnn1d")),
+                           overwrite=overwrite)
+        return build
+
+    return deco
+
+
+def get_frontend(name: str) -> FrontEnd:
+    """The front-end ``name`` (ConfigError with a did-you-mean if unknown)."""
+    return FRONTENDS.get(name)
+
+
+def list_frontends() -> list[str]:
+    """Names usable as a branch's ``input``.
+
+    >>> list_frontends()[:3]
+    ['cwt', 'lfcc', 'mel']
+    """
+    return FRONTENDS.names()
+
+
+_BUILD = "medalist.signal.frontends:build_"
+for _fe in (
+    FrontEnd("raw", None, image=False, net="cnn1d"),
+    FrontEnd("stft", _BUILD + "stft", log=True),
+    FrontEnd("cwt", _BUILD + "cwt", log=True),
+    FrontEnd("mel", _BUILD + "mel"),
+    FrontEnd("mfcc", _BUILD + "mfcc"),
+    FrontEnd("lfcc", _BUILD + "lfcc"),
+    FrontEnd("rms", _BUILD + "rms", image=False, log=True, net="gru"),
+    FrontEnd("provided", None),
+):
+    FRONTENDS.register(_fe.name, _fe)
 
 
 class SignalSource(Strict):
@@ -63,7 +136,7 @@ class Branch(Strict):
     """One branch: a front-end, a network (timm image / 1-D CNN / GRU), its own head and loss."""
 
     name: str
-    input: Input
+    input: str  # a registered front-end (list_frontends())
     net: Literal["timm", "cnn1d", "gru"] | None = None  # None: timm for images, cnn1d for raw, gru for rms
     # front-end
     n_fft: int = Field(default=256, ge=4)
@@ -93,10 +166,18 @@ class Branch(Strict):
     layers: int = Field(default=3, ge=1)
     weight: float = Field(default=1.0, ge=0)  # this branch's share in mean(branch losses)
 
+    @field_validator("input")
+    @classmethod
+    def _known_input(cls, v: str) -> str:
+        if v not in FRONTENDS:
+            names = FRONTENDS.names()
+            raise ValueError(f"one of {', '.join(names)}{did_you_mean(v, names)}")
+        return v
+
     def resolved_net(self) -> str:
         if self.net is not None:
             return self.net
-        return {"raw": "cnn1d", "rms": "gru"}.get(self.input, "timm")
+        return FRONTENDS.get(self.input).net
 
     def size(self) -> tuple[int, int]:
         s = self.img_size

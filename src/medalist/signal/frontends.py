@@ -27,8 +27,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from medalist.signal.config import (
+    FRONTENDS,
+    FrontEnd,
+    get_frontend,
+    list_frontends,
+    register_frontend,
+)
+
 __all__ = ["STFT", "Mel", "MFCC", "LFCC", "RMS", "CWT", "power_to_db", "dct_matrix", "linear_filters",
-           "FRONTENDS", "IMAGE_INPUTS", "cwt_scales"]
+           "FRONTENDS", "FrontEnd", "IMAGE_INPUTS", "cwt_scales", "register_frontend", "get_frontend", "list_frontends"]
 
 # Front-ends whose output is a 2-D time-frequency image; ``rms`` is an envelope (1 row).
 IMAGE_INPUTS = ("stft", "cwt", "mel", "mfcc", "lfcc", "provided")
@@ -239,4 +247,28 @@ def cwt_scales(n: int, smin: float, smax: float, spacing: str = "log") -> np.nda
     return np.linspace(smin, smax, n)
 
 
-FRONTENDS = ("raw", "stft", "cwt", "mel", "mfcc", "lfcc", "rms", "provided")
+# Builders of the built-in front-ends, named as "module:function" in signal/config.py's registry
+# (a config validates without importing torch). ``b`` is a signal.config.Branch.
+def build_stft(b: Any, sr: float) -> nn.Module:
+    return STFT(b.n_fft, b.hop)
+
+
+def build_mel(b: Any, sr: float) -> nn.Module:
+    return Mel(sr, b.n_fft, b.hop, b.n_mels, b.fmin, b.fmax, b.top_db)
+
+
+def build_mfcc(b: Any, sr: float) -> nn.Module:
+    return MFCC(sr, b.n_fft, b.hop, b.n_mels, b.n_mfcc, b.fmin, b.fmax, b.top_db)
+
+
+def build_lfcc(b: Any, sr: float) -> nn.Module:
+    return LFCC(sr, b.n_fft, b.hop, b.n_filters, b.n_lfcc, b.fmin, b.fmax, b.top_db)
+
+
+def build_rms(b: Any, sr: float) -> nn.Module:
+    return RMS(b.n_fft, b.hop)
+
+
+def build_cwt(b: Any, sr: float) -> nn.Module:
+    scales = b.scales if b.scales else cwt_scales(b.n_scales, b.scale_min, b.scale_max)
+    return CWT(scales, b.wavelet, stride=b.stride)

@@ -18,28 +18,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medalist.signal.config import Branch, SignalParams, SpecAugmentConfig
-from medalist.signal.frontends import CWT, LFCC, MFCC, RMS, STFT, Mel, cwt_scales
+from medalist.signal.config import FRONTENDS, Branch, SignalParams, SpecAugmentConfig
 
 __all__ = ["SignalNet", "LearnedResizer", "spec_augment", "build_frontend", "build_signal_net"]
 
 
 def build_frontend(b: Branch, sr: float) -> nn.Module | None:
-    """The front-end module of a branch (None for raw and provided inputs)."""
-    if b.input == "stft":
-        return STFT(b.n_fft, b.hop)
-    if b.input == "mel":
-        return Mel(sr, b.n_fft, b.hop, b.n_mels, b.fmin, b.fmax, b.top_db)
-    if b.input == "mfcc":
-        return MFCC(sr, b.n_fft, b.hop, b.n_mels, b.n_mfcc, b.fmin, b.fmax, b.top_db)
-    if b.input == "lfcc":
-        return LFCC(sr, b.n_fft, b.hop, b.n_filters, b.n_lfcc, b.fmin, b.fmax, b.top_db)
-    if b.input == "rms":
-        return RMS(b.n_fft, b.hop)
-    if b.input == "cwt":
-        scales = b.scales if b.scales else cwt_scales(b.n_scales, b.scale_min, b.scale_max)
-        return CWT(scales, b.wavelet, stride=b.stride)
-    return None
+    """The front-end module of a branch (None for raw and provided inputs), by its registered name."""
+    return FRONTENDS.get(b.input).make(b, sr)
 
 
 def spec_augment(x: torch.Tensor, cfg: SpecAugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -135,7 +121,7 @@ class _Branch(nn.Module):
         self.spec = b
         self.kind = b.resolved_net()
         self.frontend = build_frontend(b, p.sample_rate)
-        self.log = b.input in ("stft", "cwt", "rms")  # mel/mfcc/lfcc are already in dB
+        self.log = FRONTENDS.get(b.input).log
         self.resizer = None
         probe = torch.zeros(1, chans, length)
         if b.input == "provided":

@@ -1,0 +1,31 @@
+"""Every registered signal front-end meets its contract: (B, C, T) → image (B, C, F, T') or sequence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medalist.signal.config import Branch
+from medalist.signal.frontends import IMAGE_INPUTS, get_frontend, list_frontends
+
+
+def test_builtin_names_and_image_inputs_are_registered():
+    assert {"raw", "stft", "cwt", "mel", "mfcc", "lfcc", "rms", "provided"} <= set(list_frontends())
+    assert all(get_frontend(n).image for n in IMAGE_INPUTS)
+
+
+@pytest.mark.parametrize("name", list_frontends())
+def test_every_frontend_maps_a_waveform_batch_to_its_declared_shape(name):
+    fe = get_frontend(name)
+    assert fe.name == name and fe.net in ("timm", "cnn1d", "gru")
+    module = fe.make(Branch(name=name, input=name, n_fft=64, n_mels=16, n_filters=16, n_scales=8, scale_max=16), 1000.0)
+    if module is None:  # the waveform itself (raw) or arrays read from disk (provided)
+        assert name in ("raw", "provided")
+        return
+    with torch.no_grad():
+        out = module(torch.randn(2, 3, 512))
+    assert out.shape[:2] == (2, 3) and torch.isfinite(out).all()
+    if fe.image:
+        assert out.ndim == 4 and out.shape[2] > 1 and out.shape[3] > 1
+    else:
+        assert out.ndim == 3 or (out.ndim == 4 and out.shape[2] == 1)
