@@ -1,7 +1,7 @@
 """Fixtures for the docstring examples under src/medalist (run by ``--doctest-modules``; not in the wheel).
 
 Every example runs in a fresh temporary folder, so the files it writes go nowhere else. An example
-that calls ``Workspace.find()`` or uses ``ws`` runs inside a fresh copy of a small workspace built once
+that calls ``Workspace.find()`` runs inside a fresh copy of a small workspace built once
 per session: scikit-learn's breast-cancer table (569 rows) as a local competition (binary, AUC, 30%
 held out as the test set, 3 stratified folds, tracking off) with two finished runs, ``lgbm-001``
 (``configs/lgbm.yaml``) and ``logreg-001`` (``configs/logreg.yaml``).
@@ -37,7 +37,7 @@ model:
   params: {C: 0.5, max_iter: 2000}
 threads: 1
 """
-_NEEDS_WS = re.compile(r"\bWorkspace\.find\(\)|\bws\b")
+_NEEDS_WS = re.compile(r"\bWorkspace\.find\(\)")
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +83,5 @@ def _doctest_folder(request, doctest_namespace, tmp_path, monkeypatch):
         root = tmp_path / "cancer"
         shutil.copytree(request.getfixturevalue("doc_workspace"), root)
         monkeypatch.chdir(root)
-        doctest_namespace["ws"] = Workspace.open(root)
     else:
         monkeypatch.chdir(tmp_path)
-        doctest_namespace.pop("ws", None)
