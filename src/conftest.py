@@ -4,7 +4,8 @@ Every example runs in a fresh temporary folder, so the files it writes go nowher
 that calls ``Workspace.find()`` runs inside a fresh copy of a small workspace built once
 per session: scikit-learn's breast-cancer table (569 rows) as a local competition (binary, AUC, 30%
 held out as the test set, 3 stratified folds, tracking off) with two finished runs, ``lgbm-001``
-(``configs/lgbm.yaml``) and ``logreg-001`` (``configs/logreg.yaml``).
+(``configs/lgbm.yaml``, which has a ``tune:`` space) and ``logreg-001`` (``configs/logreg.yaml``), and
+``configs/fe.yaml`` (lgbm.yaml plus one ``expr`` feature).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ model:
   num_boost_round: 300
 seeds: [42]
 threads: 1
+tune:
+  space:
+    model.params.num_leaves: {type: int, low: 4, high: 31}
+"""
+FE = """\
+base: lgbm.yaml
+features:
+  - {block: expr, name: area_ratio, sql: "worst_area / mean_area"}
 """
 LOGREG = """\
 model:
@@ -63,6 +72,7 @@ def doc_workspace(tmp_path_factory) -> Path:
         path = root / "configs" / f"{name}.yaml"
         path.write_text(text)
         train(ws, path, tracking=False)
+    (root / "configs" / "fe.yaml").write_text(FE)
     return root
 
 
