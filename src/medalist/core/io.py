@@ -3,10 +3,10 @@
 The bytes go to a temp file in the same folder, are fsynced, then ``os.replace``d into place, so a
 crash or a Ctrl-C never leaves a half-written artifact behind.
 
->>> import tempfile, pathlib
->>> d = pathlib.Path(tempfile.mkdtemp())
->>> atomic_write_json(d / "a.json", {"x": 1}).read_text()
-'{\n  "x": 1\n}\n'
+>>> import tempfile
+>>> d = Path(tempfile.mkdtemp())
+>>> atomic_write_json(d / "a.json", {"x": 1}).read_text().splitlines()
+['{', '  "x": 1', '}']
 >>> sorted(p.name for p in d.iterdir())  # no temp file left beside it
 ['a.json']
 """

@@ -34,7 +34,7 @@ def check_dotted(spec: str, *, where: str) -> tuple[str, str]:
     >>> check_dotted("os:system", where="model")
     Traceback (most recent call last):
     ...
-    medalist.errors.ConfigError: model: expected a modelling function or class, found 'os:system' (module 'os' can run commands, read files or load code). Fix: point at your own module or a modelling library
+    medalist.core.errors.ConfigError: model: expected a modelling function or class, found 'os:system' (module 'os' can run commands, read files or load code). Fix: point at your own module or a modelling library
     """
     module, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
     if not module or not attr:

@@ -12,9 +12,9 @@ The feature matrix is built exactly as a run builds it: the experiment's ``colum
 ``features:`` blocks, or every feature of the competition when no config is given. Results go to
 ``advval/NNN/`` in the workspace (written into a hidden folder first, then renamed into place).
 
->>> res = adversarial_validation(Workspace.find(), Path("configs/lgbm.yaml"), k=5)  # doctest: +SKIP
->>> round(res.auc, 3), res.importance["feature"][0]  # doctest: +SKIP
-(0.512, 'age')
+>>> res = adversarial_validation(Workspace.find(), Path("configs/fe.yaml"), k=5)
+>>> round(res.auc, 3), res.verdict, res.importance["feature"][0]
+(0.527, 'alike', 'area_ratio')
 """
 
 from __future__ import annotations
@@ -196,9 +196,9 @@ def adversarial_validation(
     competition's group column) never straddle folds, so a patient's other rows can't give them away.
     Drift statistics are computed for the ``top`` features by gain.
 
-    >>> res = adversarial_validation(Workspace.find(), k=5, drop=["pan_day"])  # doctest: +SKIP
-    >>> res.auc  # doctest: +SKIP
-    0.507
+    >>> res = adversarial_validation(Workspace.find(), k=5, drop=["worst_area"])
+    >>> round(res.auc, 3), res.n_train, res.n_test, res.path.relative_to(Path.cwd())
+    (0.519, 398, 171, PosixPath('advval/001'))
     """
     source = str(config) if config is not None else "medalist advval"
     if config is not None:

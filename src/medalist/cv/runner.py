@@ -320,9 +320,9 @@ def train(
 ) -> Run:
     """Run a config's CV on the workspace's folds and write a run folder.
 
-    >>> run = train(Workspace.find(), Path("configs/lgbm.yaml"), ["model.params.learning_rate=0.03"])  # doctest: +SKIP
-    >>> run.cv  # doctest: +SKIP
-    0.78
+    >>> run = train(Workspace.find(), Path("configs/lgbm.yaml"), ["model.params.learning_rate=0.03"])
+    >>> run.id, round(run.cv, 4)
+    ('lgbm-002', 0.9904)
     """
     config_path = Path(config_path)
     exp, resolved = load_experiment(config_path, overrides)

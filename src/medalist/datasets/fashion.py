@@ -3,7 +3,9 @@
 Used by the tests and docs: it writes PNG files and a train/test table, so the whole file-based
 pipeline (paths → decode → augment → network) runs on real images without any download.
 
->>> ws = make_fashion_workspace(Path("/tmp/fm"), n_train=2000, n_test=500)  # doctest: +SKIP
+>>> ws = make_fashion_workspace(Path("fm"), n_train=200, n_test=50)
+>>> ws.competition.task, ws.competition.metric, len(list((ws.root / "data" / "images").iterdir()))
+('multiclass', 'accuracy', 250)
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ classes, lengths 100–1,344 samples (ragged). The files are read directly (skti
 Annotator votes are *simulated* (each row gets 1–12 annotators who pick the true class with
 probability ``accuracy``, else a random class) to exercise soft labels, ``min_votes`` and curricula.
 
->>> x, y = load_plaid()  # doctest: +SKIP
->>> len(x), len(set(y.tolist()))  # doctest: +SKIP
-(1074, 11)
+>>> x, y = load_plaid()
+>>> len(x), len(set(y.tolist())), min(map(len, x)), max(map(len, x))
+(1074, 11, 100, 1344)
 """
 
 from __future__ import annotations

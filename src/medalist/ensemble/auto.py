@@ -105,9 +105,9 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
          blend_method: str = "hill-climb", tracking: bool = True, step: Callable[[str], None] | None = None) -> AutoResult:
     """Train the portfolio on the workspace's folds within ``budget`` seconds and blend it.
 
-    >>> res = auto(Workspace.find(), budget=300)  # doctest: +SKIP
-    >>> res.summary()["best"]  # doctest: +SKIP
-    'blend-hill-climb-001'
+    >>> res = auto(Workspace.find(), budget=120, models=["lightgbm", "xgboost"], threads=1)
+    >>> [r.id for r in res.runs], res.blend.id, res.summary()["best"]
+    (['auto-lightgbm-001', 'auto-xgboost-001'], 'auto-blend-001', 'auto-xgboost-001')
     """
     from medalist.cv.runner import train
     from medalist.ensemble import blend

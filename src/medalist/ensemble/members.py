@@ -84,9 +84,9 @@ def _aligned(frame: pl.DataFrame, ids: pl.Series, cols: list[str], run_id: str, 
 def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
     """Open finished runs and align their OOF/test predictions; refuse mixed folds, tasks or columns.
 
-    >>> m = load_members(Workspace.find(), ["lgbm-001", "xgb-001"])  # doctest: +SKIP
-    >>> m.oof[0].shape  # doctest: +SKIP
-    (15524, 1)
+    >>> m = load_members(Workspace.find(), ["lgbm-001", "logreg-001"])
+    >>> m.ids, m.oof[0].shape, m.test[1].shape, int(m.valid.sum())
+    (['lgbm-001', 'logreg-001'], (398, 1), (171, 1), 398)
     """
     if len(run_ids) < min_runs:
         raise RunError("runs", expected=f"at least {min_runs} run ids", found=f"{len(run_ids)}",

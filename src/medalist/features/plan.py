@@ -366,7 +366,15 @@ def describe_features(ws, config_path: Path, overrides: list[str] | None = None,
     seeds) and its rank come from ``run``'s importance; by default from the latest finished run of
     this config file, when there is one.
 
-    >>> describe_features(Workspace.find(), Path("configs/fe.yaml"))  # doctest: +SKIP
+    >>> describe_features(Workspace.find(), Path("configs/fe.yaml"))  # fe.yaml: lgbm.yaml + an expr block
+    shape: (1, 6)
+    ┌────────────┬───────┬────────┬─────────┬─────────┬─────────┐
+    │ name       ┆ block ┆ scope  ┆ dtype   ┆ nulls % ┆ mean    │
+    │ ---        ┆ ---   ┆ ---    ┆ ---     ┆ ---     ┆ ---     │
+    │ str        ┆ str   ┆ str    ┆ str     ┆ f64     ┆ f64     │
+    ╞════════════╪═══════╪════════╪═════════╪═════════╪═════════╡
+    │ area_ratio ┆ expr  ┆ static ┆ Float64 ┆ 0.0     ┆ 1.29903 │
+    └────────────┴───────┴────────┴─────────┴─────────┴─────────┘
     """
     from medalist.core.config import load_experiment
     from medalist.workspace.data import load_competition_data

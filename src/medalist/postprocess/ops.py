@@ -150,7 +150,9 @@ def weighted_boxes_fusion(boxes: Sequence, scores: Sequence, labels: Sequence, *
     Boxes are ``x1, y1, x2, y2`` normalised to [0, 1]. Unlike the library (which prints a warning
     and clips), coordinates outside [0, 1] and mismatched lengths are errors here.
 
-    >>> b, s, l = weighted_boxes_fusion([[[0.1, 0.1, 0.5, 0.5]]], [[0.9]], [[0]])  # doctest: +SKIP
+    >>> b, s, l = weighted_boxes_fusion([[[0.1, 0.1, 0.5, 0.5]], [[0.12, 0.1, 0.5, 0.52]]], [[0.9], [0.7]], [[0], [0]])
+    >>> b.round(3).tolist(), s.round(3).tolist(), l.tolist()  # one box, averaged by score
+    ([[0.109, 0.1, 0.5, 0.509]], [0.8], [0.0])
     """
     try:
         from ensemble_boxes import weighted_boxes_fusion as wbf

@@ -64,8 +64,9 @@ def popularity_recommendations(enc: EncodedTrain, users: pl.Series, k: int, *, e
 class TwoStageRecommender:
     """Candidates from several generators, re-ranked by LightGBM.
 
-    >>> rec = TwoStageRecommender(candidates=[{"name": "popular", "k": 30}, {"name": "covisit", "k": 30}])  # doctest: +SKIP
-    >>> rec.fit(interactions).recommend(pl.Series("user", [1, 2]), k=10)  # doctest: +SKIP
+    ``TwoStageRecommender(candidates=[{"name": "popular", "k": 30}, {"name": "covisit", "k": 30}])``,
+    then ``.fit(interactions)`` and ``.recommend(users, k=10)``; :func:`medalist.recsys.pipeline.evaluate`
+    runs it on a time split.
     """
 
     def __init__(self, *, candidates: list, objective: str = "lambdarank", params: dict | None = None,

@@ -197,11 +197,7 @@ class _MlflowView:
 
 def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None, runs_dir: Path | None = None,
                tracking: bool = True, note: str | None = None):
-    """Evaluate a recsys config and write it as a run (in the workspace when ``ws`` is given).
-
-    >>> run = run_recsys(Path("configs/movielens.yaml"))  # doctest: +SKIP
-    >>> run.metrics["reranker"]  # doctest: +SKIP
-    """
+    """Evaluate a recsys config and write it as a run (in the workspace when ``ws`` is given)."""
     from medalist.core.io import (
         atomic_write_json,
         atomic_write_parquet,

@@ -246,9 +246,10 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
 
     Without ``worker`` the best trial's parameters are written beside the config as ``<stem>-tuned.yaml``.
 
-    >>> res = tune(Workspace.find(), Path("configs/lgbm.yaml"), n_trials=50)  # doctest: +SKIP
-    >>> res.summary()["best_config"]  # doctest: +SKIP
-    'configs/lgbm-tuned.yaml'
+    >>> res = tune(Workspace.find(), Path("configs/lgbm.yaml"), n_trials=3)
+    >>> s = res.summary()
+    >>> s["complete"], s["best_params"], s["best_run"], s["best_config"]
+    (3, {'model.params.num_leaves': 14}, 'lgbm-t0000-001', 'configs/lgbm-tuned.yaml')
     """
     from medalist.cv.runner import train
 

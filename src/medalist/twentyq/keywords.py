@@ -35,9 +35,9 @@ def _keywords_file() -> Path:
 def env_keywords(category: str | None = "things") -> list[Keyword]:
     """Unique public keywords (lowercase-deduplicated, alternatives merged), in file order.
 
-    >>> kws = env_keywords()            # doctest: +SKIP
-    >>> len(kws)                        # doctest: +SKIP
-    578
+    >>> kws = env_keywords()
+    >>> len(kws), kws[0]
+    (578, Keyword(keyword='Advertisement', category='things', alts=()))
     """
     tree = ast.parse(_keywords_file().read_text(encoding="utf-8"))
     raw = next(

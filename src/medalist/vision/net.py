@@ -3,7 +3,10 @@
 timm supplies the backbone; the head is ours (TECHNIQUES §4): GeM or average pooling, dropout, a
 target head and one small head per auxiliary column.
 
->>> net = build_net(VisionParams(backbone="resnet10t", in_chans=1), n_out=10, aux_out=[1])  # doctest: +SKIP
+>>> net = build_net(VisionParams(backbone="resnet10t", in_chans=1), n_out=10, aux_out=[1])
+>>> logits, aux = net(torch.zeros(2, 1, 28, 28))  # a batch of two 28x28 grey images
+>>> tuple(logits.shape), [tuple(a.shape) for a in aux]
+((2, 10), [(2, 1)])
 """
 
 from __future__ import annotations

