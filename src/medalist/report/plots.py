@@ -1,0 +1,50 @@
+"""Matplotlib for the report: a headless pyplot and figures inlined as SVG with page-unique ids."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from medalist.report.render import Markup, parts
+
+__all__ = ["pyplot", "Figs"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend with the report's style (a clear error without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        from medalist.core.errors import MissingDependencyError
+
+        raise MissingDependencyError("matplotlib", "plot", purpose="the report's plots") from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+class Figs:
+    """Turns figures into ``<figure>`` elements and counts them (the report's ``plots``)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def svg(self, fig, name: str, caption: str = "") -> Markup:
+        plt = pyplot()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight")
+        plt.close(fig)
+        text = buf.getvalue()
+        text = text[text.index("<svg"):]
+        # ids inside inline SVGs share the page's namespace: make them unique per figure
+        self.n += 1
+        prefix = f"p{self.n}-"
+        text = re.sub(r'id="([^"]+)"', lambda m: f'id="{prefix}{m[1]}"', text)
+        text = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{prefix}{m[1]})", text)
+        text = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{prefix}{m[1]}"', text)
+        text = re.sub(r'(?<!:)href="#([^"]+)"', lambda m: f'href="#{prefix}{m[1]}"', text)
+        # matplotlib's own SVG output: trusted markup, inlined as is
+        return parts().figure(name, Markup(text), caption)
