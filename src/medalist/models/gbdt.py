@@ -12,7 +12,6 @@ train one booster, predict, save and load.
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from medalist.core.errors import MissingDependencyError
+from medalist.core.optional import require
 from medalist.models.base import MODELS, FitContext, ModelAdapter
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
@@ -37,10 +36,7 @@ def _require(package: str) -> ModuleType:
     >>> _require("lightgbm").__name__
     'lightgbm'
     """
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        raise MissingDependencyError(package, extra="gbdt", purpose=f"model '{package}'") from None
+    return require(package, extra="gbdt", purpose=f"model '{package}'")
 
 
 def _set_default(params: dict[str, Any], aliases: tuple[str, ...], value: Any) -> None:

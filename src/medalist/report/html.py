@@ -31,13 +31,9 @@ _esc = html.escape
 
 # ----------------------------------------------------------------------------- plotting
 def _plt():
-    try:
-        import matplotlib
-    except ImportError:
-        from medalist.core.errors import MissingDependencyError
+    from medalist.core.optional import require
 
-        raise MissingDependencyError("matplotlib", "plot", purpose="the report's plots") from None
-
+    matplotlib = require("matplotlib", extra="plot", purpose="the report's plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
