@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-from medalist.models.base import MODELS, FitContext, Model, create_model
+from medalist.models.base import (
+    MODELS,
+    FitContext,
+    Model,
+    ModelNotFittedError,
+    create_model,
+)
 
-__all__ = ["MODELS", "FitContext", "Model", "create_model", "load_model"]
+__all__ = ["MODELS", "FitContext", "Model", "ModelNotFittedError", "create_model", "load_model"]
 
 
 def _lazy(module: str):

@@ -120,7 +120,7 @@ class _GBDTModel(ModelAdapter):
         lib = _require(self.package)
         self._start_fit(train, ctx)
         self.native_names_ = _native_names(self.features_)
-        params = dict(self.params)
+        params = self._params()
         rounds = self._rounds(params)
         if ctx.num_iterations is not None:
             rounds, valid = int(ctx.num_iterations), None  # full-data refit: exact rounds, no peeking
@@ -147,7 +147,7 @@ class _GBDTModel(ModelAdapter):
         self.boosters_ = boosters
         self.rounds_ = used
         # One number for the runner's refit: the longest any label needed.
-        self.best_iteration = max(used)
+        self.best_iteration_ = max(used)
         return self
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:
