@@ -99,11 +99,13 @@ class RunError(MedalistError):
 class MissingDependencyError(MedalistError):
     """An optional dependency is not installed."""
 
-    def __init__(self, package: str, extra: str, *, purpose: str = "") -> None:
+    def __init__(self, package: str, extra: str, *, purpose: str = "", reason: str | None = None) -> None:
+        self.package = package
+        self.extra = extra
         super().__init__(
             f"package '{package}'",
             expected=f"installed{' for ' + purpose if purpose else ''}",
-            found="it is not importable",
+            found=reason or "it is not importable",
             fix=f"pip install 'medalist[{extra}]'",
         )
 

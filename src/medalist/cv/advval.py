@@ -155,12 +155,14 @@ def _reserve_dir(base: Path, tmp: Path) -> Path:
 
 def _save_plot(imp: pl.DataFrame, auc: float, path: Path, top: int = 15) -> bool:
     """Horizontal bar chart of the top features by gain; False when matplotlib is missing."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    from medalist.core.optional import available
+
+    if not available("matplotlib"):
         log.warning("matplotlib is not installed: no shift.png (pip install 'medalist[plot]')")
         return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     rows = imp.head(top)
     # A bare Figure with an Agg canvas: no pyplot global state, no backend switch in the caller's process.
     fig = Figure(figsize=(7, 0.35 * max(rows.height, 3) + 1.2))

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from medalist.core.errors import ConfigError, MissingDependencyError, RunError
+from medalist.core.errors import ConfigError, RunError
+from medalist.core.optional import require
 from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
 from medalist.models.base import to_numpy
@@ -177,11 +178,7 @@ class _Conv1x3:
         self.spec, self.epochs, self.lr, self.weight_decay = spec, epochs, lr, weight_decay
 
     def _torch(self):
-        try:
-            import torch
-        except ImportError:
-            raise MissingDependencyError("torch", "vision", purpose="the conv1x3 stacker") from None
-        return torch
+        return require("torch", extra="vision", purpose="the conv1x3 stacker")
 
     def fit(self, X, y):
         torch = self._torch()
@@ -288,10 +285,7 @@ def _subset(m: Members, keep: list[int]) -> Members:
 def select_members(m: Members, meta: str = "logistic", *, n_trials: int = 20, seed: int = 42, with_features: bool = False,
                    threads: int | None = 1) -> tuple[list[int], Any]:
     """Let Optuna (TPE) choose which members enter the stack by the stack's OOF score; returns (indices, study)."""
-    try:
-        import optuna
-    except ImportError:
-        raise MissingDependencyError("optuna", "tune", purpose="--select optuna") from None
+    optuna = require("optuna", extra="tune", purpose="--select optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows, y = m.valid, m.y
 

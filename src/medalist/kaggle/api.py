@@ -31,9 +31,9 @@ import yaml
 from medalist.core.errors import (
     ConfigError,
     MedalistError,
-    MissingDependencyError,
     SubmissionError,
 )
+from medalist.core.optional import available, require
 
 __all__ = [
     "KaggleError", "KaggleAuthError", "get_api", "credential_places", "download_competition",
@@ -75,12 +75,9 @@ def _auth_error(found: str) -> KaggleAuthError:
 
 def _import_kaggle():
     """Import ``KaggleApi`` without letting ``kaggle/__init__`` print its auth help to our stdout."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        raise MissingDependencyError("kaggle", "kaggle", purpose="talking to Kaggle") from None
-    return KaggleApi
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        api = require("kaggle.api.kaggle_api_extended", extra="kaggle", purpose="talking to Kaggle")
+    return api.KaggleApi
 
 
 def _api_class():
@@ -143,10 +140,8 @@ def _http_error(e: Exception, where: str, competition: str | None = None) -> Med
 
 @contextlib.contextmanager
 def _calls(where: str, competition: str | None = None):
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - kaggle depends on requests
-        requests = None
+    # kaggle depends on requests, so it is there whenever a call can be made at all.
+    requests = require("requests", extra="kaggle") if available("requests") else None
     try:
         yield
     except MedalistError:

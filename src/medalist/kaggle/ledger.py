@@ -292,10 +292,11 @@ def scatter_png(frame: pl.DataFrame, path: Path, *, score: str = "public", title
     f = frame.filter(pl.col("cv").is_not_null() & pl.col(score).is_not_null())
     if f.height == 0:
         return None
-    try:
-        import matplotlib
-    except ImportError:
+    from medalist.core.optional import available
+
+    if not available("matplotlib"):
         return None  # the ledger works without plots
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -9,6 +9,7 @@ from medalist.models.base import (
     FitContext,
     Model,
     ModelAdapter,
+    ModelNotFittedError,
     create_model,
     get_model,
     list_models,
@@ -16,8 +17,8 @@ from medalist.models.base import (
 )
 
 __all__ = [
-    "MODELS", "FitContext", "Model", "ModelAdapter", "create_model", "get_model", "list_models", "load_model",
-    "register_model",
+    "MODELS", "FitContext", "Model", "ModelAdapter", "ModelNotFittedError", "create_model", "get_model",
+    "list_models", "load_model", "register_model",
 ]
 
 

@@ -20,11 +20,14 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "FitContext",
     "Model",
     "ModelAdapter",
+    "ModelNotFittedError",
     "Task",
     "MODELS",
     "PREDICT_CHUNK_ROWS",
@@ -96,14 +99,17 @@ class Model(Protocol):
     def feature_importance(self) -> dict[str, float] | None: ...
 
 
-from medalist.core.errors import ConfigError, DataError, did_you_mean  # noqa: E402
+from medalist.core.errors import ConfigError, DataError, MedalistError, did_you_mean  # noqa: E402
 from medalist.core.registry import Registry  # noqa: E402
 
 MODELS: Registry = Registry("model")
 
 
 def create_model(name: str, params: dict | None = None, **options: Any) -> Model:
-    """Build a fresh, unfitted model by registered name.
+    """Build a fresh, unfitted model by registered name, and check its parameters now.
+
+    Constructors only store parameters (scikit-learn's contract, so ``clone`` works); this factory
+    validates them at once because the runner creates a model before it writes a run folder.
 
     >>> m = create_model("lightgbm", {"learning_rate": 0.1})
     >>> type(m).__name__
@@ -113,7 +119,11 @@ def create_model(name: str, params: dict | None = None, **options: Any) -> Model
     _, spec = MODELS.split(name)
     if spec is not None:
         options["spec"] = spec
-    return factory(params=dict(params or {}), **options)
+    model = factory(params=dict(params or {}), **options)
+    validate = getattr(model, "_validate", None)
+    if validate is not None:
+        validate()
+    return model
 
 
 def register_model(name: str, *, overwrite: bool = False):
@@ -159,16 +169,29 @@ def predict_in_chunks(
 _TASKS = ("binary", "multiclass", "regression", "multilabel")
 
 
-class ModelAdapter:
+class ModelNotFittedError(MedalistError, _SklearnNotFittedError):
+    """A model was asked to predict, save or explain itself before ``fit``/``load``.
+
+    It is also scikit-learn's ``NotFittedError`` (a ValueError and AttributeError), so code written
+    against sklearn estimators catches it too.
+    """
+
+
+class ModelAdapter(BaseEstimator):
     """Shared plumbing for adapters: option checks, fitted metadata, chunked predict, save/load.
 
     A subclass sets ``name`` (its registry key) and ``extra_options`` (option -> default) and
     implements ``fit`` (calling ``_start_fit`` first), ``_predict_chunk``, ``_save_native``,
-    ``_load_native`` and ``feature_importance``. Fitted state lives in attributes ending in ``_``.
+    ``_load_native`` and ``feature_importance``; it may extend ``_validate`` to check its params.
+
+    It follows scikit-learn's estimator contract: the constructor only stores its arguments (each
+    extra option as an attribute of its own name), ``_validate`` judges them when ``fit`` starts,
+    and fitted state lives in attributes ending in ``_``. So ``get_params``/``set_params`` work and
+    ``sklearn.base.clone(model)`` gives an equal, unfitted model for the next fold.
 
     ``best_iteration`` is the number of boosting rounds the fitted model uses (1-based), so it can
     be fed back as ``FitContext.num_iterations`` for a full-data refit; None for models without
-    rounds.
+    rounds or before a fit.
     """
 
     name: ClassVar[str] = ""
@@ -184,28 +207,47 @@ class ModelAdapter:
         spec: str | None = None,
         **options: Any,
     ) -> None:
-        unknown = sorted(set(options) - set(self.extra_options))
-        if unknown:
-            allowed = ["early_stopping_rounds", "num_boost_round", *self.extra_options]
-            raise ConfigError(
-                f"model '{self.name}' option '{unknown[0]}'",
-                expected=f"one of {', '.join(allowed)}",
-                found=f"'{unknown[0]}'{did_you_mean(unknown[0], allowed)}",
-                fix="remove the option or fix its spelling; library parameters go under params",
-            )
-        if spec is not None and not self.accepts_spec:
-            raise ConfigError(
-                f"model '{self.name}:{spec}'",
-                expected=f"plain '{self.name}'",
-                found=f"the argument ':{spec}'",
-                fix=f"use model name '{self.name}'",
-            )
-        self.params = dict(params or {})
+        # Stored as given: clone() checks that each parameter comes back as the very object passed.
+        self.params = params
         self.early_stopping_rounds = early_stopping_rounds
         self.num_boost_round = num_boost_round
         self.spec = spec
-        self.options = {**self.extra_options, **options}
-        self.best_iteration: int | None = None
+        for key, default in self.extra_options.items():
+            setattr(self, key, options.pop(key, default))
+        # Misspelt options are kept (and cloned) so that fit reports them instead of ignoring them.
+        self._unknown_options = options
+
+    # -- scikit-learn parameter protocol -----------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        # Subclasses forward **kwargs to this constructor, so sklearn's signature introspection
+        # of their own __init__ would miss the shared parameters.
+        return sorted({"params", "early_stopping_rounds", "num_boost_round", "spec", *cls.extra_options})
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {**super().get_params(deep=deep), **self._unknown_options}
+
+    def set_params(self, **params: Any) -> "ModelAdapter":
+        for key in [k for k in params if k in self._unknown_options]:
+            self._unknown_options[key] = params.pop(key)
+        return super().set_params(**params)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "features_")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The family's extra options (``extra_options`` keys) with their current values."""
+        return {key: getattr(self, key) for key in self.extra_options}
+
+    @property
+    def best_iteration(self) -> int | None:
+        return getattr(self, "best_iteration_", None)
+
+    @best_iteration.setter
+    def best_iteration(self, value: int | None) -> None:
+        self.best_iteration_ = value
 
     @property
     def registered_name(self) -> str:
@@ -214,10 +256,43 @@ class ModelAdapter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.registered_name!r}, params={self.params!r})"
 
+    def _params(self) -> dict[str, Any]:
+        """A fresh copy of the library parameters (the stored dict is never modified)."""
+        return dict(self.params or {})
+
     # -- fitting -----------------------------------------------------------------------------
 
+    def _validate(self) -> None:
+        """Check the stored parameters; raise ConfigError naming the bad one.
+
+        Called by :func:`create_model` (so a run fails before its folder exists), at the start of
+        every fit and by :meth:`load`. Subclasses extend it with their own checks.
+        """
+        if self._unknown_options:
+            bad = sorted(self._unknown_options)[0]
+            allowed = ["early_stopping_rounds", "num_boost_round", *self.extra_options]
+            raise ConfigError(
+                f"model '{self.name}' option '{bad}'",
+                expected=f"one of {', '.join(allowed)}",
+                found=f"'{bad}'{did_you_mean(bad, allowed)}",
+                fix="remove the option or fix its spelling; library parameters go under params",
+            )
+        if self.spec is not None and not self.accepts_spec:
+            raise ConfigError(
+                f"model '{self.name}:{self.spec}'",
+                expected=f"plain '{self.name}'",
+                found=f"the argument ':{self.spec}'",
+                fix=f"use model name '{self.name}'",
+            )
+        if self.params is not None and not isinstance(self.params, dict):
+            raise ConfigError(
+                f"params of model '{self.registered_name}'", expected="a mapping of parameter names to values",
+                found=f"a {type(self.params).__name__}", fix="write params as a YAML mapping",
+            )
+
     def _start_fit(self, train: pl.DataFrame, ctx: FitContext) -> None:
-        """Forget any earlier fit and record what this one is about."""
+        """Check the parameters, forget any earlier fit and record what this one is about."""
+        self._validate()
         if ctx.task not in _TASKS:
             raise ConfigError(
                 "task", expected=f"one of {', '.join(_TASKS)}", found=f"'{ctx.task}'",
@@ -242,7 +317,7 @@ class ModelAdapter:
         self.target_ = list(ctx.target)
         self.threads_ = ctx.threads
         self.chunk_rows_ = ctx.chunk_rows
-        self.best_iteration = None
+        self.best_iteration_ = None
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> "ModelAdapter":
         raise NotImplementedError
@@ -250,8 +325,14 @@ class ModelAdapter:
     # -- predicting --------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "features_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+        if not self.__sklearn_is_fitted__():
+            raise ModelNotFittedError(
+                f"model '{self.registered_name}'",
+                expected="a fitted model",
+                found="it has not been fitted or loaded",
+                fix="call fit() (or ModelAdapter.load() on a saved model folder) before predict, save "
+                    "or feature_importance",
+            )
 
     def _output_shape(self, n: int) -> tuple[int, ...]:
         if self.task_ == "multiclass":
@@ -298,7 +379,7 @@ class ModelAdapter:
         meta = {
             "model": self.registered_name,
             "spec": self.spec,
-            "params": self.params,
+            "params": self._params(),
             "options": {
                 "early_stopping_rounds": self.early_stopping_rounds,
                 "num_boost_round": self.num_boost_round,
@@ -317,10 +398,11 @@ class ModelAdapter:
 
     @classmethod
     def load(cls, path: Path) -> "ModelAdapter":
-        """Restore a model saved with :meth:`save`."""
+        """Restore a model saved with :meth:`save` (the model.json keys are those of medalist 0.1.0)."""
         path = Path(path)
         meta = json.loads((path / "model.json").read_text())
         model = cls(params=meta.get("params"), spec=meta.get("spec"), **meta.get("options", {}))
+        model._validate()
         model.features_ = list(meta["features"])
         model.categorical_ = list(meta.get("categorical") or [])
         model.task_ = meta["task"]
@@ -328,7 +410,7 @@ class ModelAdapter:
         model.target_ = list(meta.get("target") or [])
         model.threads_ = None
         model.chunk_rows_ = None
-        model.best_iteration = meta.get("best_iteration")
+        model.best_iteration_ = meta.get("best_iteration")
         model._load_native(path, meta)
         return model
 
@@ -339,4 +421,5 @@ class ModelAdapter:
         raise NotImplementedError
 
     def feature_importance(self) -> dict[str, float] | None:
+        self._check_fitted()
         return None

@@ -12,7 +12,6 @@ train one booster, predict, save and load.
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from medalist.core.errors import MissingDependencyError
+from medalist.core.optional import require
 from medalist.models.base import MODELS, FitContext, ModelAdapter
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
@@ -37,10 +36,7 @@ def _require(package: str) -> ModuleType:
     >>> _require("lightgbm").__name__
     'lightgbm'
     """
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        raise MissingDependencyError(package, extra="gbdt", purpose=f"model '{package}'") from None
+    return require(package, extra="gbdt", purpose=f"model '{package}'")
 
 
 def _set_default(params: dict[str, Any], aliases: tuple[str, ...], value: Any) -> None:
@@ -124,7 +120,7 @@ class _GBDTModel(ModelAdapter):
         lib = _require(self.package)
         self._start_fit(train, ctx)
         self.native_names_ = _native_names(self.features_)
-        params = dict(self.params)
+        params = self._params()
         rounds = self._rounds(params)
         if ctx.num_iterations is not None:
             rounds, valid = int(ctx.num_iterations), None  # full-data refit: exact rounds, no peeking
@@ -151,7 +147,7 @@ class _GBDTModel(ModelAdapter):
         self.boosters_ = boosters
         self.rounds_ = used
         # One number for the runner's refit: the longest any label needed.
-        self.best_iteration = max(used)
+        self.best_iteration_ = max(used)
         return self
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:

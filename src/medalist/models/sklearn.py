@@ -162,8 +162,8 @@ class SklearnModel(ModelAdapter):
     extra_options = {"preprocess": True}
     accepts_spec = True
 
-    def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
-        super().__init__(params, **kwargs)
+    def _validate(self) -> None:
+        super()._validate()
         if not self.spec:
             raise ConfigError(
                 "model 'sklearn'",
@@ -171,7 +171,7 @@ class SklearnModel(ModelAdapter):
                 found="no path",
                 fix="write e.g. sklearn:sklearn.linear_model.LogisticRegression",
             )
-        resolve_estimator(self.spec)  # a bad or refused path fails here, before a run folder exists
+        resolve_estimator(self.spec)  # a bad or refused path is named before anything is trained
 
     # -- building ----------------------------------------------------------------------------
 
@@ -210,7 +210,7 @@ class SklearnModel(ModelAdapter):
 
         factory = resolve_estimator(self.spec)
         try:
-            est = factory(**self.params)
+            est = factory(**self._params())
         except TypeError as exc:
             raise ConfigError(f"params of model '{self.registered_name}'", expected="arguments it accepts",
                               found=str(exc), fix="check the parameter names") from None
@@ -236,7 +236,7 @@ class SklearnModel(ModelAdapter):
             native_multi, sparse_ok = False, False
         if ctx.task == "multilabel" and not native_multi:
             est = MultiOutputClassifier(est)
-        if self.options["preprocess"]:
+        if self.preprocess:
             cat_idx = [self.features_.index(c) for c in self.categorical_]
             est = Pipeline([("preprocess", self._preprocessor(len(self.features_), cat_idx, sparse_ok)),
                             ("model", est)])
@@ -302,7 +302,7 @@ class SklearnModel(ModelAdapter):
         """
         self._check_fitted()
         est = self.estimator_
-        if not self.options["preprocess"]:
+        if not self.preprocess:
             imp = _step_importance(_final_step(est))
             if imp is None or len(imp) != len(self.features_):
                 return None

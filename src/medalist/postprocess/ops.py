@@ -21,9 +21,9 @@ import polars as pl
 from medalist.core.errors import (
     ConfigError,
     DataError,
-    MissingDependencyError,
     did_you_mean,
 )
+from medalist.core.optional import require
 
 __all__ = [
     "Assignment", "assign", "box_iou", "match_boxes", "weighted_boxes_fusion", "soft_nms",
@@ -154,10 +154,8 @@ def weighted_boxes_fusion(boxes: Sequence, scores: Sequence, labels: Sequence, *
     >>> b.round(3).tolist(), s.round(3).tolist(), l.tolist()  # one box, averaged by score
     ([[0.109, 0.1, 0.5, 0.509]], [0.8], [0.0])
     """
-    try:
-        from ensemble_boxes import weighted_boxes_fusion as wbf
-    except ImportError:
-        raise MissingDependencyError("ensemble-boxes", "recsys", purpose="weighted boxes fusion") from None
+    wbf = require("ensemble_boxes", extra="recsys", purpose="weighted boxes fusion",
+                  package="ensemble-boxes").weighted_boxes_fusion
     if not (len(boxes) == len(scores) == len(labels)) or len(boxes) == 0:
         raise DataError("weighted_boxes_fusion", expected="one boxes/scores/labels list per model (same count, >= 1)",
                         found=f"{len(boxes)} boxes, {len(scores)} scores, {len(labels)} labels lists")

@@ -25,7 +25,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from medalist.core.errors import ConfigError, MissingDependencyError, did_you_mean
+from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.optional import require
 from medalist.core.registry import Registry
 
 __all__ = ["EncodedTrain", "CandidateGenerator", "GENERATORS", "make_generator", "list_generators", "get_generator",
@@ -366,10 +367,7 @@ class MatrixFactorization(CandidateGenerator):
             self.user_f_ = svd.fit_transform(binary).astype(np.float32)
             self.item_f_ = svd.components_.T.astype(np.float32)
         else:
-            try:
-                from implicit.als import AlternatingLeastSquares
-            except ImportError:
-                raise MissingDependencyError("implicit", "recsys", purpose="mf backend 'als'") from None
+            AlternatingLeastSquares = require("implicit.als", extra="recsys", purpose="mf backend 'als'").AlternatingLeastSquares
             from threadpoolctl import threadpool_limits
 
             conf = x.copy()

@@ -12,12 +12,9 @@ __all__ = ["pyplot", "Figs"]
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend with the report's style (a clear error without matplotlib)."""
-    try:
-        import matplotlib
-    except ImportError:
-        from medalist.core.errors import MissingDependencyError
+    from medalist.core.optional import require
 
-        raise MissingDependencyError("matplotlib", "plot", purpose="the report's plots") from None
+    matplotlib = require("matplotlib", extra="plot", purpose="the report's plots")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

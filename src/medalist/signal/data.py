@@ -49,12 +49,9 @@ def _open_array(src: SignalSource) -> Any:
         if src.npy:
             _ARRAYS[key] = np.load(path, mmap_mode="r", allow_pickle=False)
         else:
-            try:
-                import h5py
-            except ImportError:
-                from medalist.core.errors import MissingDependencyError
+            from medalist.core.optional import require
 
-                raise MissingDependencyError("h5py", extra="signal", purpose="HDF5 signal files") from None
+            h5py = require("h5py", extra="signal", purpose="HDF5 signal files")
             fh = h5py.File(path, "r")
             if src.dataset not in fh:
                 raise DataError(f"{path}: dataset '{src.dataset}'", expected="a dataset of the file",

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from medalist.core.errors import MissingDependencyError
+from medalist.core.optional import require
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,7 @@ def scrub(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mlflow():
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError("mlflow", "tracking", purpose="experiment tracking") from None
+    require("mlflow", extra="tracking", purpose="experiment tracking")
     # MLflow's alembic/sqlalchemy chatter drowns the run output.
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -40,8 +40,9 @@ from medalist.core.config import (
     load_yaml,
     validate,
 )
-from medalist.core.errors import ConfigError, MedalistError, MissingDependencyError
+from medalist.core.errors import ConfigError, MedalistError
 from medalist.core.io import atomic_write_json, atomic_write_text
+from medalist.core.optional import require
 from medalist.metrics.library import get_metric
 from medalist.runs.store import Run
 
@@ -115,10 +116,7 @@ def _probe_value(p: ParamSpec) -> Any:
 
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise MissingDependencyError("optuna", "tune", purpose="medalist tune") from None
+    optuna = require("optuna", extra="tune", purpose="medalist tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .bank import build_bank, read_questions, rule_questions
+from .errors import TwentyQArgumentError
 from .guesser import Guesser
 
 __all__ = ["cache_dir", "make_guesser", "load_candidates", "semantic_bank", "SHIPPED_CANDIDATES"]
@@ -75,4 +76,8 @@ def make_guesser(words: list[str], prior=None, *, eps: float = 0.1, handshake: b
         # rule rows are NaN: the guesser answers rule questions exactly and ignores those rows
         bank_p = np.vstack([np.full((len(bank), len(words)), np.nan), P])
         bank = bank + sem
-    return Guesser(words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
+    try:
+        return Guesser(words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
+    except ValueError as e:  # the Guesser ships without medalist, so it can only raise plain ValueErrors
+        raise TwentyQArgumentError("candidate keywords", expected="a non-empty list with one prior per word",
+                                   found=str(e), fix="check the candidates file (word<TAB>prior) and --limit") from e

@@ -31,6 +31,10 @@ from math import comb
 
 import numpy as np
 
+from medalist.core.errors import MedalistError
+
+from .errors import TwentyQArgumentError
+
 __all__ = ["solve_rate_bound"]
 
 
@@ -44,12 +48,13 @@ def solve_rate_bound(n: int, eps: float, rounds: int = 20) -> float:
     """
     from scipy.optimize import linprog
 
+    where = "solve_rate_bound"
     if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive number of candidates, got {n!r}")
+        raise TwentyQArgumentError(where, detail="n must be a positive number of candidates", found=repr(n))
     if not 0.0 <= eps <= 0.5:
-        raise ValueError(f"eps must be a flip probability in [0, 0.5], got {eps!r}")
+        raise TwentyQArgumentError(where, detail="eps must be a flip probability in [0, 0.5]", found=repr(eps))
     if not isinstance(rounds, (int, np.integer)) or not 1 <= rounds <= 60:
-        raise ValueError(f"rounds must be an integer in [1, 60], got {rounds!r}")
+        raise TwentyQArgumentError(where, detail="rounds must be an integer in [1, 60]", found=repr(rounds))
     T = int(rounds)
     cells = [(r, d) for r in range(1, T + 1) for d in range(r + 1)]   # first guessed after r answers, d flips
     value = np.array([eps ** d * (1.0 - eps) ** (r - d) for r, d in cells])
@@ -63,5 +68,6 @@ def solve_rate_bound(n: int, eps: float, rounds: int = 20) -> float:
     res = linprog(-value, A_ub=np.array(A, dtype=float), b_ub=np.array(b, dtype=float),
                   bounds=[(0, comb(r, d)) for r, d in cells], method="highs")
     if res.status != 0:  # pragma: no cover - the LP is always feasible (x = 0) and bounded
-        raise RuntimeError(f"solve_rate_bound LP failed: {res.message}")
+        raise MedalistError("solve_rate_bound", expected="a solved linear program", found=f"HiGHS: {res.message}",
+                            fix="report this as a bug; the LP is always feasible (x = 0) and bounded")
     return float(min(1.0, -res.fun))

@@ -21,6 +21,7 @@ import numpy as np
 from .agent import make_agent
 from .answerer import Answerer
 from .bound import solve_rate_bound
+from .errors import TwentyQArgumentError
 from .guesser import Guesser
 from .keywords import Keyword
 
@@ -108,7 +109,7 @@ def play(keyword: Keyword, guesser: Guesser, *, answerer: str = "exact", eps: fl
          answer_model=None, seed: int = 0, env=None, module=None) -> GameResult:
     """Play one game through the environment with ``keyword`` as the secret."""
     if answerer not in ANSWERERS:
-        raise ValueError(f"answerer must be one of {ANSWERERS}, got {answerer!r}")
+        raise TwentyQArgumentError("answerer", expected=" or ".join(ANSWERERS), found=repr(answerer))
     if env is None or module is None:
         make, module = load_env()
         env = make("llm_20_questions", debug=False)
@@ -163,6 +164,10 @@ def bench(keywords: list[Keyword], guesser: Guesser, *, answerer: str = "exact",
           games: int | None = None, seed: int = 0, answer_model=None, progress=None) -> dict:
     """Play ``games`` games (default: one per keyword, cycling) and return :func:`summarize`'s dict plus
     ``solve_rate_bound`` (:func:`medalist.twentyq.bound.solve_rate_bound`; None for the matrix answerer)."""
+    if not keywords:
+        raise TwentyQArgumentError("keywords to play", expected="at least one keyword", found="none")
+    if games is not None and games < 1:
+        raise TwentyQArgumentError("games", expected="a positive number of games", found=repr(games))
     make, module = load_env()
     env = make("llm_20_questions", debug=False)
     n = len(keywords) if games is None else games

