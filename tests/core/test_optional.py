@@ -30,6 +30,7 @@ def test_missing_module_names_the_extra_and_the_install_command(monkeypatch):
 
 def test_dotted_module_and_display_name(monkeypatch):
     monkeypatch.setitem(sys.modules, "ensemble_boxes", None)
+    monkeypatch.setitem(sys.modules, "ensemble_boxes.ensemble_boxes_wbf", None)  # even if another test imported it
     with pytest.raises(MissingDependencyError, match=r"package 'ensemble-boxes'.*medalist\[recsys\]"):
         require("ensemble_boxes.ensemble_boxes_wbf", extra="recsys", package="ensemble-boxes")
 
