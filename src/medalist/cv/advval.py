@@ -202,6 +202,42 @@ def adversarial_validation(
     >>> round(res.auc, 3), res.n_train, res.n_test, res.path.relative_to(Path.cwd())
     (0.519, 398, 171, PosixPath('advval/001'))
     """
+    data, skipped, threads = _load_data(ws, config, overrides)
+    drop = list(dict.fromkeys(drop or []))
+    features = _kept_features(data.features, drop)
+    categorical = [c for c in data.categorical if c in features]
+
+    n_train, n_test = data.train.height, data.test.height
+    X = pl.concat([data.train.select(features), data.test.select(features)], how="vertical_relaxed")
+    labels = np.r_[np.zeros(n_train, dtype=np.int64), np.ones(n_test, dtype=np.int64)]
+    X = X.with_columns(pl.Series(_LABEL, labels, dtype=pl.Int8))
+    group, groups = _groups(ws.competition.group, data)
+
+    model_params = {**DEFAULT_PARAMS, **(params or {})}
+    if threads is None and X.height * len(features) < _SMALL_CELLS:
+        # On a small matrix OpenMP's per-tree start-up and spinning cost more than the threads save,
+        # and on a busy machine they make each round ~10x slower; one thread is the fast choice.
+        threads = 1
+    splits = _splitter(k, labels, groups, seed)
+    oof, fold_of, gains, fold_rows = _cross_validate(X, labels, splits, features, categorical, seed=seed,
+                                                     params=model_params, rounds=rounds, threads=threads)
+    from sklearn.metrics import roc_auc_score
+
+    auc = float(roc_auc_score(labels, oof))
+    imp = _importance(features, gains, data, categorical, top)
+    scores = pl.DataFrame({data.id: data.train.get_column(data.id), "p_test": oof[:n_train],
+                           "fold": fold_of[:n_train]})
+    res = AdvValResult(auc=auc, folds=fold_rows, importance=imp, scores=scores, n_train=n_train, n_test=n_test, k=k,
+                       group=group, config=str(config) if config is not None else None, dropped=drop, skipped=skipped)
+    log.info("adversarial validation: AUC %.4f over %d features (%d train, %d test rows)", auc, len(features), n_train, n_test)
+    if save:
+        res.path = _save(ws, res)
+    return res
+
+
+def _load_data(ws: Workspace, config: Path | None, overrides: list[str] | None) -> tuple[Any, list[str], int | None]:
+    """The competition data with the config's columns and static features, the per-fold blocks
+    skipped (they need the target), and the config's thread count."""
     source = str(config) if config is not None else "medalist advval"
     if config is not None:
         exp, _ = load_experiment(Path(config), overrides)
@@ -217,51 +253,49 @@ def adversarial_validation(
     plan = build_plan(specs, data, source=source, ws=ws, folds_hash=folds_hash)
     data = apply_static(plan, data)
     skipped = [f"{s.block.name} (#{s.index})" for s in plan.steps if s.block.per_fold]
+    return data, skipped, threads
 
-    drop = list(dict.fromkeys(drop or []))
+
+def _kept_features(all_features: list[str], drop: list[str]) -> list[str]:
+    """``all_features`` less ``drop``; ConfigError for an unknown name or when nothing is left."""
     for c in drop:
-        if c not in data.features:
+        if c not in all_features:
             raise ConfigError(
                 f"--drop '{c}'", expected="a feature column",
-                found=f"no such feature{did_you_mean(c, data.features)}; features are {', '.join(data.features[:20])}"
-                + ("…" if len(data.features) > 20 else ""),
+                found=f"no such feature{did_you_mean(c, all_features)}; features are {', '.join(all_features[:20])}"
+                + ("…" if len(all_features) > 20 else ""),
                 fix="pass one of the feature names above",
             )
-    features = [c for c in data.features if c not in drop]
+    features = [c for c in all_features if c not in drop]
     if not features:
-        raise ConfigError("--drop", expected="at least one feature left", found=f"all {len(data.features)} dropped",
+        raise ConfigError("--drop", expected="at least one feature left", found=f"all {len(all_features)} dropped",
                           fix="drop fewer columns")
-    categorical = [c for c in data.categorical if c in features]
+    return features
 
-    n_train, n_test = data.train.height, data.test.height
-    X = pl.concat([data.train.select(features), data.test.select(features)], how="vertical_relaxed")
-    labels = np.r_[np.zeros(n_train, dtype=np.int64), np.ones(n_test, dtype=np.int64)]
-    X = X.with_columns(pl.Series(_LABEL, labels, dtype=pl.Int8))
 
-    group = ws.competition.group
-    groups = None
+def _groups(group: str | None, data: Any) -> tuple[str | None, np.ndarray | None]:
+    """The group column and its value per stacked row, when both train and test have it; else (None, None)."""
     if group and group in data.train.columns and group in data.test.columns:
         g = pl.concat([data.train.get_column(group).cast(pl.String), data.test.get_column(group).cast(pl.String)])
-        groups = g.fill_null("__none__").to_numpy()
-    else:
-        group = None
+        return group, g.fill_null("__none__").to_numpy()
+    return None, None
 
-    model_params = {**DEFAULT_PARAMS, **(params or {})}
-    if threads is None and X.height * len(features) < _SMALL_CELLS:
-        # On a small matrix OpenMP's per-tree start-up and spinning cost more than the threads save,
-        # and on a busy machine they make each round ~10x slower; one thread is the fast choice.
-        threads = 1
+
+def _cross_validate(X: pl.DataFrame, labels: np.ndarray, splits: Any, features: list[str], categorical: list[str], *,
+                    seed: int, params: dict[str, Any], rounds: int, threads: int | None,
+                    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]], list[dict[str, Any]]]:
+    """OOF p(test) and fold per stacked row, gain importance per fold, and each fold's AUC and row counts."""
+    from sklearn.metrics import roc_auc_score
+
     oof = np.full(len(labels), np.nan)
     gains: list[dict[str, float]] = []
     fold_rows: list[dict[str, Any]] = []
     fold_of = np.full(len(labels), -1, dtype=np.int16)
-    from sklearn.metrics import roc_auc_score
-
-    for fold, (tr_idx, va_idx) in enumerate(_splitter(k, labels, groups, seed)):
+    for fold, (tr_idx, va_idx) in enumerate(splits):
         ctx = FitContext(task="binary", target=[_LABEL], features=features, categorical=categorical,
                          seed=seed + fold, threads=threads)
         # a fresh model per fold; valid=None: fixed rounds (see DEFAULT_PARAMS)
-        model = create_model("lightgbm", model_params, early_stopping_rounds=None, num_boost_round=rounds)
+        model = create_model("lightgbm", params, early_stopping_rounds=None, num_boost_round=rounds)
         model.fit(X[tr_idx], None, ctx)
         oof[va_idx] = model.predict(X[va_idx])
         fold_of[va_idx] = fold
@@ -269,8 +303,11 @@ def adversarial_validation(
         y_va = labels[va_idx]
         fold_auc = float(roc_auc_score(y_va, oof[va_idx])) if len(np.unique(y_va)) == 2 else float("nan")
         fold_rows.append({"fold": fold, "auc": fold_auc, "valid_train_rows": int(len(y_va) - y_va.sum()), "valid_test_rows": int(y_va.sum())})
-    auc = float(roc_auc_score(labels, oof))
+    return oof, fold_of, gains, fold_rows
 
+
+def _importance(features: list[str], gains: list[dict[str, float]], data: Any, categorical: list[str], top: int) -> pl.DataFrame:
+    """Mean gain and gain share per feature, best first, with drift statistics for the ``top`` ones."""
     gain = np.array([[g.get(f, 0.0) for f in features] for g in gains]).mean(axis=0)
     total = float(gain.sum())
     imp = pl.DataFrame({"feature": features, "gain": gain,
@@ -284,16 +321,7 @@ def adversarial_validation(
     drift = pl.DataFrame(drift_rows, schema={"feature": pl.String, "missing_train": pl.Float64, "missing_test": pl.Float64,
                                              "drift": pl.String, "drift_stat": pl.Float64, "drift_p": pl.Float64})
     imp = imp.join(drift, on="feature", how="left", maintain_order="left")
-    imp = imp.select("feature", "gain", "gain_share", "drift", "drift_stat", "drift_p", "missing_train", "missing_test")
-
-    scores = pl.DataFrame({data.id: data.train.get_column(data.id), "p_test": oof[:n_train],
-                           "fold": fold_of[:n_train]})
-    res = AdvValResult(auc=auc, folds=fold_rows, importance=imp, scores=scores, n_train=n_train, n_test=n_test, k=k,
-                       group=group, config=str(config) if config is not None else None, dropped=drop, skipped=skipped)
-    log.info("adversarial validation: AUC %.4f over %d features (%d train, %d test rows)", auc, len(features), n_train, n_test)
-    if save:
-        res.path = _save(ws, res)
-    return res
+    return imp.select("feature", "gain", "gain_share", "drift", "drift_stat", "drift_p", "missing_train", "missing_test")
 
 
 def _save(ws: Workspace, res: AdvValResult) -> Path:

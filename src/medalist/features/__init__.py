@@ -34,11 +34,11 @@ from medalist.features.base import (
     list_blocks,
     register_block,
 )
+from medalist.features.describe import describe_features
 from medalist.features.plan import (
     FeaturePlan,
     apply_static,
     build_plan,
-    describe_features,
     fold_labels,
 )
 

@@ -29,15 +29,10 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
     raises :class:`~medalist.core.errors.RunError` when the loss does not fall below ``max_ratio`` × its
     start.
     """
-    import torch
-
     from medalist.core.config import load_experiment
     from medalist.models import FitContext, create_model
-    from medalist.vision.augment import build_pipeline
-    from medalist.vision.data import ImageDataset, ImageSource
-    from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
-    from medalist.vision.module import ImageModule
-    from medalist.vision.net import build_net, n_outputs
+    from medalist.vision.model import TimmImageModel
+    from medalist.vision.trainer import quiet_lightning
     from medalist.workspace.data import load_competition_data
 
     exp, _ = load_experiment(Path(config), overrides)
@@ -51,40 +46,9 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
     rows = data.train.head(n)
     ctx = FitContext(task=data.task, target=data.target, features=data.features, n_classes=data.n_classes, seed=exp.seeds[0])
     model._start_fit(rows, ctx)
-    loss = p.resolved_loss(data.task)
-    source = ImageSource(p.images, p.in_chans)
-    size = p.size()
-    aux = model._aux_values(rows, "training rows")
-    aux_out = []
-    for j, spec in enumerate(p.aux):
-        aux_out.append(int(spec.n_classes or np.nanmax(aux[:, j]) + 1) if spec.loss == "ce" else 1)  # type: ignore[index]
-    ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), data.task, model.n_classes_),
-                      aux, build_pipeline(p.valid_augment, size), size)
-    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
-    if bool(batch["bad"].any()):
-        raise RunError("sanity batch", expected="readable images", found=f"{int(batch['bad'].sum())} unreadable of {n}",
-                       fix="fix the image files first")
-    torch.manual_seed(ctx.seed)
-    with _quiet_lightning(exp.threads):
-        net = build_net(p, n_outputs(data.task, loss, model._width()), aux_out)
-        module = ImageModule(net, p, data.task, loss, p.aux)
-        opt = torch.optim.AdamW(net.parameters(), lr=lr or p.resolved_head_lr(), weight_decay=0.0)
-        net.train()
-        if n == 1:  # one image: batch statistics of a single sample are degenerate; use the running ones
-            for m in net.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        losses = []
-        for step in range(steps):
-            x = net.normalize(batch["image"])
-            logits, aux_logits = net(x, normalized=True)
-            total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            losses.append(float(total.detach()))
-            if on_step is not None:
-                on_step(step, losses[-1])
+    batch, aux_out = _one_batch(model, p, rows, ctx)
+    with quiet_lightning(exp.threads):
+        losses = _train_on_batch(model, p, aux_out, batch, ctx, steps=steps, lr=lr, on_step=on_step)
     first, last = losses[0], float(np.mean(losses[-3:]))
     result = {"losses": losses, "first": first, "last": last, "ratio": last / first if first else float("nan"), "rows": n}
     if not (last <= max_ratio * first):
@@ -94,3 +58,58 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
             fix="the pipeline is broken or the LR is off: check labels vs images, the loss for the task, the transforms and model.params.lr",
         )
     return result
+
+
+def _one_batch(model: Any, p: Any, rows: Any, ctx: Any) -> tuple[dict[str, Any], list[int]]:
+    """``rows`` through the real image source and validation transform, collated; and the aux head widths."""
+    import torch
+
+    from medalist.vision.augment import build_pipeline
+    from medalist.vision.data import ImageDataset, ImageSource
+    from medalist.vision.loaders import soft_targets
+
+    source = ImageSource(p.images, p.in_chans)
+    size = p.size()
+    aux = model._aux_values(rows, "training rows")
+    aux_out = []
+    for j, spec in enumerate(p.aux):
+        aux_out.append(int(spec.n_classes or np.nanmax(aux[:, j]) + 1) if spec.loss == "ce" else 1)  # type: ignore[index]
+    ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), ctx.task, model.n_classes_),
+                      aux, build_pipeline(p.valid_augment, size), size)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    if bool(batch["bad"].any()):
+        raise RunError("sanity batch", expected="readable images", found=f"{int(batch['bad'].sum())} unreadable of {len(ds)}",
+                       fix="fix the image files first")
+    return batch, aux_out
+
+
+def _train_on_batch(model: Any, p: Any, aux_out: list[int], batch: dict[str, Any], ctx: Any, *, steps: int,
+                    lr: float | None, on_step: Any) -> list[float]:
+    """The training loss after each of ``steps`` AdamW steps on the same batch."""
+    import torch
+
+    from medalist.vision.module import ImageModule
+    from medalist.vision.net import build_net, n_outputs
+
+    torch.manual_seed(ctx.seed)
+    loss = p.resolved_loss(ctx.task)
+    net = build_net(p, n_outputs(ctx.task, loss, model._width()), aux_out)
+    module = ImageModule(net, p, ctx.task, loss, p.aux)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr or p.resolved_head_lr(), weight_decay=0.0)
+    net.train()
+    if len(batch["bad"]) == 1:  # one image: batch statistics of a single sample are degenerate; use the running ones
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    losses = []
+    for step in range(steps):
+        x = net.normalize(batch["image"])
+        logits, aux_logits = net(x, normalized=True)
+        total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        losses.append(float(total.detach()))
+        if on_step is not None:
+            on_step(step, losses[-1])
+    return losses

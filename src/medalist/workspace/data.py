@@ -177,78 +177,13 @@ def prepare(
     """Check train/test against the competition config and encode them for models."""
     columns = columns or ColumnsConfig()
     tcols = comp.targets
-    special = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c] + list(columns.keep)
-    require_columns(train, [comp.id], file=train_file, role="id column")
-    require_columns(train, tcols, file=train_file, role="target column")
-    for role, c in (("group column", comp.group), ("time column", comp.time), ("weight column", weight)):
-        if c:
-            require_columns(train, [c], file=train_file, role=role)
-    require_columns(test, [comp.id], file=test_file, role="id column")
-    require_columns(train, columns.drop, file=train_file, role="dropped column")
-    require_columns(train, columns.keep, file=train_file, role="kept column")
-    check_unique_ids(train, comp.id, file=train_file)
-    check_unique_ids(test, comp.id, file=test_file)
-
-    if columns.use is not None:
-        require_columns(train, columns.use, file=train_file, role="feature")
-        features = [c for c in columns.use if c not in columns.drop and c not in columns.keep]
-    else:
-        features = [c for c in train.columns if c not in special and c not in columns.drop]
-    if not features and not columns.keep:  # kept columns alone feed e.g. an image model
-        raise DataError(f"{train_file}", expected="at least one feature column", found="none left after removing id/target/group/time/drop")
-    for c in features:
-        if c not in test.columns:
-            raise DataError(
-                f"{test_file}: feature '{c}'", expected="every feature column of train in test",
-                found=f"no such column{did_you_mean(c, test.columns)}",
-                fix="add it to columns.drop in the experiment config if it is train-only",
-            )
-
+    _check_roles(train, test, comp, columns, weight, train_file, test_file)
+    features = _feature_columns(train, test, comp, columns, weight, train_file, test_file)
     if weight:
-        w = train.get_column(weight)
-        if not w.dtype.is_numeric() or w.null_count() or bool((w.cast(pl.Float64) < 0).any()):
-            neg = int((w.cast(pl.Float64, strict=False) < 0).sum()) if w.dtype.is_numeric() else 0
-            found = (f"dtype {w.dtype}" if not w.dtype.is_numeric() else f"{w.null_count()} missing values" if w.null_count()
-                     else f"{neg} negative values (min {w.min()})")
-            raise DataError(f"{train_file}: weight '{weight}'", expected="non-negative numbers without gaps", found=found,
-                            fix="fix the weight column or set 'weight:' to another column")
-
+        _check_weight(train.get_column(weight), weight, train_file)
     train, classes = encode_target(train, comp, train_file)
-
-    if columns.categorical == "auto":
-        categorical = [c for c in features if isinstance(train.schema[c], _CATEGORICAL_DTYPES)]
-    else:
-        require_columns(train, columns.categorical, file=train_file, role="categorical column")
-        categorical = list(columns.categorical)
-        categorical += [c for c in features if isinstance(train.schema[c], _CATEGORICAL_DTYPES) and c not in categorical]
-
-    categories: dict[str, list] = {}
-    enc_train, enc_test = [], []
-    for c in features:
-        tr, te = train.get_column(c), test.get_column(c)
-        if c in categorical:
-            tr_s, te_s = tr.cast(pl.String), te.cast(pl.String)
-            cats = sorted(pl.concat([tr_s, te_s]).drop_nulls().unique().to_list())
-            categories[c] = cats
-            lut = pl.DataFrame({"v": cats, "code": np.arange(len(cats), dtype=np.int32)}, schema={"v": pl.String, "code": pl.Int32})
-            enc_train.append(pl.DataFrame({"v": tr_s}).join(lut, on="v", how="left", maintain_order="left").get_column("code").alias(c))
-            enc_test.append(pl.DataFrame({"v": te_s}).join(lut, on="v", how="left", maintain_order="left").get_column("code").alias(c))
-            continue
-        if tr.dtype == pl.Boolean:
-            tr, te = tr.cast(pl.Int8), te.cast(pl.Int8, strict=False)
-        elif tr.dtype.is_temporal():
-            tr, te = tr.to_physical().cast(pl.Int64), te.cast(tr.dtype, strict=False).to_physical().cast(pl.Int64)
-        elif not tr.dtype.is_numeric():
-            raise DataError(f"{train_file}: feature '{c}'", expected="a numeric, boolean, date or string column", found=f"dtype {tr.dtype}", fix="drop or convert it")
-        try:
-            te = te.cast(tr.dtype if tr.dtype.is_numeric() else te.dtype, strict=True)
-        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-            raise DataError(
-                f"{test_file}: feature '{c}'", expected=f"values castable to train's dtype {tr.dtype}",
-                found=f"dtype {te.dtype}", fix="fix the test file or drop the column",
-            ) from None
-        enc_train.append(tr)
-        enc_test.append(te)
+    categorical = _categorical_columns(train, features, columns, train_file)
+    enc_train, enc_test, categories = _encode_features(train, test, features, categorical, train_file, test_file)
 
     keep_train = [comp.id, *tcols] + [c for c in (comp.group, comp.time, weight) if c and c not in features]
     keep_train = list(dict.fromkeys([*keep_train, *columns.keep]))
@@ -263,6 +198,105 @@ def prepare(
         train=train_out, test=test_out, id=comp.id, target=tcols, features=features, categorical=categorical,
         task=comp.task, classes=classes, weight=weight, categories=categories,
     )
+
+
+def _check_roles(train: pl.DataFrame, test: pl.DataFrame, comp: CompetitionConfig, columns: ColumnsConfig,
+                 weight: str | None, train_file: str, test_file: str) -> None:
+    """Every column the config names (id, targets, group, time, weight, drop, keep) exists; ids are unique."""
+    require_columns(train, [comp.id], file=train_file, role="id column")
+    require_columns(train, comp.targets, file=train_file, role="target column")
+    for role, c in (("group column", comp.group), ("time column", comp.time), ("weight column", weight)):
+        if c:
+            require_columns(train, [c], file=train_file, role=role)
+    require_columns(test, [comp.id], file=test_file, role="id column")
+    require_columns(train, columns.drop, file=train_file, role="dropped column")
+    require_columns(train, columns.keep, file=train_file, role="kept column")
+    check_unique_ids(train, comp.id, file=train_file)
+    check_unique_ids(test, comp.id, file=test_file)
+
+
+def _feature_columns(train: pl.DataFrame, test: pl.DataFrame, comp: CompetitionConfig, columns: ColumnsConfig,
+                     weight: str | None, train_file: str, test_file: str) -> list[str]:
+    """``columns.use``, or every train column that plays no other role, less ``drop``; each must be in test."""
+    special = [comp.id, *comp.targets] + [c for c in (comp.group, comp.time, weight) if c] + list(columns.keep)
+    if columns.use is not None:
+        require_columns(train, columns.use, file=train_file, role="feature")
+        features = [c for c in columns.use if c not in columns.drop and c not in columns.keep]
+    else:
+        features = [c for c in train.columns if c not in special and c not in columns.drop]
+    if not features and not columns.keep:  # kept columns alone feed e.g. an image model
+        raise DataError(f"{train_file}", expected="at least one feature column", found="none left after removing id/target/group/time/drop")
+    for c in features:
+        if c not in test.columns:
+            raise DataError(
+                f"{test_file}: feature '{c}'", expected="every feature column of train in test",
+                found=f"no such column{did_you_mean(c, test.columns)}",
+                fix="add it to columns.drop in the experiment config if it is train-only",
+            )
+    return features
+
+
+def _check_weight(w: pl.Series, weight: str, train_file: str) -> None:
+    if not w.dtype.is_numeric() or w.null_count() or bool((w.cast(pl.Float64) < 0).any()):
+        neg = int((w.cast(pl.Float64, strict=False) < 0).sum()) if w.dtype.is_numeric() else 0
+        found = (f"dtype {w.dtype}" if not w.dtype.is_numeric() else f"{w.null_count()} missing values" if w.null_count()
+                 else f"{neg} negative values (min {w.min()})")
+        raise DataError(f"{train_file}: weight '{weight}'", expected="non-negative numbers without gaps", found=found,
+                        fix="fix the weight column or set 'weight:' to another column")
+
+
+def _categorical_columns(train: pl.DataFrame, features: list[str], columns: ColumnsConfig, train_file: str) -> list[str]:
+    """The configured categorical columns plus every text feature (all text features for ``auto``)."""
+    if columns.categorical == "auto":
+        return [c for c in features if isinstance(train.schema[c], _CATEGORICAL_DTYPES)]
+    require_columns(train, columns.categorical, file=train_file, role="categorical column")
+    categorical = list(columns.categorical)
+    categorical += [c for c in features if isinstance(train.schema[c], _CATEGORICAL_DTYPES) and c not in categorical]
+    return categorical
+
+
+def _encode_features(train: pl.DataFrame, test: pl.DataFrame, features: list[str], categorical: list[str],
+                     train_file: str, test_file: str) -> tuple[list[pl.Series], list[pl.Series], dict[str, list]]:
+    """Model-ready train and test series per feature, and the labels of each categorical column's codes."""
+    categories: dict[str, list] = {}
+    enc_train, enc_test = [], []
+    for c in features:
+        tr, te = train.get_column(c), test.get_column(c)
+        if c in categorical:
+            categories[c], tr, te = _category_codes(c, tr, te)
+        else:
+            tr, te = _numeric_pair(c, tr, te, train_file, test_file)
+        enc_train.append(tr)
+        enc_test.append(te)
+    return enc_train, enc_test, categories
+
+
+def _category_codes(c: str, tr: pl.Series, te: pl.Series) -> tuple[list, pl.Series, pl.Series]:
+    """Int32 codes into the sorted union of train and test values (the same mapping for every fold and model)."""
+    tr_s, te_s = tr.cast(pl.String), te.cast(pl.String)
+    cats = sorted(pl.concat([tr_s, te_s]).drop_nulls().unique().to_list())
+    lut = pl.DataFrame({"v": cats, "code": np.arange(len(cats), dtype=np.int32)}, schema={"v": pl.String, "code": pl.Int32})
+    return (cats,
+            pl.DataFrame({"v": tr_s}).join(lut, on="v", how="left", maintain_order="left").get_column("code").alias(c),
+            pl.DataFrame({"v": te_s}).join(lut, on="v", how="left", maintain_order="left").get_column("code").alias(c))
+
+
+def _numeric_pair(c: str, tr: pl.Series, te: pl.Series, train_file: str, test_file: str) -> tuple[pl.Series, pl.Series]:
+    """Booleans as Int8, dates as Int64, and test cast to train's dtype; other dtypes are refused."""
+    if tr.dtype == pl.Boolean:
+        tr, te = tr.cast(pl.Int8), te.cast(pl.Int8, strict=False)
+    elif tr.dtype.is_temporal():
+        tr, te = tr.to_physical().cast(pl.Int64), te.cast(tr.dtype, strict=False).to_physical().cast(pl.Int64)
+    elif not tr.dtype.is_numeric():
+        raise DataError(f"{train_file}: feature '{c}'", expected="a numeric, boolean, date or string column", found=f"dtype {tr.dtype}", fix="drop or convert it")
+    try:
+        te = te.cast(tr.dtype if tr.dtype.is_numeric() else te.dtype, strict=True)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        raise DataError(
+            f"{test_file}: feature '{c}'", expected=f"values castable to train's dtype {tr.dtype}",
+            found=f"dtype {te.dtype}", fix="fix the test file or drop the column",
+        ) from None
+    return tr, te
 
 
 def needed_columns(available: list[str], comp: CompetitionConfig, columns: ColumnsConfig | None = None,

@@ -1,0 +1,122 @@
+"""Execution of a plan's steps: the static blocks on train+test stacked (through the cache), the
+per-fold blocks inside one split, and the encoding of text outputs as category codes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from medalist.core.errors import ConfigError, DataError
+from medalist.features.base import PART, FeatureContext, check_columns
+from medalist.features.cache import FeatureCache
+
+if TYPE_CHECKING:
+    from medalist.features.plan import FeaturePlan
+    from medalist.features.steps import Step
+
+__all__ = ["run_static", "run_for_split", "encode"]
+
+
+def run_static(plan: FeaturePlan, train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """See :meth:`FeaturePlan.static`."""
+    ctx = plan.ctx
+    frame = pl.concat(
+        [train.drop([c for c in ctx.target if c in train.columns]).with_columns(pl.lit(0, pl.Int8).alias(PART)),
+         test.with_columns(pl.lit(1, pl.Int8).alias(PART))],
+        how="diagonal_relaxed",
+    )
+    new_cols: list[str] = []
+    plan.cache_hits, plan.cache_misses = [], []
+    cache = FeatureCache(ctx)
+    for step in plan.steps:
+        if step.block.per_fold:
+            continue
+        ctx.index = step.index
+        available = [c for c in frame.columns if c != PART]
+        check_columns(step.params, available, ctx)
+        out = encode(_static_output(plan, cache, step, frame), ctx, plan.categorical)
+        cols = new_column_names(out, available, ctx)
+        plan.columns.update({c: step.block.name for c in cols})
+        plan.sources.update({c: step.index for c in cols})
+        new_cols += cols
+        frame = frame.hstack(out)
+    plan._ready = [c for c in frame.columns if c != PART] + list(ctx.target)
+    for step in plan.steps:  # per-fold blocks: fail on a bad column now, before any model is fitted
+        if step.block.per_fold:
+            ctx.index = step.index
+            check_columns(step.params, [c for c in plan._ready if c not in ctx.target], ctx)
+    if not new_cols:
+        return train, test, []
+    # frame is train's rows then test's, and every block keeps that order: zero-copy slices, not a
+    # boolean filter that would copy every new column once more
+    added = frame.select(new_cols)
+    return train.hstack(added.slice(0, train.height)), test.hstack(added.slice(train.height)), new_cols
+
+
+def _static_output(plan: FeaturePlan, cache: FeatureCache, step: Step, frame: pl.DataFrame) -> pl.DataFrame:
+    """One static block's output, read from the cache or computed (and written to it)."""
+    ctx = plan.ctx
+    key = cache.key(step, frame)
+    out = cache.read(key)
+    if out is not None:
+        plan.cache_hits.append(step.index)
+        return out
+    out = step.block.fn(frame, step.params, ctx)
+    if out.height != frame.height:
+        raise DataError(ctx.where(), expected=f"{frame.height} rows from block '{step.block.name}'", found=f"{out.height}")
+    cache.write(key, out)
+    if key is not None:
+        plan.cache_misses.append(step.index)
+    return out
+
+
+def run_for_split(plan: FeaturePlan, train: pl.DataFrame, valid: pl.DataFrame, test: pl.DataFrame,
+                  inner: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str]]:
+    """See :meth:`FeaturePlan.for_split`."""
+    ctx = plan.ctx
+    new_cols: list[str] = []
+    for step in plan.steps:
+        if not step.block.per_fold:
+            continue
+        ctx.index = step.index
+        if plan._ready is None:
+            check_columns(step.params, [c for c in train.columns if c not in ctx.target], ctx)
+        a, b, c = step.block.fn(train, valid, test, step.params, ctx, inner)
+        new_column_names(a, train.columns, ctx)
+        plan.columns.update({col: step.block.name for col in a.columns})
+        plan.sources.update({col: step.index for col in a.columns})
+        train, valid, test = train.hstack(a), valid.hstack(b), test.hstack(c)
+        new_cols += a.columns
+    return train, valid, test, new_cols
+
+
+def new_column_names(new: pl.DataFrame, have: list[str], ctx: FeatureContext) -> list[str]:
+    """The names of ``new``'s columns, refusing any that already exist."""
+    for c in new.columns:
+        if c in have:
+            raise ConfigError(ctx.where(), expected="new column names", found=f"'{c}' exists already",
+                              fix="rename it (e.g. 'name:'/'prefix:') or drop the duplicate block")
+    return new.columns
+
+
+def encode(out: pl.DataFrame, ctx: FeatureContext, categorical: list[str]) -> pl.DataFrame:
+    """Text columns (joins, custom code) become category codes, like data.prepare does.
+
+    Their labels go to ``ctx.categories`` and their names are appended to ``categorical``.
+    """
+    for c in out.columns:
+        s = out.get_column(c)
+        if s.dtype == pl.Boolean:
+            out = out.with_columns(s.cast(pl.Int8))
+        elif s.dtype in (pl.String, pl.Categorical) or isinstance(s.dtype, pl.Enum):
+            cats = sorted(s.cast(pl.String).drop_nulls().unique().to_list())
+            ctx.categories[c] = cats
+            lut = pl.DataFrame({c: cats, "__code": np.arange(len(cats), dtype=np.int32)}, schema={c: pl.String, "__code": pl.Int32})
+            out = out.with_columns(pl.DataFrame({c: s.cast(pl.String)}).join(lut, on=c, how="left", maintain_order="left")
+                                   .get_column("__code").alias(c))
+            categorical.append(c)
+        elif not (s.dtype.is_numeric()):
+            out = out.with_columns(s.to_physical().cast(pl.Int64) if s.dtype.is_temporal() else s)
+    return out

@@ -1,0 +1,158 @@
+"""The inputs of an image fit: soft targets, aux-head values, pseudo-labelled rows, the train and
+validation datasets, the negative-downsampling sampler and the DataLoaders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medalist.core.errors import ConfigError, DataError, did_you_mean
+from medalist.models.base import FitContext
+
+__all__ = ["soft_targets", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
+
+log = logging.getLogger("medalist.vision")
+
+
+def soft_targets(y: np.ndarray, task: str, n_classes: int | None) -> np.ndarray:
+    """Targets as float rows: binary (n, 1), multiclass one-hot (n, K), multilabel (n, L), regression (n, D).
+
+    >>> soft_targets(np.array([0, 2]), "multiclass", 3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    y = np.asarray(y)
+    if task == "multiclass":
+        return np.eye(int(n_classes), dtype=np.float32)[y.astype(np.int64)]  # type: ignore[arg-type]
+    y = y.astype(np.float32)
+    return y[:, None] if y.ndim == 1 else y
+
+
+def aux_values(p: Any, frame: pl.DataFrame, what: str) -> np.ndarray | None:
+    """The aux-head target columns of ``frame`` as float32 (n, A), NaN where missing; None: no aux heads."""
+    if not p.aux:
+        return None
+    cols = []
+    for spec in p.aux:
+        if spec.col not in frame.columns:
+            raise DataError(f"{what}: aux column '{spec.col}'", expected="a column of the training rows",
+                            found=f"no such column{did_you_mean(spec.col, frame.columns)}",
+                            fix="list it under columns.keep in the experiment config (test may lack it)")
+        cols.append(frame.get_column(spec.col).cast(pl.Float32, strict=False).fill_null(float("nan")).to_numpy())
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def aux_widths(p: Any, aux: np.ndarray | None) -> list[int]:
+    """Output width of each aux head: its class count for ``ce`` (declared or seen), else 1."""
+    out = []
+    for j, spec in enumerate(p.aux):
+        k = spec.n_classes or (int(np.nanmax(aux[:, j])) + 1 if spec.loss == "ce" else 1)  # type: ignore[index]
+        out.append(int(k) if spec.loss == "ce" else 1)
+    return out
+
+
+def make_loader(p: Any, dataset: Any, *, train: bool, sampler: Any = None, seed: int = 0) -> Any:
+    """A DataLoader with ``p``'s batch size and workers; training ones shuffle (seeded) or use ``sampler``."""
+    import torch
+
+    kw: dict[str, Any] = {"batch_size": p.batch_size, "num_workers": p.workers,
+                          "pin_memory": torch.cuda.is_available(), "persistent_workers": p.workers > 0}
+    if train:
+        kw["drop_last"] = len(sampler if sampler is not None else dataset) > p.batch_size
+        if sampler is not None:
+            kw["sampler"] = sampler
+        else:
+            kw["shuffle"] = True
+            kw["generator"] = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, **kw)
+
+
+@dataclass
+class FitData:
+    """Everything a fit reads: datasets, sampler, transforms and what the model records about them."""
+
+    source: Any
+    train_ds: Any
+    valid_ds: Any
+    valid_y: np.ndarray | None
+    sampler: Any
+    train_tf: Any
+    valid_tf: Any
+    aux_out: list[int]
+    n_pseudo: int | None  # None: no pseudo-labels configured
+
+    def describe(self, stage: str, i: int) -> str:
+        """The image behind row ``i`` of the train or validation dataset, for messages."""
+        ds = self.train_ds if stage == "train" else self.valid_ds
+        return self.source.describe(ds.refs[i])
+
+
+def build_fit_data(p: Any, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext, n_classes: int | None) -> FitData:
+    """Datasets of ``train`` (plus pseudo-labelled test rows) and ``valid``, failing early on a bad first image."""
+    from medalist.vision.augment import build_pipeline
+    from medalist.vision.data import ImageDataset, ImageSource
+
+    task = ctx.task
+    size = p.size()
+    source = ImageSource(p.images, p.in_chans)
+    train_tf = build_pipeline(p.augment, size)
+    valid_tf = build_pipeline(p.valid_augment, size, where="model.params.valid_augment")
+    refs = source.refs(train, "training rows")
+    y = soft_targets(ctx.y(train), task, n_classes)
+    aux = aux_values(p, train, "training rows")
+    aux_out = aux_widths(p, aux)
+    n_pseudo = None
+    if p.pseudo_label is not None:
+        refs, y, aux, n_pseudo = _add_pseudo_labels(p, task, source, refs, y, aux)
+    _check_first_image(p, source, refs)
+    sampler = _sampler(p, task, y, ctx.seed)
+    train_ds = ImageDataset(source, refs, y, aux, train_tf, size)
+    valid_ds = valid_y = None
+    if valid is not None and valid.height:
+        valid_refs = source.refs(valid, "validation rows")
+        valid_ds = ImageDataset(source, valid_refs, soft_targets(ctx.y(valid), task, n_classes),
+                                aux_values(p, valid, "validation rows"), valid_tf, size)
+        valid_y = ctx.y(valid)
+    return FitData(source, train_ds, valid_ds, valid_y, sampler, train_tf, valid_tf, aux_out, n_pseudo)
+
+
+def _add_pseudo_labels(p: Any, task: str, source: Any, refs: list, y: np.ndarray,
+                       aux: np.ndarray | None) -> tuple[list, np.ndarray, np.ndarray | None, int]:
+    """Training refs, targets and aux values extended with the pseudo-labelled test rows (aux: NaN)."""
+    from medalist.vision.pseudo import load_pseudo_labels
+
+    rows, pt = load_pseudo_labels(p.pseudo_label, task, source.columns())
+    if len(rows):
+        refs = refs + source.refs(rows, f"pseudo-labelled test rows of run '{p.pseudo_label.run}'")
+        y = np.concatenate([y, pt.reshape(len(pt), -1)])
+        if aux is not None:
+            aux = np.concatenate([aux, np.full((len(pt), aux.shape[1]), np.nan, np.float32)])
+    log.info("pseudo-labels: %d test rows from run %s", len(rows), p.pseudo_label.run)
+    return refs, y, aux, len(rows)
+
+
+def _check_first_image(p: Any, source: Any, refs: list) -> None:
+    """Fail before training when even the first image is unusable (wrong channel count, bad bytes)."""
+    from medalist.vision.data import BadImage
+
+    try:
+        first = source.read(refs[0])
+    except BadImage as e:
+        raise DataError(f"image {source.describe(refs[0])}", expected=f"a readable image with {p.in_chans} channel(s)",
+                        found=str(e), fix="check the image files and model.params.in_chans") from None
+    log.debug("first image %s", first.shape)
+
+
+def _sampler(p: Any, task: str, y: np.ndarray, seed: int) -> Any:
+    """The negative downsampler of a binary task when ``sampler.neg_pos_ratio`` is set; else None."""
+    from medalist.vision.data import NegativeDownsampler
+
+    if p.sampler is None or p.sampler.neg_pos_ratio is None:
+        return None
+    if task != "binary":
+        raise ConfigError("model.params.sampler", expected="a binary task for negative downsampling",
+                          found=f"task '{task}'", fix="remove sampler")
+    return NegativeDownsampler(y[:, 0], p.sampler.neg_pos_ratio, seed=seed)
