@@ -31,10 +31,6 @@ PARAMS = {
     "sklearn": {"C": 0.5}, "timm_image": {"backbone": "resnet10t"},
     "signal": {"signals": {"columns": ["x"]}, "sample_rate": 100, "branches": [{"name": "w", "input": "raw"}]},
 }
-# Image and signal models still parse (and reject) their params in __init__.
-VALIDATE_IN_INIT = {"timm_image", "signal"}
-
-
 def _family(name: str) -> str:
     missing = [p for p in NEEDS.get(name, []) if importlib.util.find_spec(p) is None]
     if missing:
@@ -82,10 +78,7 @@ BAD_PARAMS = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=f"{n}'s __init__ still parses its params", raises=MedalistError))
-    for n in sorted(VALIDATE_IN_INIT)
-])
+@pytest.mark.parametrize("name", sorted(BAD_PARAMS))
 def test_bad_family_params_raise_at_fit_not_at_construction(name, tiny):
     model = MODELS.get(_family(name))(params=BAD_PARAMS[name])
     with pytest.raises(ConfigError):

@@ -68,13 +68,23 @@ class SignalModel(TimmImageModel):
 
     name = "signal"
 
-    def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
-        ModelAdapter.__init__(self, params, **kwargs)
-        self.p = SignalParams.parse(self.params)  # config errors surface before a run starts
+    @property
+    def p(self) -> SignalParams:
+        """The parsed params, parsed on first use (the constructor only stores them, as sklearn's do)."""
+        cached = self.__dict__.get("_parsed")
+        if cached is None or cached[0] is not self.params:
+            cached = (self.params, SignalParams.parse(self.params or {}))
+            self.__dict__["_parsed"] = cached
+        return cached[1]
+
+    def _validate(self) -> None:
+        """The base checks, then the signal params (``self.p``) and each timm branch's backbone."""
+        ModelAdapter._validate(self)  # not the image params: a signal model has its own
+        p = self.p  # parsing raises ConfigError; create_model calls this, so before a run starts
         if importlib.util.find_spec("timm") is not None:
             from medalist.vision.net import check_backbone
 
-            for b in self.p.branches:
+            for b in p.branches:
                 if b.resolved_net() == "timm":
                     check_backbone(b.backbone)
 
@@ -122,6 +132,7 @@ class SignalModel(TimmImageModel):
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> "SignalModel":
         """Train on ``train`` through the curriculum stages, validating each epoch on ``valid``."""
+        self._validate()  # a clone has only stored its params; self.p is parsed here
         p = self.p
         _require(p)
         import lightning.pytorch as L

@@ -64,13 +64,23 @@ class TimmImageModel(ModelAdapter):
 
     name = "timm_image"
 
-    def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
-        super().__init__(params, **kwargs)
-        self.p = VisionParams.parse(self.params)  # config errors surface before a run starts
+    @property
+    def p(self) -> VisionParams:
+        """The parsed params, parsed on first use (the constructor only stores them, as sklearn's do)."""
+        cached = self.__dict__.get("_parsed")
+        if cached is None or cached[0] is not self.params:
+            cached = (self.params, VisionParams.parse(self.params or {}))
+            self.__dict__["_parsed"] = cached
+        return cached[1]
+
+    def _validate(self) -> None:
+        """The base checks, then the image params (``self.p``) and the backbone name."""
+        super()._validate()
+        p = self.p  # parsing raises ConfigError; create_model calls this, so before a run starts
         if importlib.util.find_spec("timm") is not None:
             from medalist.vision.net import check_backbone
 
-            check_backbone(self.p.backbone)
+            check_backbone(p.backbone)
 
     # -- helpers (signal/model.py reuses them) ----------------------------------------------
 
