@@ -21,7 +21,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 # Package data, not modules: never imported for collection.
-collect_ignore_glob = ["medalist/templates/*", "medalist/twentyq/data/*"]
+collect_ignore_glob = ["medalist/workspace/templates/*", "medalist/twentyq/data/*"]
 
 LGBM = """\
 model:

@@ -63,7 +63,7 @@ def init(
     if image:
         from importlib import resources
 
-        (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("templates/image.yaml").read_text())
+        (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("workspace/templates/image.yaml").read_text())
     c = ws.competition
     console.print(f"[green]Created workspace[/] {ws.root}  task={c.task} metric={c.metric} target={c.target}")
     console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")

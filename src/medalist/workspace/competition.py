@@ -102,7 +102,7 @@ def _write_skeleton(root: Path, cfg: WorkspaceConfig, task: str) -> Workspace:
         if not (root / "configs" / name).exists():
             atomic_write_text(root / "configs" / name, text)
     script = root / "scripts" / "docker-run.sh"
-    script.write_text(resources.files("medalist").joinpath("templates/docker-run.sh").read_text())
+    script.write_text(resources.files("medalist").joinpath("workspace/templates/docker-run.sh").read_text())
     script.chmod(0o755)
     gi = root / ".gitignore"
     if not gi.exists():
