@@ -142,7 +142,7 @@ def _train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int =
     if kind is None or data is None:
         return {}
     out = {}
-    seeds = run.info.get("seeds") or [42]
+    seeds = run.record.seeds or [42]
     y_all = data.train.get_column(data.target[0]).to_numpy() if data.task != "multilabel" else None
     for split in splits[:max_folds]:
         mdir = run.path / "models" / f"r{split.repeat}_f{split.fold}_s{seeds[0]}"
@@ -216,8 +216,9 @@ def _leaderboard(runs: list[Run], led: pl.DataFrame, direction: str) -> str:
     rows = []
     for r in sorted(runs, key=lambda r: (r.cv is None, -(r.cv or 0) if direction == "maximize" else (r.cv or 0))):
         m = r.metrics
-        rows.append([r.id, r.info.get("model"), r.cv, m.get("mean"), m.get("std"), *(lb.get(r.id, (None, None))),
-                     None if r.info.get("seconds") is None else f"{r.info['seconds']:.1f}", r.info.get("folds_hash"), r.info.get("note") or ""])
+        rec = r.record
+        rows.append([r.id, rec.model, r.cv, m.get("mean"), m.get("std"), *(lb.get(r.id, (None, None))),
+                     None if rec.seconds is None else f"{rec.seconds:.1f}", rec.folds_hash, rec.note or ""])
     return _table(["run", "model", "CV (OOF)", "fold mean", "fold std", "public", "private", "seconds", "folds", "note"], rows, "leaderboard")
 
 
@@ -294,7 +295,7 @@ def _diagnostics(run: Run, truth: pl.DataFrame, classes: list | None, task: str,
 
     oof = run.oof()
     id_col = truth.columns[0]
-    cols = run.info.get("pred_columns") or [c for c in oof.columns if c.startswith("pred")]
+    cols = run.record.pred_columns or [c for c in oof.columns if c.startswith("pred")]
     j = truth.join(oof.with_columns(pl.col(id_col).cast(truth.schema[id_col])), on=id_col, how="inner")
     j = j.filter(pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in cols]))
     if j.height == 0:
@@ -496,13 +497,13 @@ def build_report(ws, run_ids: list[str] | None, out: Path) -> dict[str, Any]:
     detail = []
     for r in ranked[:MAX_DETAILED]:
         data = splits = None
-        if folds is not None and r.info.get("folds_hash") == folds.hash and (r.path / "curves.parquet").is_file():
+        if folds is not None and r.record.folds_hash == folds.hash and (r.path / "curves.parquet").is_file():
             try:
                 data = _load_data(ws, r)
                 splits = folds.splits(data.train)
             except Exception:
                 data = splits = None
-        body = [f'<h3 id="run-{_esc(r.id)}">{_esc(r.id)} — {_esc(str(r.info.get("model")))}, CV {r.cv:.5f}</h3>' if r.cv is not None else f"<h3>{_esc(r.id)}</h3>"]
+        body = [f'<h3 id="run-{_esc(r.id)}">{_esc(r.id)} — {_esc(str(r.record.model))}, CV {r.cv:.5f}</h3>' if r.cv is not None else f"<h3>{_esc(r.id)}</h3>"]
         body.append(_curves_section(ws, r, data, splits or [], figs))
         if truth is not None:
             try:
