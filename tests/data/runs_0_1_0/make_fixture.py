@@ -1,11 +1,19 @@
-"""Build a tiny workspace with medalist 0.1.0: lgbm + logistic + blend runs (tracking off)."""
-import shutil, sys
+"""Build tests/data/runs_0_1_0 with medalist 0.1.0 (tracking off): LightGBM + logistic + hill-climb blend.
+
+Run from the 0.1.0 tree: cd /tmp/x && PYTHONPATH=<0.1.0>/src python make_fixture.py OUT, then copy OUT without
+runs/*/models, runs/*/parts, scripts/, submissions/ and .gitignore.
+"""
+import shutil
+import sys
 from pathlib import Path
+
 import medalist
-assert medalist.__version__ == "0.1.0" and "/work/wt/head/" in medalist.__file__, medalist.__file__
+
+assert medalist.__version__ == "0.1.0", medalist.__file__
 from medalist.competition import init_local_competition, load_source
 from medalist.folds import build_folds
 from medalist.runner import train
+
 from medalist.ensemble.blend import blend
 from medalist.workspace import Workspace
 
