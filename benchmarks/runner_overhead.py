@@ -292,10 +292,13 @@ def mlflow_cost(ws, run, where: Path) -> dict[str, float]:
 
 def _targets() -> list[tuple[Any, str, str]]:
     """(owner, attribute, label) of the calls whose time the breakdown reports."""
-    import medalist.cv.runner as R
+    import medalist.core.provenance as P
+    import medalist.cv.runner.outputs as O
+    import medalist.cv.runner.train as R
     import medalist.metrics.library as M
     import medalist.models.base as B
     import medalist.models.gbdt as G
+    import medalist.runs.writer as W
     import medalist.workspace.folds as F
 
     this = sys.modules[__name__]
@@ -307,18 +310,18 @@ def _targets() -> list[tuple[Any, str, str]]:
         (F.Folds, "validate_groups", "medalist: Folds.validate_groups (all calls)"),
         (F.Folds, "splits", "medalist: Folds.splits"),
         (R, "_config_hash", "medalist: _config_hash"),
-        (R, "git_info", "medalist: git_info"),
-        (R, "package_versions", "medalist: package_versions"),
+        (P, "git_info", "medalist: git_info"),
+        (P, "package_versions", "medalist: package_versions"),
         (G.LightGBMModel, "_data", "medalist: LightGBMModel._data (frame -> numpy)"),
         (B.ModelAdapter, "predict", "medalist: Model.predict (incl. Booster.predict)"),
         (B.ModelAdapter, "save", "medalist: Model.save (incl. Booster.save_model)"),
         (G._GBDTModel, "feature_importance", "medalist: feature_importance"),
         (G, "_log_curves", "medalist: _log_curves"),
-        (R, "_save_npy", "medalist: _save_npy (parts/)"),
-        (R, "atomic_write_json", "medalist: atomic_write_json"),
-        (R, "atomic_write_text", "medalist: atomic_write_text"),
-        (R, "atomic_write_parquet", "medalist: atomic_write_parquet"),
-        (R, "_score_summary", "medalist: _score_summary"),
+        (W.RunWriter, "npy", "medalist: RunWriter.npy (parts/)"),
+        (W, "atomic_write_json", "medalist: atomic_write_json"),
+        (W, "atomic_write_text", "medalist: atomic_write_text"),
+        (W, "atomic_write_parquet", "medalist: atomic_write_parquet"),
+        (O, "_score_summary", "medalist: _score_summary"),
         (M.skm, "roc_auc_score", "medalist: roc_auc_score"),
         (os, "fsync", "os.fsync"),
         (pl.DataFrame, "__getitem__", "polars: DataFrame[...] (fold slicing)"),

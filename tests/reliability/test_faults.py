@@ -58,7 +58,7 @@ def test_disk_full_while_writing_oof_leaves_no_partial_file_and_a_failed_run(cov
 
 
 def test_an_exception_in_the_middle_of_saving_metrics_marks_the_run_failed(covid_ws, monkeypatch):
-    import medalist.cv.runner as runner
+    import medalist.runs.writer as runner  # RunWriter writes every file of a run
 
     real = runner.atomic_write_json
 

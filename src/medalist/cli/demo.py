@@ -75,8 +75,8 @@ def run_demo(
         sub = submit(ws, run.id, message=f"demo: {cfg}", local=True)
         m = run.metrics
         rows.append({
-            "run": run.id, "model": run.info["model"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
-            "public": sub.public, "private": sub.private, "seconds": run.info.get("seconds"), "submission": str(sub.file),
+            "run": run.id, "model": run.record.model, "cv": m["oof"], "mean": m["mean"], "std": m["std"],
+            "public": sub.public, "private": sub.private, "seconds": run.record.seconds, "submission": str(sub.file),
         })
     return {
         "workspace": str(ws.root), "competition": ws.competition.name, "metric": run.metrics["metric"],

@@ -77,12 +77,12 @@ def stack_cmd(
                 threads=threads, name=name, note=note, tracking=not no_track)
     m = run.metrics
     res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
-           "members": run.info["members"], "stack": m.get("stack"), "path": str(run.path)}
+           "members": run.record.members, "stack": m.get("stack"), "path": str(run.path)}
     if as_json:
         print(json.dumps(res, default=str))
         return
     c.console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {c.fmt(m['oof'])}  (folds {c.fmt(m['mean'])} ± {c.fmt(m['std'])})"
-                    f"  members: {', '.join(run.info['members'])}  -> {run.path}")
+                    f"  members: {', '.join(run.record.members or [])}  -> {run.path}")
 
 
 def tune_cmd(

@@ -88,13 +88,13 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
     from medalist.runs.store import Run
 
     r = Run.open(_ws(), run)
-    m, info = r.metrics, r.info
+    m, rec = r.metrics, r.record
     imp = r.importance()
     if as_json:
-        print(json.dumps({"info": info, "metrics": m, "config": r.config,
+        print(json.dumps({"info": rec.to_json(), "metrics": m, "config": r.config,
                           "importance": imp.head(30).to_dicts() if imp is not None else None}, default=str))
         return
-    console.print(f"[bold]{r.id}[/]  model={info.get('model')}  status={info.get('status')}  folds={info.get('folds_hash')}  seeds={info.get('seeds')}")
+    console.print(f"[bold]{r.id}[/]  model={rec.model}  status={rec.status}  folds={rec.folds_hash}  seeds={rec.seeds}")
     if m:
         table = Table(title=f"{m['metric']} per fold")
         for c in ("repeat", "fold", "score", "best iters", "seconds", "n_valid"):

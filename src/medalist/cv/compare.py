@@ -15,12 +15,10 @@ import numpy as np
 from scipy import stats
 
 from medalist.core.errors import FoldsError, RunError
-from medalist.core.io import atomic_write_json
 from medalist.runs.store import Run, list_runs
+from medalist.runs.writer import RunWriter
 
 __all__ = ["Comparison", "compare", "seed_replicas"]
-
-_REPLICA_KEY = "seed_replica_of"
 
 
 @dataclass
@@ -73,25 +71,24 @@ def _fold_scores(run: Run) -> dict[tuple[int, int], float]:
 
 def seed_replicas(ws, a: Run) -> list[Run]:
     """Finished runs recorded as seed replicas of ``a`` (by an earlier compare)."""
-    return [r for r in list_runs(ws) if r.info.get(_REPLICA_KEY) == a.id and r.status == "done"]
+    return [r for r in list_runs(ws) if (rec := r.record).seed_replica_of == a.id and rec.status == "done"]
 
 
 def _retrain(ws, a: Run, seed: int, tracking: bool) -> Run:
     from medalist.cv.runner import train
 
-    info = a.info
-    cfg = info.get("config")
-    if not cfg:
+    rec = a.record
+    if not rec.config:
         raise RunError(f"run '{a.id}'", expected="a trained run whose config can be rerun with other seeds",
-                       found=f"a {info.get('model')} run without a config",
+                       found=f"a {rec.model} run without a config",
                        fix="pass seed replicas with --noise RUN, or --seeds 0")
-    path = Path(cfg)
+    path = Path(rec.config)
     path = path if path.is_absolute() else ws.root / path
-    run = train(ws, path, [*info.get("overrides", []), f"seeds=[{seed}]"], tracking=tracking,
+    run = train(ws, path, [*rec.overrides, f"seeds=[{seed}]"], tracking=tracking,
                 note=f"seed {seed} replica of {a.id} (noise for compare)")
-    new = run.info
-    new[_REPLICA_KEY] = a.id
-    atomic_write_json(run.path / "run.json", new)
+    w = RunWriter(run.path, run.record)
+    w.update(seed_replica_of=a.id)
+    w.save()
     return run
 
 
@@ -109,9 +106,10 @@ def compare(ws, a: str, b: str, *, seeds: int = 2, noise_runs: list[str] | None 
     for r in (ra, rb):
         if r.status != "done":
             raise RunError(f"run '{r.id}'", expected="a finished run", found=f"status '{r.status}'")
-    if ra.info.get("folds_hash") != rb.info.get("folds_hash"):
-        raise FoldsError(f"run '{b}'", expected=f"the folds of '{a}' (hash {ra.info.get('folds_hash')})",
-                         found=f"folds hash {rb.info.get('folds_hash')}", fix="compare runs made on the same folds")
+    rec_a, rec_b = ra.record, rb.record
+    if rec_a.folds_hash != rec_b.folds_hash:
+        raise FoldsError(f"run '{b}'", expected=f"the folds of '{a}' (hash {rec_a.folds_hash})",
+                         found=f"folds hash {rec_b.folds_hash}", fix="compare runs made on the same folds")
     ma, mb = ra.metrics, rb.metrics
     if ma.get("metric") != mb.get("metric"):
         raise RunError(f"run '{b}'", expected=f"metric {ma.get('metric')} like '{a}'", found=str(mb.get("metric")))
@@ -121,10 +119,10 @@ def compare(ws, a: str, b: str, *, seeds: int = 2, noise_runs: list[str] | None 
     folds = [{"repeat": k[0], "fold": k[1], "a": fa[k], "b": fb[k], "diff": sign * (fb[k] - fa[k])} for k in sorted(fa) if k in fb]
     noise = [Run.open(ws, r) for r in (noise_runs or [])]
     for r in noise:
-        if r.info.get("folds_hash") != ra.info.get("folds_hash"):
-            raise FoldsError(f"--noise {r.id}", expected="a replica of A on the same folds", found=f"folds hash {r.info.get('folds_hash')}")
+        if (fh := r.record.folds_hash) != rec_a.folds_hash:
+            raise FoldsError(f"--noise {r.id}", expected="a replica of A on the same folds", found=f"folds hash {fh}")
     have = {r.id: r for r in [*noise, *seed_replicas(ws, ra)] if r.id not in (ra.id, rb.id)}
-    used = {s for r in have.values() for s in r.info.get("seeds", [])} | set(ra.info.get("seeds", []))
+    used = {s for r in have.values() for s in r.record.seeds} | set(rec_a.seeds)
     seed = 1000
     while len(have) < seeds:
         while seed in used:

@@ -92,7 +92,7 @@ class AutoResult:
         return best
 
     def summary(self) -> dict[str, Any]:
-        rows = [{"run": r.id, "model": r.info.get("model"), "cv": r.cv, "seconds": r.info.get("seconds")}
+        rows = [{"run": r.id, "model": (rec := r.record).model, "cv": r.cv, "seconds": rec.seconds}
                 for r in [*self.runs, *([self.blend] if self.blend else [])]]
         best = self.best
         return {"metric": self.metric, "direction": self.direction, "runs": rows, "skipped": self.skipped,

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import polars as pl
-import yaml
 
 from medalist.core.errors import FoldsError, RunError
-from medalist.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
-from medalist.core.provenance import git_info, stable_hash
+from medalist.core.provenance import stable_hash
 from medalist.metrics.library import Metric, get_metric
-from medalist.runs.store import Run, new_run_id
+from medalist.runs.store import Run
+from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data
 from medalist.workspace.folds import Folds
 
@@ -97,30 +95,30 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
     runs = [Run.open(ws, r) for r in run_ids]
     first = None
     for run in runs:
-        info = run.info
-        if run.status != "done":
-            raise RunError(f"run '{run.id}'", expected="a finished run", found=f"status '{run.status}'",
+        rec = run.record
+        if rec.status != "done":
+            raise RunError(f"run '{run.id}'", expected="a finished run", found=f"status '{rec.status}'",
                            fix=f"finish it first (`medalist train CONFIG --resume {run.id}`) or leave it out")
         if first is None:
-            first = (run, info)
+            first = (run, rec)
             continue
         r0, i0 = first
-        if info.get("folds_hash") != i0.get("folds_hash"):
-            raise FoldsError(f"run '{run.id}'", expected=f"the folds of '{r0.id}' (hash {i0.get('folds_hash')})",
-                             found=f"folds hash {info.get('folds_hash')}",
+        if rec.folds_hash != i0.folds_hash:
+            raise FoldsError(f"run '{run.id}'", expected=f"the folds of '{r0.id}' (hash {i0.folds_hash})",
+                             found=f"folds hash {rec.folds_hash}",
                              fix="combine only runs made on the same folds.parquet (retrain the others)")
         for key in ("task", "pred_columns"):
-            if info.get(key) != i0.get(key):
-                raise RunError(f"run '{run.id}'", expected=f"{key} {i0.get(key)!r} like '{r0.id}'",
-                               found=f"{info.get(key)!r}", fix="combine runs of one competition and task")
+            if getattr(rec, key) != getattr(i0, key):
+                raise RunError(f"run '{run.id}'", expected=f"{key} {getattr(i0, key)!r} like '{r0.id}'",
+                               found=f"{getattr(rec, key)!r}", fix="combine runs of one competition and task")
     folds = Folds.load(ws.folds_path)
     r0, i0 = first
-    if i0.get("folds_hash") != folds.hash:
+    if i0.folds_hash != folds.hash:
         raise FoldsError(f"run '{r0.id}'", expected=f"the workspace's current folds (hash {folds.hash})",
-                         found=f"folds hash {i0.get('folds_hash')}", fix="retrain the runs on the current folds.parquet")
+                         found=f"folds hash {i0.folds_hash}", fix="retrain the runs on the current folds.parquet")
     data = load_competition_data(ws)
     metric = get_metric(ws.competition.metric)
-    cols = list(i0.get("pred_columns") or ["pred"])
+    cols = list(i0.pred_columns or ["pred"])
     ids, tids = data.train.get_column(data.id), data.test.get_column(data.id)
     oofs, tests, fold = [], [], None
     for run in runs:
@@ -131,8 +129,8 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
             f = _aligned(oof, ids, ["fold"], run.id, "oof.parquet")[:, 0]
             fold = np.where(np.isnan(f), -1, f).astype(np.int64)
     return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
-                   info={"task": i0.get("task"), "classes": i0.get("classes"), "pred_columns": cols,
-                         "train_hash": i0.get("train_hash")})
+                   info={"task": i0.task, "classes": i0.classes, "pred_columns": cols,
+                         "train_hash": i0.train_hash})
 
 
 def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -149,10 +147,11 @@ def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) ->
 def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray, test: np.ndarray,
                        spec: dict[str, Any], extra_metrics: dict[str, Any] | None = None, note: str = "",
                        seconds: float = 0.0, tracking: bool = True) -> Run:
-    """Write a blend/stack as a run folder with the same files as a trained run; return it."""
+    """Write a blend/stack as a run folder with the same files as a trained run; return it.
+
+    A tracking server that is down does not fail it: the record gets ``tracking_error`` instead.
+    """
     t0 = time.perf_counter()
-    rid = new_run_id(ws.runs_dir, stem)
-    run = Run(rid, ws.runs_dir / rid)
     d = m.data
     cols = m.info["pred_columns"]
     rows = m.valid
@@ -168,22 +167,20 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
     tframe = {d.id: d.test.get_column(d.id)}
     tframe.update({c: test[:, i] for i, c in enumerate(cols)})
     resolved = {"competition": ws.competition.model_dump(mode="json"), "ensemble": {"kind": kind, **spec}}
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info = {"id": rid, "status": "done", "created": now, "finished": now, "model": f"{kind}:{spec.get('method') or spec.get('meta')}",
-            "config": None, "overrides": [], "members": m.ids,
-            "config_hash": stable_hash({"ensemble": resolved["ensemble"], "folds": m.folds_hash}),
-            "folds_hash": m.folds_hash, "train_hash": m.info.get("train_hash"), "seeds": [], "full_fit": False,
-            "note": note, "task": d.task, "classes": m.info.get("classes"), "pred_columns": cols, "cv": overall}
-    atomic_write_text(run.path / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    atomic_write_json(run.path / "git.json", git_info(ws.root))
-    atomic_write_parquet(run.path / "oof.parquet", pl.DataFrame(frame))
-    atomic_write_parquet(run.path / "test.parquet", pl.DataFrame(tframe))
-    atomic_write_json(run.path / "metrics.json", summary)
-    info["seconds"] = round(seconds + time.perf_counter() - t0, 3)
-    atomic_write_json(run.path / "run.json", info)  # last: a run.json with status done means complete
-    if tracking and ws.tracking_uri:
-        from medalist.tracking.mlflow import log_run
-
-        info["mlflow_run_id"] = log_run(ws, run)
-        atomic_write_json(run.path / "run.json", info)
-    return run
+    w = RunWriter.create(
+        ws.runs_dir, stem, model=f"{kind}:{spec.get('method') or spec.get('meta')}", config=None, overrides=[],
+        members=m.ids, config_hash=stable_hash({"ensemble": resolved["ensemble"], "folds": m.folds_hash}),
+        folds_hash=m.folds_hash, train_hash=m.info.get("train_hash"), seeds=[], full_fit=False, note=note,
+        task=d.task, classes=m.info.get("classes"), pred_columns=cols,
+    )
+    with w.recording():
+        w.yaml("config.yaml", resolved)
+        w.provenance(ws.root)
+        w.parquet("oof.parquet", pl.DataFrame(frame))
+        w.parquet("test.parquet", pl.DataFrame(tframe))
+        w.json("metrics.json", summary)
+        # run.json only now: a blend is written in one go, so no 'running' record is needed first
+        w.finish(seconds=round(seconds + time.perf_counter() - t0, 3), cv=overall)
+    if tracking:
+        w.mirror(ws)
+    return w.run

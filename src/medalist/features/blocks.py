@@ -360,7 +360,7 @@ def oof_feature(frame: pl.DataFrame, p: OofFeature, ctx: FeatureContext) -> pl.D
     if run.status != "done":
         raise RunError(ctx.where("run"), expected=f"a finished run '{p.run}'", found=f"status '{run.status}'",
                        fix=f"finish it first (`medalist train CONFIG --resume {p.run}`)")
-    theirs = run.info.get("folds_hash")
+    theirs = run.record.folds_hash
     if theirs != ctx.folds_hash:
         raise FoldsError(ctx.where("run"), expected=f"a run on the current folds (hash {ctx.folds_hash})",
                          found=f"run '{p.run}' used folds {theirs}",

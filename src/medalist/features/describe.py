@@ -70,8 +70,8 @@ def _run_importance(ws, config_path: Path, run: str | None) -> pl.DataFrame | No
         r = Run.open(ws, run)
     else:
         want = {str(config_path), str(config_path.resolve())}
-        done = [r for r in list_runs(ws) if r.status == "done" and (r.info.get("config") in want
-                or str((ws.root / str(r.info.get("config", ""))).resolve()) in want)]
+        done = [r for r in list_runs(ws) if r.status == "done" and (r.record.config in want
+                or str((ws.root / str(r.record.config or "")).resolve()) in want)]
         if not done:
             return None
         r = done[-1]

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from medalist.core.errors import FoldsError, MedalistError, RunError
+from medalist.runs.record import RunRecord
 from medalist.runs.store import Run
 
 __all__ = ["export_runs", "import_bundle", "BundleError", "secret_values", "assert_no_secrets"]
@@ -79,7 +80,7 @@ def export_runs(ws, run_ids: list[str], out: Path, *, models: bool = False) -> d
     if not run_ids:
         raise RunError("medalist export", expected="one or more RUN ids", found="none", fix="see `medalist runs`")
     runs = [Run.open(ws, r) for r in run_ids]
-    folds = {r.info.get("folds_hash") for r in runs}
+    folds = {r.record.folds_hash for r in runs}
     if len(folds) != 1:
         raise FoldsError("medalist export", expected="runs made on the same folds",
                          found=f"folds hashes {sorted(map(str, folds))}", fix="export runs of one CV scheme per bundle")
@@ -101,7 +102,7 @@ def export_runs(ws, run_ids: list[str], out: Path, *, models: bool = False) -> d
         "competition": ws.competition.name,
         "folds_hash": folds.pop(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "runs": [{"id": r.id, "model": r.info.get("model"), "cv": r.cv, "metric": r.metrics.get("metric")} for r in runs],
+        "runs": [{"id": r.id, "model": r.record.model, "cv": r.cv, "metric": r.metrics.get("metric")} for r in runs],
         "files": {k: _sha(v) for k, v in sorted(files.items())},
     }
     out = Path(out)
@@ -183,9 +184,9 @@ def import_bundle(ws, bundle: Path, *, force: bool = False) -> dict[str, Any]:
             info_name = f"runs/{rid}/run.json"
             if info_name not in names:
                 raise BundleError(f"{label}: {info_name}", expected="the run's run.json", found="missing")
-            info = json.loads(tar.extractfile(names[info_name]).read())
-            if info.get("folds_hash") != ours:
-                raise FoldsError(f"{label}: run {rid}", expected=f"folds hash {ours}", found=str(info.get("folds_hash")),
+            theirs_run = RunRecord.from_dict(json.loads(tar.extractfile(names[info_name]).read()), f"{label}: {info_name}").folds_hash
+            if theirs_run != ours:
+                raise FoldsError(f"{label}: run {rid}", expected=f"folds hash {ours}", found=str(theirs_run),
                                  fix="import only runs made on the team's folds")
             if (ws.runs_dir / rid).exists() and not force:
                 raise RunError(f"run '{rid}'", expected="a new run id", found="a run with this id exists here",
@@ -197,9 +198,9 @@ def import_bundle(ws, bundle: Path, *, force: bool = False) -> dict[str, Any]:
             for rid in run_ids:
                 src = Path(tmp) / "runs" / rid
                 info_p = src / "run.json"
-                info = json.loads(info_p.read_text())
-                info["imported"] = {"bundle": label, "time": now}
-                info_p.write_text(json.dumps(info, indent=2, default=str) + "\n")
+                rec = RunRecord.load(info_p)
+                rec.imported = {"bundle": label, "time": now}
+                rec.save(info_p)
                 dst = ws.runs_dir / rid
                 if dst.exists():
                     shutil.rmtree(dst)

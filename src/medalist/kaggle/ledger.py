@@ -90,7 +90,7 @@ def ledger(ws) -> pl.DataFrame:
         led = pl.DataFrame(schema=LEDGER_SCHEMA)
     led = _normalize(led)
     runs = {r.id: r for r in list_runs(ws)}
-    model = [runs[r].info.get("model") if r in runs else None for r in led.get_column("run").to_list()]
+    model = [runs[r].record.model if r in runs else None for r in led.get_column("run").to_list()]
     cv = [c if c is not None else (runs[r].cv if r in runs else None) for r, c in zip(led.get_column("run").to_list(), led.get_column("cv").to_list())]
     return led.with_columns(pl.Series("model", model, dtype=pl.String), pl.Series("cv", cv, dtype=pl.Float64))
 
@@ -193,7 +193,7 @@ def _oof_matrix(run: Run) -> tuple[np.ndarray, pl.Series] | None:
         oof = run.oof()
     except RunError:
         return None
-    cols = run.info.get("pred_columns") or [c for c in oof.columns if c.startswith("pred")]
+    cols = run.record.pred_columns or [c for c in oof.columns if c.startswith("pred")]
     return oof.select(cols).to_numpy().astype(float), oof.get_column(oof.columns[0])
 
 
@@ -229,7 +229,7 @@ def pick(ws, *, max_corr: float = 0.98, tolerance: float | None = None) -> Pick:
     ids = submitted or list(runs)
     if not submitted:
         warnings.append("no submissions in the ledger yet: candidates are all finished runs")
-    folds = {runs[i].info.get("folds_hash") for i in ids}
+    folds = {runs[i].record.folds_hash for i in ids}
     if len(folds) > 1:
         warnings.append(f"candidate runs use different folds ({', '.join(sorted(map(str, folds)))}): their CVs are not comparable")
     cands = [runs[i] for i in ids if runs[i].cv is not None and math.isfinite(runs[i].cv)]
@@ -243,7 +243,7 @@ def pick(ws, *, max_corr: float = 0.98, tolerance: float | None = None) -> Pick:
 
     def row(r: Run, why: str, extra: dict | None = None) -> dict[str, Any]:
         pub, prv = lb.get(r.id, (None, None))
-        return {"run": r.id, "model": r.info.get("model"), "cv": r.cv, "public": pub, "private": prv,
+        return {"run": r.id, "model": r.record.model, "cv": r.cv, "public": pub, "private": prv,
                 "submitted": r.id in submitted, "reason": why, **(extra or {})}
 
     picks = [row(best, "best CV (trust your CV)")]
@@ -254,7 +254,7 @@ def pick(ws, *, max_corr: float = 0.98, tolerance: float | None = None) -> Pick:
         scored = []
         for r in near:
             c = oof_correlation(best, r)
-            other_family = r.info.get("model") != best.info.get("model")
+            other_family = r.record.model != best.record.model
             scored.append((c if c is not None else 1.0, not other_family, sign * r.cv, r, c, other_family))
         diverse = [s for s in scored if s[0] <= max_corr]
         if diverse:

@@ -43,12 +43,12 @@ def _sample(ws) -> pl.DataFrame:
 
 def build_submission(ws, run: Run) -> pl.DataFrame:
     """The run's test predictions in the sample submission's format."""
-    comp, info = ws.competition, run.info
+    comp, rec = ws.competition, run.record
     sample = _sample(ws)
     test = run.test()
     id_col = comp.id
-    classes = info.get("classes")
-    pcols = info.get("pred_columns") or [c for c in test.columns if c.startswith("pred")]
+    classes = rec.classes
+    pcols = rec.pred_columns or [c for c in test.columns if c.startswith("pred")]
     value_cols = [c for c in sample.columns if c != id_col]
     out = sample.select(id_col).join(test, on=id_col, how="left", maintain_order="left")
     if comp.task == "multiclass" and len(value_cols) == 1:

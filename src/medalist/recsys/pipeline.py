@@ -22,12 +22,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-import yaml
 from pydantic import Field
 
 from medalist.core.config import Strict, apply_overrides, load_yaml, validate
@@ -187,68 +185,48 @@ def _plain(scores: dict[str, float]) -> dict[str, float]:
     return {name.split("@")[0]: v for name, v in scores.items()}
 
 
-class _MlflowView:
-    """The run as tracking.log_run reads it, with the metric name MLflow accepts ('@' is not allowed there)."""
-
-    def __init__(self, run) -> None:
-        self.id, self.path, self.info, self.config = run.id, run.path, run.info, run.config
-        self.metrics = {**run.metrics, "metric": run.metrics["metric"].replace("@", "_at_")}
-
-
 def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None, runs_dir: Path | None = None,
                tracking: bool = True, note: str | None = None):
-    """Evaluate a recsys config and write it as a run (in the workspace when ``ws`` is given)."""
-    from medalist.core.io import (
-        atomic_write_json,
-        atomic_write_parquet,
-        atomic_write_text,
-    )
-    from medalist.core.provenance import git_info, package_versions, stable_hash
-    from medalist.runs.store import Run, new_run_id
+    """Evaluate a recsys config and write it as a run (in the workspace when ``ws`` is given).
+
+    A tracking server that is down does not fail the run: its record gets ``tracking_error``.
+    """
+    from medalist.core.provenance import stable_hash
+    from medalist.runs.writer import RunWriter
 
     config_path = Path(config_path)
     cfg, resolved = load_recsys_config(config_path, overrides)
     base = config_path.resolve().parent
     interactions = read_interactions(cfg.data.source, cfg.columns(), base=ws.root if ws is not None else base)
     runs_dir = ws.runs_dir if ws is not None else Path(runs_dir or "runs")
-    rid = new_run_id(runs_dir, cfg.name or config_path.stem)
-    run = Run(rid, runs_dir / rid)
-    data_hash = stable_hash(interactions.hash_rows().sum())
-    info: dict[str, Any] = {
-        "id": rid, "status": "running", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": f"recsys-{cfg.ranker.objective}", "task": "recsys", "config": str(config_path),
-        "overrides": list(overrides or []), "config_hash": stable_hash(resolved), "data_hash": data_hash,
-        "seeds": [cfg.seed], "note": note if note is not None else cfg.note,
-    }
-    t0 = time.perf_counter()
-    try:
-        atomic_write_text(run.path / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-        if ws is not None:
-            atomic_write_json(run.path / "git.json", git_info(ws.root))
-        atomic_write_json(run.path / "run.json", info)
-        res = evaluate(interactions, cfg)
-        atomic_write_parquet(run.path / "valid_recs.parquet", res.valid_recs)
-        atomic_write_parquet(run.path / "importance.parquet", res.importance)
-        if cfg.refit_full:
-            t1 = time.perf_counter()
-            full = cfg.recommender().fit(interactions)
-            recs = full.recommend(interactions["user"].unique().sort(), k=cfg.k)
-            atomic_write_parquet(run.path / "recommendations.parquet", recs)
-            res.metrics["refit_seconds"] = round(time.perf_counter() - t1, 3)
-        atomic_write_json(run.path / "versions.json", package_versions())
-        atomic_write_json(run.path / "metrics.json", res.metrics)
-        info.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    seconds=round(time.perf_counter() - t0, 2), cv=res.metrics["oof"])
-        atomic_write_json(run.path / "run.json", info)
-        log.info("recsys run %s: %s=%.5f (popularity %.5f)", rid, res.metrics["metric"], res.metrics["oof"],
-                 res.metrics["baseline"][res.metrics["metric"]])
-    except BaseException as e:
-        info.update(status="failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=f"{type(e).__name__}: {e}")
-        atomic_write_json(run.path / "run.json", info)
-        raise
-    if tracking and ws is not None and ws.tracking_uri:
-        from medalist.tracking.mlflow import log_run
+    w = RunWriter.create(
+        runs_dir, cfg.name or config_path.stem, model=f"recsys-{cfg.ranker.objective}", task="recsys",
+        config=str(config_path), overrides=list(overrides or []), config_hash=stable_hash(resolved),
+        data_hash=stable_hash(interactions.hash_rows().sum()), seeds=[cfg.seed],
+        note=note if note is not None else cfg.note,
+    )
+    with w.recording():
+        w.yaml("config.yaml", resolved)
+        w.provenance(ws.root if ws is not None else None)
+        w.start()
+        res = _evaluate_and_write(w, interactions, cfg)
+        w.finish(cv=res.metrics["oof"])
+    log.info("recsys run %s: %s=%.5f (popularity %.5f)", w.id, res.metrics["metric"], res.metrics["oof"],
+             res.metrics["baseline"][res.metrics["metric"]])
+    if tracking and ws is not None:
+        w.mirror(ws)
+    return w.run
 
-        info["mlflow_run_id"] = log_run(ws, _MlflowView(run))
-        atomic_write_json(run.path / "run.json", info)
-    return run
+
+def _evaluate_and_write(w, interactions: pl.DataFrame, cfg: RecsysConfig) -> RecsysResult:
+    res = evaluate(interactions, cfg)
+    w.parquet("valid_recs.parquet", res.valid_recs)
+    w.parquet("importance.parquet", res.importance)
+    if cfg.refit_full:
+        t1 = time.perf_counter()
+        full = cfg.recommender().fit(interactions)
+        w.parquet("recommendations.parquet", full.recommend(interactions["user"].unique().sort(), k=cfg.k))
+        res.metrics["refit_seconds"] = round(time.perf_counter() - t1, 3)
+    w.versions()
+    w.json("metrics.json", res.metrics)
+    return res

@@ -96,7 +96,7 @@ def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 
     if kind is None or data is None:
         return {}
     out = {}
-    seeds = run.info.get("seeds") or [42]
+    seeds = run.record.seeds or [42]
     y_all = data.train.get_column(data.target[0]).to_numpy() if data.task != "multilabel" else None
     for split in splits[:max_folds]:
         mdir = run.path / "models" / f"r{split.repeat}_f{split.fold}_s{seeds[0]}"

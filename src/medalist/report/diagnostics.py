@@ -42,7 +42,7 @@ def _joined(run: Run, truth: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Target and OOF prediction columns on the rows that have both (every prediction finite)."""
     oof = run.oof()
     id_col = truth.columns[0]
-    cols = run.info.get("pred_columns") or [c for c in oof.columns if c.startswith("pred")]
+    cols = run.record.pred_columns or [c for c in oof.columns if c.startswith("pred")]
     j = truth.join(oof.with_columns(pl.col(id_col).cast(truth.schema[id_col])), on=id_col, how="inner")
     j = j.filter(pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in cols]))
     return j, cols

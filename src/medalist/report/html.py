@@ -85,13 +85,13 @@ def _per_run(ws, ranked: list[Run], folds, figs: Figs) -> Markup:
     detail = []
     for r in ranked[:MAX_DETAILED]:
         data = splits = None
-        if folds is not None and r.info.get("folds_hash") == folds.hash and (r.path / "curves.parquet").is_file():
+        if folds is not None and r.record.folds_hash == folds.hash and (r.path / "curves.parquet").is_file():
             try:
                 data = load_data(ws, r)
                 splits = folds.splits(data.train)
             except Exception:
                 data = splits = None
-        detail.append(parts().run_heading(r.id, str(r.info.get("model")), r.cv))
+        detail.append(parts().run_heading(r.id, str(r.record.model), r.cv))
         detail.append(curves_section(ws, r, data, splits or [], figs))
         if truth is not None:
             try:

@@ -21,8 +21,9 @@ def leaderboard_section(runs: list[Run], led: pl.DataFrame, direction: str) -> M
     rows = []
     for r in sorted(runs, key=lambda r: (r.cv is None, -(r.cv or 0) if direction == "maximize" else (r.cv or 0))):
         m = r.metrics
-        rows.append([r.id, r.info.get("model"), r.cv, m.get("mean"), m.get("std"), *(lb.get(r.id, (None, None))),
-                     None if r.info.get("seconds") is None else f"{r.info['seconds']:.1f}", r.info.get("folds_hash"), r.info.get("note") or ""])
+        rec = r.record
+        rows.append([r.id, rec.model, r.cv, m.get("mean"), m.get("std"), *(lb.get(r.id, (None, None))),
+                     None if rec.seconds is None else f"{rec.seconds:.1f}", rec.folds_hash, rec.note or ""])
     return table(["run", "model", "CV (OOF)", "fold mean", "fold std", "public", "private", "seconds", "folds", "note"], rows, "leaderboard")
 
 

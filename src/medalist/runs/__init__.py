@@ -1,1 +1,2 @@
-"""Run folders: reading them (:mod:`.store`). Every producer writes them through one writer."""
+"""Run folders: the typed run.json (:mod:`.record`), reading folders (:mod:`.store`) and the one
+writer every producer goes through (:mod:`.writer`)."""

@@ -5,6 +5,7 @@ A run folder fully describes how to reproduce it::
     runs/<config-stem>-<NNN>/
       config.yaml        resolved experiment config (+ competition snapshot)
       run.json           status, timings, folds hash, data hash, config hash, seeds, mlflow id
+                         (typed: :class:`~medalist.runs.record.RunRecord`, ``Run.record``)
       metrics.json       per-fold scores, overall OOF score, mean ± std, best iterations
       oof.parquet        id, fold, prediction column(s)
       test.parquet       id, prediction column(s)
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import polars as pl
 import yaml
 
 from medalist.core.errors import RunError, did_you_mean
+from medalist.runs.record import RunRecord
 
 __all__ = ["Run", "list_runs", "new_run_id", "pred_columns"]
 
@@ -82,8 +85,15 @@ class Run:
         return json.loads(p.read_text()) if p.is_file() else {}
 
     @property
+    def record(self) -> RunRecord:
+        """run.json, typed (read on each access: a writer in this or another process may update it)."""
+        return RunRecord.load(self.path / "run.json")
+
+    @property
     def info(self) -> dict[str, Any]:
-        return self._json("run.json")
+        """Deprecated: run.json as a dict; use :attr:`record`."""
+        warnings.warn("Run.info is deprecated; use Run.record (typed)", DeprecationWarning, stacklevel=2)
+        return self.record.model_dump()
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -96,7 +106,8 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.info.get("status", "unknown")
+        p = self.path / "run.json"
+        return self.record.status if p.is_file() else "unknown"
 
     def _require_done(self, what: str) -> Path:
         p = self.path / what
@@ -122,19 +133,19 @@ class Run:
         return self.metrics.get("oof")
 
     def summary(self) -> dict[str, Any]:
-        info, m = self.info, self.metrics
+        rec, m = self.record, self.metrics
         return {
             "id": self.id,
-            "model": info.get("model"),
-            "status": info.get("status"),
+            "model": rec.model,
+            "status": rec.status if "status" in rec.model_fields_set else None,
             "metric": m.get("metric"),
             "cv": m.get("oof"),
             "mean": m.get("mean"),
             "std": m.get("std"),
-            "seconds": info.get("seconds"),
-            "folds_hash": info.get("folds_hash"),
-            "created": info.get("created"),
-            "note": info.get("note", ""),
+            "seconds": rec.seconds,
+            "folds_hash": rec.folds_hash,
+            "created": rec.created,
+            "note": rec.note,
         }
 
 
@@ -143,4 +154,4 @@ def list_runs(ws) -> list[Run]:
     if not ws.runs_dir.is_dir():
         return []
     runs = [Run(p.name, p) for p in ws.runs_dir.iterdir() if (p / "run.json").is_file()]
-    return sorted(runs, key=lambda r: (r.info.get("created", ""), r.id))
+    return sorted(runs, key=lambda r: (r.record.created or "", r.id))

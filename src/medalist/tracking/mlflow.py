@@ -18,7 +18,7 @@ from medalist.core.optional import require
 
 log = logging.getLogger(__name__)
 
-__all__ = ["log_run", "mirror_run", "mirror_and_record", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
+__all__ = ["log_run", "mirror_run", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
 
 SECRET_PATTERN = re.compile(r"(key|token|secret|passw(or)?d|credential|auth)", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^[0-9a-f]{32}$|^(KGAT_|ghp_|sk-)[A-Za-z0-9_]+")
@@ -91,6 +91,8 @@ def _reachable(uri: str, timeout: float = 3.0) -> str | None:
 def mirror_run(ws, run) -> tuple[str | None, str | None]:
     """Log ``run`` to MLflow without ever failing the run: ``(mlflow_run_id, None)`` or ``(None, warning)``.
 
+    :meth:`medalist.runs.writer.RunWriter.mirror` records the outcome in the run's run.json.
+
     A tracking server that is down must not cost a finished run: its files are complete in the run
     folder, and the warning says so (once, with the URI's credentials removed).
     """
@@ -105,28 +107,6 @@ def mirror_run(ws, run) -> tuple[str | None, str | None]:
             why = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
     return None, (f"MLflow tracking at {redact_uri(uri)} failed ({why}); run {run.id} is complete and saved in "
                   f"{run.path} — only its MLflow copy is missing")
-
-
-def mirror_and_record(ws, run, info: dict[str, Any]) -> str | None:
-    """:func:`mirror_run`, then record the outcome in the run folder; return the warning, if any.
-
-    ``info`` (the run's run.json, updated in place and rewritten) gets ``mlflow_run_id`` or
-    ``tracking_error``; a failure is also logged and appended to the run's log.txt.
-    """
-    from datetime import datetime, timezone
-
-    from medalist.core.io import atomic_write_json
-
-    mlflow_id, warning = mirror_run(ws, run)
-    if warning:
-        log.warning(warning)
-        with open(run.path / "log.txt", "a") as fh:
-            fh.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} WARNING {warning}\n")
-        info["tracking_error"] = warning
-    else:
-        info["mlflow_run_id"] = mlflow_id
-    atomic_write_json(run.path / "run.json", info)
-    return warning
 
 
 def _experiment_id(client, name: str, artifact_root: str | None) -> str:
@@ -178,7 +158,7 @@ def _log_run(ws, run) -> str:
     client = MlflowClient(tracking_uri=uri)
     artifact_root = (ws.root / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     exp_id = _experiment_id(client, ws.experiment_name, artifact_root)
-    info, metrics = run.info, run.metrics
+    rec, metrics = run.record, run.metrics
     git = {}
     gpath = run.path / "git.json"
     if gpath.is_file():
@@ -188,10 +168,10 @@ def _log_run(ws, run) -> str:
     finished = bool(metrics)  # a pruned tune trial has no metrics.json: its finished folds are in parts/
     folds = metrics.get("folds", []) if finished else _part_scores(run.path)
     tags = {
-        "medalist.status": str(info.get("status", "done" if finished else "unknown")),
-        "mlflow.runName": run.id, "medalist.run_id": run.id, "medalist.model": str(info.get("model")),
-        "medalist.folds_hash": str(info.get("folds_hash")), "medalist.config_hash": str(info.get("config_hash")),
-        "mlflow.note.content": info.get("note") or "",
+        "medalist.status": str(rec.status if rec.status != "unknown" else "done" if finished else "unknown"),
+        "mlflow.runName": run.id, "medalist.run_id": run.id, "medalist.model": str(rec.model),
+        "medalist.folds_hash": str(rec.folds_hash), "medalist.config_hash": str(rec.config_hash),
+        "mlflow.note.content": rec.note or "",
     }
     if git.get("commit"):
         tags.update({"mlflow.source.git.commit": git["commit"], "git.dirty": str(git.get("dirty"))})

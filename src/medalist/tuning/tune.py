@@ -41,10 +41,11 @@ from medalist.core.config import (
     validate,
 )
 from medalist.core.errors import ConfigError, MedalistError
-from medalist.core.io import atomic_write_json, atomic_write_text
+from medalist.core.io import atomic_write_text
 from medalist.core.optional import require
 from medalist.metrics.library import get_metric
 from medalist.runs.store import Run
+from medalist.runs.writer import RunWriter
 
 __all__ = ["TuneConfig", "ParamSpec", "TuneResult", "tune", "load_tune_config", "dashboard_command", "default_storage"]
 
@@ -214,27 +215,22 @@ def _create_study(optuna, name: str, storage: str, direction: str, tc: TuneConfi
             time.sleep(0.5 + attempt)
 
 
-def _mark_pruned(ws, stem: str, trial_number: int) -> str | None:
+def _mark_pruned(ws, stem: str, trial_number: int) -> RunWriter | None:
     """The pruned trial's run folder (status 'failed' from the runner) is relabelled 'pruned'."""
     cands = []
     for p in ws.runs_dir.glob(f"{stem}-*"):
-        info = Run(p.name, p).info
-        if info.get("status") == "failed" and str(info.get("error", "")).startswith("TrialPruned"):
-            cands.append((info.get("created", ""), p.name, info))
+        if not (p / "run.json").is_file():
+            continue
+        rec = Run(p.name, p).record
+        if rec.status == "failed" and str(rec.error or "").startswith("TrialPruned"):
+            cands.append((rec.created or "", p.name, rec))
     if not cands:
         return None
-    _, rid, info = max(cands)
-    info.update(status="pruned", pruned_after_folds=len(list((ws.runs_dir / rid / "parts").glob("*.json"))))
-    atomic_write_json(ws.runs_dir / rid / "run.json", info)
-    return rid
-
-
-def _mirror_pruned(ws, rid: str) -> None:
-    """Log a pruned trial to MLflow too (status KILLED, its finished folds' scores), never failing the study."""
-    from medalist.tracking.mlflow import mirror_and_record
-
-    run = Run(rid, ws.runs_dir / rid)
-    mirror_and_record(ws, run, run.info)
+    _, rid, rec = max(cands, key=lambda c: c[:2])
+    w = RunWriter(ws.runs_dir / rid, rec)
+    w.update(status="pruned", pruned_after_folds=len(list((w.path / "parts").glob("*.json"))))
+    w.save()
+    return w
 
 
 def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, storage: str | None = None,
@@ -284,11 +280,11 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
         try:
             run = train(ws, config, overrides, tracking=tracking, note=f"tune {name} trial {trial.number}", on_event=on_event)
         except optuna.TrialPruned:
-            rid = _mark_pruned(ws, stem, trial.number)
-            if rid:
-                trial.set_user_attr("run", rid)
-                if tracking and ws.tracking_uri:
-                    _mirror_pruned(ws, rid)
+            pruned = _mark_pruned(ws, stem, trial.number)
+            if pruned is not None:
+                trial.set_user_attr("run", pruned.id)
+                if tracking:  # KILLED in MLflow with its finished folds' scores; never fails the study
+                    pruned.mirror(ws)
             raise
         except MedalistError:
             raise

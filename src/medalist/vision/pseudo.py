@@ -55,7 +55,7 @@ def load_pseudo_labels(cfg: PseudoLabelConfig, task: str, columns: list[str]) ->
     run = Run.open(ws, cfg.run)
     test = run.test()
     id_col = ws.competition.id
-    pcols: list[Any] = run.info.get("pred_columns") or [c for c in test.columns if c.startswith("pred")]
+    pcols: list[Any] = run.record.pred_columns or [c for c in test.columns if c.startswith("pred")]
     pred = test.select(pcols).to_numpy()
     if task == "binary":
         pred = pred[:, 0]

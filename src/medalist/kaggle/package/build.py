@@ -107,7 +107,7 @@ def _runtime_deps(imported: dict[str, str], src: Path, runs: list[Run]) -> dict[
     project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
     roots = [Requirement(r).name for r in project.get("dependencies", [])]
     for r in runs:
-        family = str(r.info.get("model") or "").split(":")[0]
+        family = str(r.record.model or "").split(":")[0]
         roots += _MODEL_DISTS.get(family, [])
     have = {_canon(d): d for d in imported}
     keep: set[str] = set()

@@ -18,6 +18,7 @@ import polars as pl
 import yaml
 
 from medalist.core.errors import MedalistError
+from medalist.runs.record import RunRecord
 from medalist.runs.store import Run
 
 __all__ = ["predict_package", "run_test_predictions", "check_packable", "PackageError"]
@@ -49,7 +50,7 @@ def check_packable(run: Run) -> None:
         raise PackageError(f"run '{run.id}'", expected="a run without model_selection_by", found="two models chosen per row",
                            fix="package a run without model_selection_by")
     splits, full = _model_dirs(run.path)
-    if not (full if run.info.get("full_fit") else splits):
+    if not (full if run.record.full_fit else splits):
         raise PackageError(f"run '{run.id}'", expected="fitted models under models/", found="none",
                            fix="re-run it; models are saved per fold")
 
@@ -61,7 +62,7 @@ def run_test_predictions(run_dir: Path, ws_like) -> np.ndarray:
     from medalist.workspace.data import load_competition_data
 
     exp = _experiment(run_dir)
-    info = json.loads((run_dir / "run.json").read_text())
+    info = RunRecord.load(run_dir / "run.json")
     data = load_competition_data(ws_like, exp.columns, weight=exp.weight)
     plan = build_plan(exp.features, data, source=str(run_dir / "config.yaml"), ws=None, folds_hash=None)
     if plan.per_fold:
@@ -71,7 +72,7 @@ def run_test_predictions(run_dir: Path, ws_like) -> np.ndarray:
     te = data.test
     splits, _ = _model_dirs(run_dir)
     seeds = list(exp.seeds)
-    if info.get("full_fit"):
+    if info.full_fit:
         pred = None
         for seed in seeds:
             p = load_model(run_dir / "models" / f"full_s{seed}").predict(te) / len(seeds)
@@ -99,10 +100,10 @@ def _ws_like(competition: dict[str, Any], input_dir: Path):
 
 
 class _PackagedRun:
-    """What build_submission needs of a run: its info and test predictions."""
+    """What build_submission needs of a run: its record and test predictions."""
 
-    def __init__(self, info: dict[str, Any], test: pl.DataFrame) -> None:
-        self.info, self._test = info, test
+    def __init__(self, record: RunRecord, test: pl.DataFrame) -> None:
+        self.record, self._test = record, test
 
     def test(self) -> pl.DataFrame:
         return self._test
@@ -126,12 +127,12 @@ def predict_package(pkg: Path, input_dir: Path, out: Path) -> dict[str, Any]:
     info = None
     for rid in manifest["runs"]:
         run_dir = pkg / "runs" / rid
-        info = json.loads((run_dir / "run.json").read_text())
+        info = RunRecord.load(run_dir / "run.json")
         pred = run_test_predictions(run_dir, ws)
         from medalist.workspace.data import read_table
 
         ids = read_table(ws.test_path, what="test", columns=[ws.competition.id]).get_column(ws.competition.id)
-        cols = info["pred_columns"]
+        cols = info.pred_columns
         p2 = pred.reshape(len(pred), -1)
         frame = pl.DataFrame({ids.name: ids, **{c: p2[:, i] for i, c in enumerate(cols)}})
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,186 @@
+"""The fold × seed loop: per fold fit -> predict valid and test -> persist the fold.
+
+The loop only talks to the :class:`~medalist.models.Model` protocol, the saved folds and the run
+writer, so GBDTs, sklearn pipelines and image/signal/ranker models go through the same code.
+Each fold's predictions are written atomically under ``parts/`` as soon as the fold ends;
+``resume=True`` loads them instead of refitting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medalist.core.config import ExperimentConfig
+from medalist.cv.runner.fitting import _context, _model_factory, _y
+from medalist.cv.runner.selection import _known, _pick, _reduced_features
+from medalist.features import FeaturePlan, fold_labels
+from medalist.metrics.library import Metric
+from medalist.runs.writer import RunWriter
+from medalist.workspace.data import CompetitionData
+from medalist.workspace.folds import Folds
+
+__all__ = ["run_cv", "CVResult", "Event"]
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class CVResult:
+    """What a CV loop produced, before it is written to a run folder."""
+
+    oof: np.ndarray  # (n,) or (n, K); NaN for rows never validated
+    test: np.ndarray
+    fold_of: np.ndarray  # validation fold of each train row in repeat 0 (-1: never validated)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    importance: list[dict[str, float]] = field(default_factory=list)
+    curves: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _part_paths(run_dir: Path, repeat: int, fold: int) -> tuple[Path, Path, Path]:
+    base = run_dir / "parts" / f"r{repeat}_f{fold}"
+    return base.with_suffix(".valid.npy"), base.with_suffix(".test.npy"), base.with_suffix(".json")
+
+
+def _load_part(run_dir: Path, repeat: int, fold: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """A finished fold's (valid, test, info) from ``parts/``, or None when any of the three is missing."""
+    valid_path, test_path, info_path = _part_paths(run_dir, repeat, fold)
+    if not (info_path.is_file() and valid_path.is_file() and test_path.is_file()):
+        return None
+    return np.load(valid_path), np.load(test_path), json.loads(info_path.read_text())
+
+
+def _save_part(parts: RunWriter, repeat: int, fold: int, pv: np.ndarray, pt: np.ndarray, info: dict[str, Any]) -> None:
+    valid_path, test_path, info_path = _part_paths(parts.path, repeat, fold)
+    parts.npy(valid_path, pv)
+    parts.npy(test_path, pt)
+    parts.json(info_path, info, durable=False)  # --resume refits a fold whose part is lost
+
+
+@dataclass
+class _Split:
+    """One split's frames and the shared state its fits write into."""
+
+    data: CompetitionData
+    exp: ExperimentConfig
+    metric: Metric
+    split: Any
+    tr: pl.DataFrame
+    va: pl.DataFrame
+    te: pl.DataFrame
+    shape: Callable[[int], tuple[int, ...]]
+    res: CVResult
+    run_dir: Path | None
+    best: list = field(default_factory=list)
+    curves: list = field(default_factory=list)
+
+    def fit(self, use: list[str], suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """One fresh model per seed on ``use``; the seed-averaged valid and test predictions."""
+        make, seeds, split = _model_factory(self.exp), self.exp.seeds, self.split
+        pv, pt = np.zeros(self.shape(len(split.valid_idx))), np.zeros(self.shape(self.te.height))
+        for seed in seeds:
+            tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
+            ctx = _context(self.data, self.exp, self.metric, seed, self.curves, tag, use)
+            model = make().fit(self.tr, self.va, ctx)
+            pv += model.predict(self.va) / len(seeds)
+            pt += model.predict(self.te) / len(seeds)
+            self.best.append(getattr(model, "best_iteration", None))
+            imp = model.feature_importance()
+            if imp and not suffix:
+                self.res.importance.append({**tag, **imp})
+            if self.run_dir is not None:
+                model.save(self.run_dir / "models" / f"r{split.repeat}_f{split.fold}_s{seed}{suffix}")
+        return pv, pt
+
+
+def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Fit one split (and its reduced model under ``model_selection_by``); predictions and fold info."""
+    t0 = time.perf_counter()
+    pv, pt = s.fit(cols)
+    extra_info: dict[str, Any] = {}
+    sel = s.exp.model_selection_by
+    if sel is not None:
+        pv_u, pt_u = s.fit(_reduced_features(s.exp, features, cols), "_unknown")
+        known_v, known_t = _known(sel.column_known, s.tr, s.va), _known(sel.column_known, s.tr, s.te)
+        y_va = _y(s.data, s.va)
+        extra_info = {
+            "score_full_model": s.metric(y_va, pv), "score_reduced_model": s.metric(y_va, pv_u),
+            "valid_known_share": float(known_v.mean()), "test_known_share": float(known_t.mean()),
+        }
+        pv, pt = _pick(known_v, pv, pv_u), _pick(known_t, pt, pt_u)
+    split = s.split
+    info = {
+        "repeat": split.repeat, "fold": split.fold, "score": s.metric(_y(s.data, s.va), pv),
+        "best_iterations": s.best, "seconds": round(time.perf_counter() - t0, 3),
+        "n_train": len(split.train_idx), "n_valid": len(split.valid_idx), **extra_info,
+    }
+    s.res.curves.extend(s.curves)
+    return pv, pt, info
+
+
+def _width(data: CompetitionData) -> int:
+    if data.task == "multiclass":
+        return len(data.classes)
+    return len(data.target) if data.task == "multilabel" else 0
+
+
+def run_cv(
+    data: CompetitionData,
+    folds: Folds,
+    exp: ExperimentConfig,
+    metric: Metric,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    on_event: Event | None = None,
+    features: FeaturePlan | None = None,
+) -> CVResult:
+    """Fit one fresh model per (repeat, fold, seed); return OOF and test predictions.
+
+    With ``run_dir`` each fold is persisted under ``parts/`` when it ends, and ``resume=True``
+    loads finished folds instead of refitting them. ``data`` already holds the static features of
+    ``features``; its per-fold blocks (target encoding) are computed here from each split's train rows.
+    """
+    emit = on_event or (lambda *_: None)
+    splits = folds.splits(data.train)
+    n, n_test, width = data.train.height, data.test.height, _width(data)
+    shape = (lambda rows: (rows, width) if width else (rows,))
+    repeats = sorted({s.repeat for s in splits})
+    oof_sum, oof_cnt, test_sum = np.zeros(shape(n)), np.zeros(n), np.zeros(shape(n_test))
+    fold_of = np.full(n, -1, dtype=np.int16)
+    res = CVResult(oof=oof_sum, test=test_sum, fold_of=fold_of)
+    inner = fold_labels(folds, data.train) if features is not None and features.per_fold else {}
+    parts = RunWriter(run_dir) if run_dir is not None else None
+    emit("start", {"splits": len(splits), "seeds": len(exp.seeds)})
+    for split in splits:
+        if split.repeat == repeats[0]:
+            fold_of[split.valid_idx] = split.fold
+        done = _load_part(run_dir, split.repeat, split.fold) if resume and run_dir is not None else None
+        if done is not None:
+            pv, pt, info = done
+            emit("fold_resumed", info)
+        else:
+            tr, va, te, cols = data.train[split.train_idx], data.train[split.valid_idx], data.test, data.features
+            if inner:
+                tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
+                cols = [*data.features, *extra]
+            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir)
+            pv, pt, info = _run_split(s, cols, features)
+            if parts is not None:
+                _save_part(parts, split.repeat, split.fold, pv, pt, info)
+            emit("fold_done", info)
+        res.scores.append(info)
+        oof_sum[split.valid_idx] += pv
+        oof_cnt[split.valid_idx] += 1
+        test_sum += pt / len(splits)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res.oof = oof_sum / (oof_cnt.reshape(-1, *([1] * (oof_sum.ndim - 1))))
+    res.test = test_sum
+    return res

@@ -1,0 +1,66 @@
+"""A finished CV loop's files: oof/test predictions, importance, curves, versions and metrics.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from medalist.core.config import ExperimentConfig
+from medalist.cv.runner.fitting import _y
+from medalist.cv.runner.loop import CVResult
+from medalist.metrics.library import Metric
+from medalist.runs.writer import RunWriter
+from medalist.workspace.data import CompetitionData
+
+__all__ = ["_frame", "_score_summary", "write_outputs"]
+
+_SELECTION_KEYS = ("score_full_model", "score_reduced_model", "valid_known_share", "test_known_share")
+
+
+def _frame(ids: pl.Series, pred: np.ndarray, cols: list[str], extra: dict[str, Any] | None = None) -> pl.DataFrame:
+    p = pred.reshape(len(pred), -1)
+    data: dict[str, Any] = {ids.name: ids}
+    data.update(extra or {})
+    data.update({c: p[:, i] for i, c in enumerate(cols)})
+    return pl.DataFrame(data)
+
+
+def _score_summary(metric: Metric, data: CompetitionData, res: CVResult) -> dict[str, Any]:
+    fold_scores = [s["score"] for s in res.scores]
+    valid = ~np.isnan(res.oof.reshape(len(res.oof), -1)).any(axis=1)
+    overall = metric(_y(data, data.train)[valid], res.oof[valid])
+    return {
+        "metric": metric.name,
+        "direction": metric.direction,
+        "oof": overall,
+        "mean": float(np.mean(fold_scores)),
+        "std": float(np.std(fold_scores)),
+        "folds": res.scores,
+        "n_validated": int(valid.sum()),
+    }
+
+
+def write_outputs(w: RunWriter, data: CompetitionData, exp: ExperimentConfig, metric: Metric, res: CVResult,
+                  cols: list[str]) -> dict[str, Any]:
+    """Write every artifact of the run except run.json; return metrics.json's contents."""
+    ids = data.train.get_column(data.id)
+    w.parquet("oof.parquet", _frame(ids, res.oof, cols, {"fold": pl.Series(res.fold_of)}))
+    w.parquet("test.parquet", _frame(data.test.get_column(data.id), res.test, cols))
+    if res.importance:
+        imp = pl.DataFrame(res.importance).unpivot(index=["repeat", "fold", "seed"], variable_name="feature", value_name="gain")
+        imp = imp.group_by("feature").agg(pl.col("gain").mean().alias("gain"), pl.col("gain").std().alias("gain_std")).sort("gain", descending=True)
+        w.parquet("importance.parquet", imp)
+    if res.curves:
+        w.parquet("curves.parquet", pl.DataFrame(res.curves))
+    w.versions()  # after the fit: the libraries it names are loaded
+    summary = _score_summary(metric, data, res)
+    summary["full_fit"] = exp.full_fit
+    if exp.model_selection_by is not None:
+        summary["model_selection_by"] = {
+            "column_known": exp.model_selection_by.column_known,
+            **{k: float(np.mean([f[k] for f in res.scores])) for k in _SELECTION_KEYS},
+        }
+    w.json("metrics.json", summary)
+    return summary

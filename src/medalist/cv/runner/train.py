@@ -1,0 +1,171 @@
+"""``train``: an experiment config -> checks -> the CV loop -> a run folder written through RunWriter."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medalist.core.config import ExperimentConfig, load_experiment
+from medalist.core.errors import ConfigError, RunError
+from medalist.core.provenance import stable_hash
+from medalist.cv.runner.fitting import _model_factory
+from medalist.cv.runner.loop import Event, run_cv
+from medalist.cv.runner.outputs import write_outputs
+from medalist.cv.runner.refit import _full_fit
+from medalist.cv.runner.selection import _check_selection
+from medalist.features import FeaturePlan, apply_static, build_plan
+from medalist.metrics.library import Metric, get_metric
+from medalist.runs.store import Run, pred_columns
+from medalist.runs.writer import RunWriter
+from medalist.workspace.data import CompetitionData, load_competition_data
+from medalist.workspace.folds import Folds
+from medalist.workspace.paths import Workspace
+
+__all__ = ["train"]
+
+log = logging.getLogger("medalist.cv.runner")
+
+
+@dataclass
+class _Prepared:
+    """Everything checked and loaded before a run folder exists."""
+
+    exp: ExperimentConfig
+    resolved: dict[str, Any]
+    metric: Metric
+    data: CompetitionData
+    folds: Folds
+    plan: FeaturePlan
+    config_hash: str
+
+
+def _config_hash(resolved: dict, ws: Workspace, folds: Folds) -> str:
+    comp = ws.competition.model_dump(mode="json")
+    return stable_hash({"experiment": resolved, "competition": comp, "folds": folds.hash})
+
+
+def _check_folds(ws: Workspace, data: CompetitionData, folds: Folds) -> None:
+    group = folds.meta.get("group")
+    if group and group not in data.train.columns:  # folds grouped by a column this experiment drops
+        from medalist.workspace.data import read_table
+
+        keys = read_table(ws.train_path, what="train", columns=[data.id, group])
+        folds.check(data.train.join(keys, on=data.id, how="left", maintain_order="left"))
+    else:
+        folds.check(data.train)  # ids, train hash and group leaks
+
+
+def _prepare(ws: Workspace, config_path: Path, overrides: list[str] | None) -> _Prepared:
+    exp, resolved = load_experiment(config_path, overrides)
+    try:
+        metric = get_metric(ws.competition.metric)
+    except ConfigError as e:
+        raise e.within("medalist.yaml: competition.metric") from None
+    try:
+        _model_factory(exp)()  # unknown model name/option -> error before anything is written
+    except ConfigError as e:
+        raise e.within(f"{config_path}: model") from None
+    data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    folds = Folds.load(ws.folds_path)
+    _check_folds(ws, data, folds)
+    # static features now, before a run folder exists: a bad block is an error with nothing written
+    plan = build_plan(exp.features, data, source=str(config_path), ws=ws, folds_hash=folds.hash)
+    data = apply_static(plan, data)
+    if exp.model_selection_by is not None:
+        _check_selection(exp, data, plan, config_path)
+    return _Prepared(exp, resolved, metric, data, folds, plan, _config_hash(resolved, ws, folds))
+
+
+def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list[str] | None, resume: str | None,
+                 note: str | None) -> RunWriter | None:
+    """A writer for a new run, or for ``resume``'s folder; None when that run is already done."""
+    exp, data = p.exp, p.data
+    fields = dict(
+        model=exp.model.name, config=str(config_path), overrides=list(overrides or []),
+        config_hash=p.config_hash, folds_hash=p.folds.hash, train_hash=p.folds.meta.get("train_hash"),
+        seeds=exp.seeds, full_fit=exp.full_fit, note=note if note is not None else exp.note,
+        task=data.task, classes=data.classes, pred_columns=pred_columns(data.task, data.classes, data.target),
+    )
+    if not resume:
+        return RunWriter.create(ws.runs_dir, exp.name or config_path.stem, **fields)
+    run = Run.open(ws, resume)
+    old = run.record
+    if old.config_hash != p.config_hash:
+        raise RunError(
+            f"run '{resume}'", expected=f"the same config, data and folds as when it started (hash {old.config_hash})",
+            found=f"hash {p.config_hash}: the config, competition, train data or folds changed",
+            fix="start a new run (drop --resume) or restore the original config",
+        )
+    return None if old.status == "done" else RunWriter.resume(run, **fields)
+
+
+def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event: Event | None) -> None:
+    exp, data, metric = p.exp, p.data, p.metric
+    if not resumed:
+        w.yaml("config.yaml", {"competition": ws.competition.model_dump(mode="json"), **p.resolved})
+        w.provenance(ws.root)
+    w.start()
+    log.info("run %s: %s on %d rows, %d features, folds %s", w.id, exp.model.name, data.train.height, len(data.features), p.folds.hash)
+    if p.plan.cache_hits or p.plan.cache_misses:
+        log.info("features: %d static blocks from the feature cache, %d computed", len(p.plan.cache_hits), len(p.plan.cache_misses))
+
+    def emit(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "fold_done":
+            log.info("repeat %s fold %s: %s=%.6f (%.1fs)", payload["repeat"], payload["fold"], metric.name, payload["score"], payload["seconds"])
+        if on_event:
+            on_event(kind, payload)
+
+    res = run_cv(data, p.folds, exp, metric, run_dir=w.path, resume=resumed, on_event=emit, features=p.plan)
+    if exp.full_fit:
+        emit("full_fit", {})
+        res.test = _full_fit(data, exp, metric, res.scores, w.path, p.folds, p.plan)
+    summary = write_outputs(w, data, exp, metric, res, w.record.pred_columns)
+    w.finish(cv=summary["oof"])  # run.json last: status done means the folder is complete
+    log.info("run %s done: OOF %s=%.6f, folds %.6f ± %.6f", w.id, metric.name, summary["oof"], summary["mean"], summary["std"])
+
+
+def _disk_error(e: OSError, w: RunWriter, config_path: Path) -> RunError:
+    where = getattr(e, "filename", None) or str(w.path)
+    return RunError(
+        f"run '{w.id}': writing {where}", expected="a writable run folder with free space",
+        found=f"{type(e).__name__}: {e.strerror or e}; no partial file was left (writes are atomic)",
+        fix=f"free space or fix permissions, then `medalist train {config_path} --resume {w.id}` (finished folds are kept)",
+    )
+
+
+def train(
+    ws: Workspace,
+    config_path: Path,
+    overrides: list[str] | None = None,
+    *,
+    resume: str | None = None,
+    tracking: bool = True,
+    note: str | None = None,
+    on_event: Event | None = None,
+) -> Run:
+    """Run a config's CV on the workspace's folds and write a run folder.
+
+    >>> run = train(Workspace.find(), Path("configs/lgbm.yaml"), ["model.params.learning_rate=0.03"])
+    >>> run.id, round(run.cv, 4)
+    ('lgbm-002', 0.9904)
+    """
+    config_path = Path(config_path)
+    p = _prepare(ws, config_path, overrides)
+    w = _open_writer(ws, p, config_path, overrides, resume, note)
+    if w is None:
+        return Run.open(ws, resume)
+    with w.log_file():
+        try:
+            _execute(ws, p, w, bool(resume), on_event)
+        except BaseException as e:
+            w.fail(e)
+            if isinstance(e, OSError):
+                raise _disk_error(e, w, config_path) from e
+            raise
+    if tracking:
+        warning = w.mirror(ws)
+        if warning and on_event:
+            on_event("warning", {"message": warning})
+    return w.run
