@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture data and the scripts that made it are not tests (the doctest collection would import them).
+collect_ignore_glob = ["data/*"]
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
