@@ -3,6 +3,7 @@ circles between layers), and the contract itself names every subpackage, so a ne
 
 from __future__ import annotations
 
+import logging
 import sys
 import tomllib
 from pathlib import Path
@@ -19,6 +20,16 @@ def _layers() -> list[str]:
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [c for c in conf["contracts"] if c["type"] == "layers"]
     return [m.strip() for layer in contract["layers"] for m in layer.split("|")]
+
+
+@pytest.fixture(autouse=True)
+def _loggers_untouched():
+    """import-linter's command configures logging with dictConfig, which disables every logger that
+    exists; other tests read medalist's warnings from caplog, so put the loggers back."""
+    before = {n: lg.disabled for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    yield
+    for n, disabled in before.items():
+        logging.getLogger(n).disabled = disabled
 
 
 def test_every_subpackage_has_a_layer():
