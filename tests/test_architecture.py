@@ -65,3 +65,23 @@ def test_a_planted_upward_import_is_caught(tmp_path, monkeypatch):
     for name in [m for m in sys.modules if m == "medalist" or m.startswith("medalist.")]:
         monkeypatch.delitem(sys.modules, name)
     assert lint_imports(no_cache=True) == 1
+
+
+MAX_MODULE_LINES = 450  # a module is read in one sitting; split along its seams before it grows past this
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_readable():
+    import ast
+
+    big_modules, big_functions = [], []
+    for path in PKG.rglob("*.py"):
+        text = path.read_text()
+        rel = path.relative_to(PKG)
+        if text.count("\n") > MAX_MODULE_LINES:
+            big_modules.append(f"{rel} ({text.count(chr(10))} lines)")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= MAX_FUNCTION_LINES:
+                big_functions.append(f"{rel}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert big_modules == [], f"modules over {MAX_MODULE_LINES} lines: {big_modules}"
+    assert big_functions == [], f"functions over {MAX_FUNCTION_LINES} lines: {big_functions}"

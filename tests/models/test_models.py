@@ -15,7 +15,7 @@ import pytest
 from sklearn import datasets
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
-import medalist.models.base as base
+import medalist.models.protocol as base
 from medalist.core.errors import ConfigError, DataError, MissingDependencyError
 from medalist.models import MODELS, FitContext, Model, create_model, load_model
 

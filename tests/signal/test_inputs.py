@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from medalist.core.errors import ConfigError, DataError, MedalistError
-from medalist.models.base import FitContext, create_model
+from medalist.models.protocol import FitContext
+from medalist.models.registry import create_model
 
 BRANCHES = [{"name": "wave", "input": "raw", "hidden": 4, "layers": 1}]
 

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 import torch
 
-from medalist.models.base import FitContext, create_model
+from medalist.models.protocol import FitContext
+from medalist.models.registry import create_model
 from medalist.signal.config import SignalParams, SpecAugmentConfig
 from medalist.signal.module import mix_signals
 from medalist.signal.net import LearnedResizer, build_signal_net, spec_augment

@@ -20,7 +20,7 @@ from medalist.core.errors import ConfigError, RunError
 from medalist.core.optional import require
 from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
-from medalist.models.base import to_numpy
+from medalist.models.protocol import to_numpy
 from medalist.runs.store import Run
 
 __all__ = ["META", "MetaModel", "MetaSpec", "StackResult", "stack", "stack_members", "select_members", "meta_inputs",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-from medalist.models.base import (
+from medalist.models.base import ModelAdapter, ModelNotFittedError
+from medalist.models.protocol import FitContext, Model
+from medalist.models.registry import (
     MODELS,
-    FitContext,
-    Model,
-    ModelAdapter,
-    ModelNotFittedError,
     create_model,
     get_model,
     list_models,

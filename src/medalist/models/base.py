@@ -1,169 +1,27 @@
-"""The Model protocol every model family meets, and the context a fit receives.
+"""``ModelAdapter``: the base class of medalist's model families, on scikit-learn's estimator contract.
 
-The runner, tuner and stacker only call these methods, so a GBDT, an sklearn pipeline, an image
-network or a ranker plug in without the runner branching on a library name.
-
-Prediction shapes (``Model.predict``):
-- binary: (n,) probability of the positive class
-- multiclass: (n, K) class probabilities, column k for label k (labels are 0..K-1)
-- regression: (n,) values
-- multilabel: (n, L) per-label probabilities, columns in ``ctx.target`` order
+Constructors only store parameters (so ``sklearn.base.clone`` gives each fold a fresh model);
+``fit`` validates, fitted state ends in ``_``, and an unfitted model raises
+:class:`ModelNotFittedError` (also sklearn's ``NotFittedError``). Subclasses implement ``fit``,
+``_predict_chunk``, ``_save_native`` and ``_load_native``; the rest (option checks, chunked predict,
+save/load with ``model.json``) comes from here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-__all__ = [
-    "FitContext",
-    "Model",
-    "ModelAdapter",
-    "ModelNotFittedError",
-    "Task",
-    "MODELS",
-    "PREDICT_CHUNK_ROWS",
-    "create_model",
-    "get_model",
-    "list_models",
-    "predict_in_chunks",
-    "register_model",
-    "to_numpy",
-]
+from medalist.core.errors import ConfigError, DataError, MedalistError, did_you_mean
+from medalist.models.protocol import FitContext, predict_in_chunks
 
-Task = Literal["binary", "multiclass", "regression", "multilabel"]
-
-
-@dataclass
-class FitContext:
-    """Everything a model needs to know about the fit besides the rows themselves.
-
-    ``train``/``valid`` frames hold the feature columns plus the target column(s) and, if set,
-    the weight column; the model selects ``features`` itself.
-    """
-
-    task: Task
-    target: list[str]
-    features: list[str]
-    categorical: list[str] = field(default_factory=list)
-    weight: str | None = None
-    seed: int = 0
-    n_classes: int | None = None  # multiclass only; labels are encoded 0..K-1
-    metric: Any = None  # medalist.metrics.library.Metric, used for eval logging where a library allows
-    num_iterations: int | None = None  # fixed boosting rounds (full-data refit); disables early stopping
-    log: Callable[[str, float, int], None] | None = None  # log(name, value, step) for learning curves
-    workdir: Path | None = None
-    threads: int | None = None
-    chunk_rows: int | None = None  # rows per predict slice; None: PREDICT_CHUNK_ROWS
-
-    def y(self, frame: pl.DataFrame) -> np.ndarray:
-        if self.task == "multilabel":
-            return frame.select(self.target).to_numpy()
-        return frame.get_column(self.target[0]).to_numpy()
-
-    def w(self, frame: pl.DataFrame) -> np.ndarray | None:
-        return None if self.weight is None else frame.get_column(self.weight).to_numpy().astype(np.float64)
-
-    def X(self, frame: pl.DataFrame) -> np.ndarray:
-        return to_numpy(frame, self.features)
-
-
-def to_numpy(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    """Feature matrix as float (nulls → NaN). Categorical columns are already integer codes."""
-    return frame.select(pl.col(columns).cast(pl.Float64)).to_numpy()
-
-
-@runtime_checkable
-class Model(Protocol):
-    """What every model adapter implements. Constructors only store parameters."""
-
-    best_iteration: int | None
-
-    def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> "Model": ...
-
-    def predict(self, frame: pl.DataFrame) -> np.ndarray: ...
-
-    def save(self, path: Path) -> None: ...
-
-    @classmethod
-    def load(cls, path: Path) -> "Model": ...
-
-    def feature_importance(self) -> dict[str, float] | None: ...
-
-
-from medalist.core.errors import ConfigError, DataError, MedalistError, did_you_mean  # noqa: E402
-from medalist.core.registry import Registry  # noqa: E402
-
-MODELS: Registry = Registry("model")
-
-
-def create_model(name: str, params: dict | None = None, **options: Any) -> Model:
-    """Build a fresh, unfitted model by registered name, and check its parameters now.
-
-    Constructors only store parameters (scikit-learn's contract, so ``clone`` works); this factory
-    validates them at once because the runner creates a model before it writes a run folder.
-
-    >>> m = create_model("lightgbm", {"learning_rate": 0.1})
-    >>> type(m).__name__
-    'LightGBMModel'
-    """
-    factory = MODELS.get(name)
-    _, spec = MODELS.split(name)
-    if spec is not None:
-        options["spec"] = spec
-    model = factory(params=dict(params or {}), **options)
-    validate = getattr(model, "_validate", None)
-    if validate is not None:
-        validate()
-    return model
-
-
-def register_model(name: str, *, overwrite: bool = False):
-    """Class decorator: register a :class:`Model` class (usually a :class:`ModelAdapter`) as ``name``."""
-    return MODELS.register(name, overwrite=overwrite)
-
-
-def get_model(name: str) -> type:
-    """The model class registered as ``name`` (ConfigError with a did-you-mean if unknown)."""
-    return MODELS.get(name)
-
-
-def list_models() -> list[str]:
-    """Names of the registered model families, lazy ones included.
-
-    >>> "lightgbm" in list_models()
-    True
-    """
-    return MODELS.names()
-
-
-# Converting a whole frame at once (polars -> numpy -> DMatrix/Pool) holds several copies of it;
-# predicting slice by slice bounds that to one slice.
-PREDICT_CHUNK_ROWS = 100_000
-
-
-def predict_in_chunks(
-    frame: pl.DataFrame,
-    predict: Callable[[pl.DataFrame], np.ndarray],
-    chunk_rows: int | None = None,
-) -> np.ndarray:
-    """Apply ``predict`` to consecutive row slices of ``frame`` and stack the results.
-
-    >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
-    >>> predict_in_chunks(df, lambda c: c["x"].to_numpy() * 2, chunk_rows=2).tolist()
-    [2.0, 4.0, 6.0]
-    """
-    rows = chunk_rows or PREDICT_CHUNK_ROWS
-    parts = [np.asarray(predict(chunk), dtype=np.float64) for chunk in frame.iter_slices(rows)]
-    return np.concatenate(parts, axis=0)
+__all__ = ["ModelAdapter", "ModelNotFittedError"]
 
 
 _TASKS = ("binary", "multiclass", "regression", "multilabel")

@@ -21,7 +21,9 @@ import numpy as np
 import polars as pl
 
 from medalist.core.optional import require
-from medalist.models.base import MODELS, FitContext, ModelAdapter
+from medalist.models.base import ModelAdapter
+from medalist.models.protocol import FitContext
+from medalist.models.registry import MODELS
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
 

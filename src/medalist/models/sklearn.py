@@ -27,7 +27,9 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError, did_you_mean
-from medalist.models.base import MODELS, FitContext, ModelAdapter
+from medalist.models.base import ModelAdapter
+from medalist.models.protocol import FitContext
+from medalist.models.registry import MODELS
 
 __all__ = ["SklearnModel", "resolve_estimator"]
 

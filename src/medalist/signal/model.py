@@ -40,7 +40,9 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError, DataError, MissingDependencyError
-from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
+from medalist.models.base import ModelAdapter
+from medalist.models.protocol import FitContext, predict_in_chunks
+from medalist.models.registry import MODELS
 from medalist.signal.config import SignalParams, parse_filter
 from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
 

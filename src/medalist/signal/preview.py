@@ -29,7 +29,7 @@ def preview_frontends(ws: Any, config: Path, overrides: list[str], *, rows: int 
     from PIL import Image
 
     from medalist.core.config import load_experiment
-    from medalist.models.base import create_model
+    from medalist.models.registry import create_model
     from medalist.signal.model import SignalModel
     from medalist.signal.net import _Branch
     from medalist.workspace.data import load_competition_data

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError, DataError, did_you_mean
-from medalist.models.base import FitContext
+from medalist.models.protocol import FitContext
 
 __all__ = ["soft_targets", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
 

@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from medalist.models.base import MODELS, FitContext, ModelAdapter, predict_in_chunks
+from medalist.models.base import ModelAdapter
+from medalist.models.protocol import FitContext, predict_in_chunks
+from medalist.models.registry import MODELS
 from medalist.vision.config import VisionParams
 from medalist.vision.loaders import aux_values, make_loader, soft_targets
 from medalist.vision.trainer import (

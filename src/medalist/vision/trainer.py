@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 from medalist.core import optional
-from medalist.models.base import FitContext
+from medalist.models.protocol import FitContext
 
 __all__ = ["require", "quiet_lightning", "resolve_precision", "device_for", "build_trainer"]
 
