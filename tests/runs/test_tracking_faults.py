@@ -59,3 +59,13 @@ def test_recsys_run_with_the_tracker_down_finishes(tmp_path):
                          tracking_uri=f"http://alice:hunter2@127.0.0.1:{free_port()}")
     run = run_recsys(tmp_path / "recsys.yaml", ws=ws)
     _check(run)
+
+
+def test_blend_cli_with_the_tracker_down_warns_and_succeeds(old_ws, monkeypatch, capsys):
+    from tests.conftest import run_medalist
+
+    _track_to_nowhere(old_ws)
+    monkeypatch.chdir(old_ws.root)
+    code, out, err = run_medalist(monkeypatch, capsys, "blend", "fast-001", "lin-001", "--method", "mean")
+    assert code == 0 and "blend-mean-001" in out
+    assert "warning:" in err and "127.0.0.1" in err and "hunter2" not in err + out

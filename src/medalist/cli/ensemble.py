@@ -26,6 +26,14 @@ def _cli():
     return cli
 
 
+def _tracking_warning(run) -> None:
+    """A tracker that was down did not fail the run; say so on stderr (the record keeps it too)."""
+    if run.record.tracking_error:
+        from rich.markup import escape
+
+        _cli().err_console.print(f"[bold yellow]warning:[/] {escape(run.record.tracking_error)}", highlight=False, soft_wrap=True)
+
+
 def _weights_line(weights: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.3f}" for k, v in weights.items() if v)
 
@@ -44,6 +52,7 @@ def blend_cmd(
 
     c = _cli()
     run = blend(c.workspace(), runs, method, power=power, name=name, note=note, tracking=not no_track)
+    _tracking_warning(run)
     m = run.metrics
     res = {"run": run.id, "method": method, "metric": m["metric"], "cv": m["oof"], "nested": m["nested"],
            "in_sample": m["in_sample"], "weights": m["weights"], "fold_weights": m["fold_weights"], "path": str(run.path)}
@@ -75,6 +84,7 @@ def stack_cmd(
     c = _cli()
     run = stack(c.workspace(), runs, meta, with_features=with_features, select=select, trials=trials, seed=seed,
                 threads=threads, name=name, note=note, tracking=not no_track)
+    _tracking_warning(run)
     m = run.metrics
     res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
            "members": run.record.members, "stack": m.get("stack"), "path": str(run.path)}
