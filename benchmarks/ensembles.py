@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [m for m in members if m not in MEMBERS]
     if bad or len(members) < 2:
         ap.error(f"--members: two or more of {', '.join(MEMBERS)}; got {a.members!r}")
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
 
     rows: list[dict] = []
     for ds, ws, classes in tables(a.only, "ensembles-"):

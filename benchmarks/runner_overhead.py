@@ -295,7 +295,7 @@ def _targets() -> list[tuple[Any, str, str]]:
     import medalist.core.provenance as P
     import medalist.cv.runner.outputs as O
     import medalist.cv.runner.train as R
-    import medalist.metrics.library as M
+    import medalist.metrics.registry as M
     import medalist.models.base as B
     import medalist.models.gbdt as G
     import medalist.runs.writer as W

@@ -123,7 +123,7 @@ def holdout_truth(ws):
 
 def score(ws, preds: pl.DataFrame, classes) -> float:
     """Metric of a prediction frame (id + pred / pred_<class> columns) on the holdout answers."""
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
 
     comp = ws.competition
     answers, _ = holdout_truth(ws)

@@ -11,7 +11,7 @@ import pytest
 from medalist.core.errors import ConfigError, FoldsError, RunError
 from medalist.ensemble import blend, fit_weights, hill_climb, load_members
 from medalist.kaggle.submit import submit
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run, list_runs
 
 from .conftest import cli

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from medalist.core.errors import SubmissionError
 from medalist.cv.runner import train
 from medalist.kaggle.submit import read_ledger, submit, validate_submission
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for medalist.metrics.library: every metric against sklearn/scipy or hand values, and spec resolution."""
+"""Tests for medalist.metrics.registry: every metric against sklearn/scipy or hand values, and spec resolution."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from scipy.special import kl_div
 from sklearn import metrics as skm
 
 from medalist.core.errors import ConfigError
-from medalist.metrics.library import (
+from medalist.metrics.registry import (
     METRICS,
     Metric,
     get_metric,
     list_metrics,
-    map_at_k,
     register_metric,
 )
+from medalist.metrics.scores import map_at_k
 
 BUILTINS = ["auc", "pauc", "logloss", "mlogloss", "accuracy", "f1", "f1_micro", "rmse", "rmsle",
             "mae", "r2", "qwk", "map@k", "kl"]

@@ -13,17 +13,10 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
 from medalist.core.errors import ConfigError, DataError
-from medalist.postprocess.ops import (
-    assign,
-    box_iou,
-    dice_score,
-    gate_masks,
-    match_boxes,
-    search_threshold,
-    smooth_temporal,
-    soft_nms,
-    weighted_boxes_fusion,
-)
+from medalist.postprocess.assign import assign, box_iou, match_boxes
+from medalist.postprocess.boxes import soft_nms, weighted_boxes_fusion
+from medalist.postprocess.smoothing import smooth_temporal
+from medalist.postprocess.thresholds import dice_score, gate_masks, search_threshold
 from tests.conftest import run_medalist
 
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from medalist.core.errors import ConfigError
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.recsys import ndcg_at_k, recall_at_k, score_recommendations
 
 

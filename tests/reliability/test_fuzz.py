@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from medalist.core.config import apply_overrides, load_experiment
 from medalist.core.errors import MedalistError
 from medalist.kaggle.submit import validate_submission
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.workspace.data import read_table
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))

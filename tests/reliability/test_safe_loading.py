@@ -7,7 +7,7 @@ import pytest
 
 from medalist.core.errors import ConfigError, DataError
 from medalist.core.safety import check_dotted
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from tests.conftest import run_medalist
 
 FAST = "model: {name: lightgbm, params: {verbosity: -1}, num_boost_round: 5}\nthreads: 1\n"

@@ -159,7 +159,7 @@ def test_binary_fit_with_downsampling_mixup_ema_swa_accumulation(fashion_ws):
               "ema": {"decay": 0.9}, "swa": {"epoch_start": 0.5}, "accumulate": 2, "grad_clip": 1.0,
               "tta": {"hflip": True, "vflip": True, "n": 2}, "augment": [{"name": "HorizontalFlip", "p": 0.5},
                                                                        {"name": "SpecAugment", "alpha": 0.1, "p": 0.5}]}
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
     from medalist.models import FitContext
 
     ctx = FitContext(task="binary", target=["is_top"], features=[], seed=0, metric=get_metric("auc"),

@@ -66,7 +66,7 @@ def threshold(
 
     from medalist.cli._shared import console
     from medalist.core.errors import ConfigError, DataError
-    from medalist.postprocess.ops import search_threshold
+    from medalist.postprocess.thresholds import search_threshold
 
     path = Path(source)
     if path.is_file():
@@ -113,7 +113,7 @@ def smooth(
 ) -> None:
     """Smooth per-frame predictions within each video (moving mean/median/max)."""
     from medalist.cli._shared import console
-    from medalist.postprocess.ops import smooth_temporal
+    from medalist.postprocess.smoothing import smooth_temporal
     from medalist.workspace.data import read_table
 
     frame = read_table(file, what="predictions")

@@ -21,7 +21,7 @@ import yaml
 
 from medalist.core.errors import ConfigError, MedalistError
 from medalist.core.io import atomic_write_text
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
 
 __all__ = ["PORTFOLIO", "AutoResult", "auto", "portfolio_config"]

@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 from medalist.core.errors import ConfigError, RunError
 from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
-from medalist.metrics.library import Metric
+from medalist.metrics.registry import Metric
 from medalist.runs.store import Run
 
 __all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "get_blender", "hill_climb",
@@ -117,7 +117,7 @@ def fit_weights(preds: list[np.ndarray], y: np.ndarray, metric: Metric, *, shape
     SLSQP on the simplex handles smooth metrics (rmse, logloss); Powell on normalized weights handles
     step-shaped ones (auc, accuracy); the better of the two is kept.
 
-    >>> from medalist.metrics.library import get_metric
+    >>> from medalist.metrics.registry import get_metric
     >>> rng = np.random.default_rng(0); y = rng.normal(size=5000)
     >>> preds = [(y + rng.normal(scale=s, size=5000)).reshape(-1, 1) for s in (0.5, 1.0)]
     >>> np.round(fit_weights(preds, y, get_metric("rmse")), 1)

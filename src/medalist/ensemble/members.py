@@ -16,7 +16,7 @@ import polars as pl
 
 from medalist.core.errors import FoldsError, RunError
 from medalist.core.provenance import stable_hash
-from medalist.metrics.library import Metric, get_metric
+from medalist.metrics.registry import Metric, get_metric
 from medalist.runs.store import Run
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data

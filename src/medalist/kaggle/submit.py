@@ -19,7 +19,7 @@ import polars as pl
 from medalist.core.errors import ConfigError, SubmissionError
 from medalist.core.io import atomic_write, atomic_write_parquet
 from medalist.kaggle.ledger import LEDGER_SCHEMA, description, read_ledger
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
 from medalist.workspace.data import read_table
 

@@ -1,12 +1,14 @@
-"""Scoring: the metric registry and the competition metrics. Imports only :mod:`medalist.core`."""
+"""Scoring: the metric registry (:mod:`.registry`) and the built-in competition metrics (:mod:`.scores`).
+Imports only :mod:`medalist.core`."""
 
-from medalist.metrics.library import (
+from medalist.metrics import scores as _scores  # noqa: F401  (registers the built-in metrics)
+from medalist.metrics.registry import (
     METRICS,
     Metric,
     get_metric,
     list_metrics,
-    map_at_k,
     register_metric,
 )
+from medalist.metrics.scores import map_at_k
 
 __all__ = ["Metric", "METRICS", "get_metric", "list_metrics", "register_metric", "map_at_k"]

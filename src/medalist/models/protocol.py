@@ -40,7 +40,7 @@ class FitContext:
     weight: str | None = None
     seed: int = 0
     n_classes: int | None = None  # multiclass only; labels are encoded 0..K-1
-    metric: Any = None  # medalist.metrics.library.Metric, used for eval logging where a library allows
+    metric: Any = None  # medalist.metrics.registry.Metric, used for eval logging where a library allows
     num_iterations: int | None = None  # fixed boosting rounds (full-data refit); disables early stopping
     log: Callable[[str, float, int], None] | None = None  # log(name, value, step) for learning curves
     workdir: Path | None = None

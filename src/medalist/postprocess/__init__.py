@@ -1,4 +1,36 @@
-"""Post-processing: assignment, box fusion, temporal smoothing, thresholds, mask gating."""
+"""Post-processing: the last few points of a score, each a small function with a CLI hook.
 
-from medalist.postprocess.ops import *  # noqa: F401,F403  (the public functions live at the package root)
-from medalist.postprocess.ops import __all__  # noqa: F401
+* :func:`assign` — Hungarian assignment over a cost matrix with a max-cost cut-off (NFL helmets:
+  labels to detections), and :func:`match_boxes` on top of it by IoU;
+* :func:`weighted_boxes_fusion` (ensemble-boxes) and :func:`soft_nms` for detection ensembles;
+* :func:`smooth_temporal` — per-video moving average / median / max of per-frame predictions;
+* :func:`search_threshold` — the OOF threshold that maximises F1, dice or any label metric
+  (``medalist postprocess threshold``);
+* :func:`gate_masks` — empty masks where a classifier says "no finding" (pneumothorax gold).
+"""
+
+from __future__ import annotations
+
+from medalist.postprocess.assign import Assignment, assign, box_iou, match_boxes
+from medalist.postprocess.boxes import soft_nms, weighted_boxes_fusion
+from medalist.postprocess.smoothing import smooth_temporal
+from medalist.postprocess.thresholds import (
+    ThresholdResult,
+    dice_score,
+    gate_masks,
+    search_threshold,
+)
+
+__all__ = [
+    "Assignment",
+    "assign",
+    "box_iou",
+    "match_boxes",
+    "weighted_boxes_fusion",
+    "soft_nms",
+    "smooth_temporal",
+    "ThresholdResult",
+    "search_threshold",
+    "dice_score",
+    "gate_masks",
+]

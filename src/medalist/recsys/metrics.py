@@ -1,7 +1,7 @@
 """Ranking metrics for recommendations: recall@k, NDCG@k (registered), MAP@k (medalist's map@k).
 
 ``y_true[i]`` is row i's relevant items, ``y_pred[i]`` its ranked list, best first — the same
-convention as :func:`medalist.metrics.library.map_at_k`, so all three score one recommendation table.
+convention as :func:`medalist.metrics.map_at_k`, so all three score one recommendation table.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError
-from medalist.metrics.library import METRICS, _items, map_at_k, register_metric
+from medalist.metrics.registry import METRICS, register_metric
+from medalist.metrics.scores import _items, map_at_k
 
 __all__ = ["recall_at_k", "ndcg_at_k", "score_recommendations"]
 

@@ -43,7 +43,7 @@ from medalist.core.config import (
 from medalist.core.errors import ConfigError, MedalistError
 from medalist.core.io import atomic_write_text
 from medalist.core.optional import require
-from medalist.metrics.library import get_metric
+from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
 from medalist.runs.writer import RunWriter
 

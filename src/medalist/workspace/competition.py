@@ -193,7 +193,7 @@ def init_local_competition(
             raise DataError(f"target '{tcol}'", expected="labelled rows", found=f"all {n} rows missing")
     task = task or infer_task(df.get_column(tcol))
     metric = metric or default_metric(task)
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
 
     m = get_metric(metric)
     df = df.drop([c for c in (*label_sources, *drop) if c != tcol and c != id and c in df.columns])
@@ -283,7 +283,7 @@ def init_workspace(
     if task is None:
         task = "multilabel" if len(targets) > 1 else infer_task(tr.get_column(targets[0]))
     metric = metric or default_metric(task)
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
 
     get_metric(metric)
     (root / "data").mkdir(parents=True, exist_ok=True)

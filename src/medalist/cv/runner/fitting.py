@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from medalist.core.config import ExperimentConfig
-from medalist.metrics.library import Metric
+from medalist.metrics.registry import Metric
 from medalist.models import FitContext, create_model
 from medalist.workspace.data import CompetitionData
 

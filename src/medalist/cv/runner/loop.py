@@ -22,7 +22,7 @@ from medalist.core.config import ExperimentConfig
 from medalist.cv.runner.fitting import _context, _model_factory, _y
 from medalist.cv.runner.selection import _known, _pick, _reduced_features
 from medalist.features import FeaturePlan, fold_labels
-from medalist.metrics.library import Metric
+from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 from medalist.workspace.folds import Folds

@@ -10,7 +10,7 @@ import polars as pl
 from medalist.core.config import ExperimentConfig
 from medalist.cv.runner.fitting import _y
 from medalist.cv.runner.loop import CVResult
-from medalist.metrics.library import Metric
+from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 

@@ -16,7 +16,7 @@ from medalist.cv.runner.outputs import write_outputs
 from medalist.cv.runner.refit import _full_fit
 from medalist.cv.runner.selection import _check_selection
 from medalist.features import FeaturePlan, apply_static, build_plan
-from medalist.metrics.library import Metric, get_metric
+from medalist.metrics.registry import Metric, get_metric
 from medalist.runs.store import Run, pred_columns
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data

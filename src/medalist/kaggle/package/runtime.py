@@ -115,7 +115,7 @@ def predict_package(pkg: Path, input_dir: Path, out: Path) -> dict[str, Any]:
     Also writes ``test_<run>.parquet`` (each run's raw test predictions) next to ``out``.
     """
     from medalist.kaggle.submit import build_submission, validate_submission
-    from medalist.metrics.library import get_metric
+    from medalist.metrics.registry import get_metric
 
     pkg, input_dir, out = Path(pkg), Path(input_dir), Path(out)
     manifest = json.loads((pkg / "competition.json").read_text())
