@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         singles = []
         for m, run in zip(members, train_members(ws, members, a.threads)):
             singles.append({"dataset": ds["name"], "metric": ds["metric"], "kind": "member", "method": m, "run": run.id,
-                            "cv": run.cv, "in_sample": None, "holdout": hold(run), "seconds": run.info.get("seconds")})
+                            "cv": run.cv, "in_sample": None, "holdout": hold(run), "seconds": run.record.seconds})
         rows += singles
         best = (max if higher else min)(s["holdout"] for s in singles)
         best_cv = (max if higher else min)(s["cv"] for s in singles)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"dataset": ds["name"], "metric": ds["metric"], "kind": kind, "method": method, "run": run.id,
                          "cv": run.cv, "in_sample": run.metrics.get("in_sample"), "holdout": h,
                          "delta_best": (h - best) * (1 if higher else -1),
-                         "cv_gain": (run.cv - best_cv) * (1 if higher else -1), "seconds": run.info.get("seconds")})
+                         "cv_gain": (run.cv - best_cv) * (1 if higher else -1), "seconds": run.record.seconds})
             log(f"   {kind} {method}: cv {run.cv:.6f} holdout {h:.6f}")
     if a.json:
         print(json.dumps({"rows": rows}))

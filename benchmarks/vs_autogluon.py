@@ -155,7 +155,7 @@ def run_medalist(ws, budget: float, cpus: int) -> dict:
     s = json.loads(out.stdout)
     best = Run.open(ws, s["best"])
     test = best.test()
-    classes = best.info.get("classes")
+    classes = best.record.classes
     if ws.competition.task == "binary":
         test = test.select(ws.competition.id, "pred")
     return {"wall": wall, "frame": test, "best": s["best"], "cv": s["best_cv"],

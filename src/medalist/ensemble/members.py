@@ -17,6 +17,7 @@ import polars as pl
 from medalist.core.errors import FoldsError, RunError
 from medalist.core.provenance import stable_hash
 from medalist.metrics.registry import Metric, get_metric
+from medalist.runs.record import RunRecord
 from medalist.runs.store import Run
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data
@@ -40,7 +41,8 @@ class Members:
     test: list[np.ndarray]
     fold: np.ndarray
     folds_hash: str
-    info: dict[str, Any] = field(default_factory=dict)
+    pred_columns: list[str] = field(default_factory=list)
+    first: RunRecord | None = None  # the first member's record: task, classes and train hash they share
 
     @property
     def ids(self) -> list[str]:
@@ -129,8 +131,7 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
             f = _aligned(oof, ids, ["fold"], run.id, "oof.parquet")[:, 0]
             fold = np.where(np.isnan(f), -1, f).astype(np.int64)
     return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
-                   info={"task": i0.task, "classes": i0.classes, "pred_columns": cols,
-                         "train_hash": i0.train_hash})
+                   pred_columns=cols, first=i0)
 
 
 def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -153,7 +154,7 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
     """
     t0 = time.perf_counter()
     d = m.data
-    cols = m.info["pred_columns"]
+    cols = m.pred_columns
     rows = m.valid
     oof = np.where(rows.reshape(-1, 1), oof, np.nan)
     folds = fold_scores(m, oof, rows)
@@ -170,8 +171,8 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
     w = RunWriter.create(
         ws.runs_dir, stem, model=f"{kind}:{spec.get('method') or spec.get('meta')}", config=None, overrides=[],
         members=m.ids, config_hash=stable_hash({"ensemble": resolved["ensemble"], "folds": m.folds_hash}),
-        folds_hash=m.folds_hash, train_hash=m.info.get("train_hash"), seeds=[], full_fit=False, note=note,
-        task=d.task, classes=m.info.get("classes"), pred_columns=cols,
+        folds_hash=m.folds_hash, train_hash=m.first.train_hash if m.first else None, seeds=[], full_fit=False, note=note,
+        task=d.task, classes=m.first.classes if m.first else None, pred_columns=cols,
     )
     with w.recording():
         w.yaml("config.yaml", resolved)

@@ -279,7 +279,7 @@ def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = F
 
 def _subset(m: Members, keep: list[int]) -> Members:
     return Members(runs=[m.runs[i] for i in keep], data=m.data, metric=m.metric, oof=[m.oof[i] for i in keep],
-                   test=[m.test[i] for i in keep], fold=m.fold, folds_hash=m.folds_hash, info=m.info)
+                   test=[m.test[i] for i in keep], fold=m.fold, folds_hash=m.folds_hash, pred_columns=m.pred_columns, first=m.first)
 
 
 def select_members(m: Members, meta: str = "logistic", *, n_trials: int = 20, seed: int = 42, with_features: bool = False,
