@@ -70,14 +70,7 @@ class SignalModel(TimmImageModel):
 
     name = "signal"
 
-    @property
-    def p(self) -> SignalParams:
-        """The parsed params, parsed on first use (the constructor only stores them, as sklearn's do)."""
-        cached = self.__dict__.get("_parsed")
-        if cached is None or cached[0] is not self.params:
-            cached = (self.params, SignalParams.parse(self.params or {}))
-            self.__dict__["_parsed"] = cached
-        return cached[1]
+    params_class = SignalParams
 
     def _validate(self) -> None:
         """The base checks, then the signal params (``self.p``) and each timm branch's backbone."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -66,12 +66,14 @@ class TimmImageModel(ModelAdapter):
 
     name = "timm_image"
 
+    params_class: ClassVar[type] = VisionParams  # what ``params`` parse into (SignalModel: SignalParams)
+
     @property
-    def p(self) -> VisionParams:
+    def p(self) -> Any:
         """The parsed params, parsed on first use (the constructor only stores them, as sklearn's do)."""
         cached = self.__dict__.get("_parsed")
         if cached is None or cached[0] is not self.params:
-            cached = (self.params, VisionParams.parse(self.params or {}))
+            cached = (self.params, self.params_class.parse(self.params or {}))
             self.__dict__["_parsed"] = cached
         return cached[1]
 
