@@ -116,3 +116,12 @@ def test_power_to_db_top_db_is_per_signal():
     ref1 = librosa.power_to_db(s[1].numpy(), top_db=80)
     np.testing.assert_allclose(db[0].numpy(), ref0, atol=1e-4)
     np.testing.assert_allclose(db[1].numpy(), ref1, atol=1e-4)
+
+
+def test_cwt_scale_too_small_is_a_config_error():
+    pytest.importorskip("torch")
+    from medalist.core.errors import ConfigError
+    from medalist.signal.frontends import CWT
+
+    with pytest.raises(ConfigError, match=r"cwt scale 0.01.*morl"):
+        CWT([0.01], "morl")

@@ -198,7 +198,10 @@ class CWT(nn.Module):
             j = (np.arange(s * (grid[-1] - grid[0]) + 1) / (s * step)).astype(int)
             j = j[j < int_psi.size]
             if j.size < 2:
-                raise ValueError(f"scale {s} is too small for wavelet {wavelet}")
+                from medalist.core.errors import ConfigError
+
+                raise ConfigError(f"cwt scale {s}", expected=f"a scale wide enough for wavelet '{wavelet}' (>= 2 taps)",
+                                  found="fewer than 2 kernel taps", fix="raise the smallest scale (scales: [2, ...])")
             kernels.append(np.asarray(int_psi[j][::-1]))
         self.lengths = [k.size for k in kernels]
         width = max(self.lengths)
