@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-__all__ = ["console", "err_console", "state", "JsonOpt", "ForceOpt", "fmt", "print_frame", "workspace", "train_with_progress"]
+__all__ = ["console", "err_console", "state", "JsonOpt", "ForceOpt", "fmt", "print_frame", "workspace", "train_with_progress", "print_json"]
 
 # Piped output (CI logs, `| less`) gets a wide console so tables don't wrap into unreadable columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -35,6 +35,13 @@ def fmt(x: Any, digits: int = 5) -> str:
     if isinstance(x, float):
         return f"{x:.{digits}f}"
     return str(x)
+
+
+def print_json(obj: Any) -> None:
+    """``--json`` output: one JSON object on stdout (anything JSON lacks, such as paths, as its string)."""
+    import json
+
+    print(json.dumps(obj, default=str))
 
 
 def workspace():

@@ -10,7 +10,6 @@ scored locally.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from medalist.cli._shared import (
     JsonOpt,
     console,
     err_console,
+    print_json,
     train_with_progress,
 )
 from medalist.cli._shared import fmt as _fmt
@@ -98,7 +98,7 @@ def demo(
 
     result = run_demo(dir, force=force, step=step, train_fn=train_with_progress if not as_json else None)
     if as_json:
-        print(json.dumps(result, default=str))
+        print_json(result)
         return
     table = Table(title=f"medalist demo — {result['competition']} ({result['metric']})")
     for c in ("run", "model", "CV (OOF)", "fold std", "public LB", "private LB", "seconds"):

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from medalist.cli._shared import JsonOpt
+from medalist.cli import _shared as cli
+from medalist.cli._shared import JsonOpt, print_json
 
 Runs = Annotated[list[str], typer.Argument(help="Finished run ids on the same folds, e.g. lgbm-001 xgb-001.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", help="Stem of the new run id (default: blend-METHOD / stack-META).")]
@@ -20,18 +21,12 @@ NoteOpt = Annotated[str, typer.Option("--note", "-m", help="A note stored with t
 NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")]
 
 
-def _cli():
-    from medalist.cli import _shared as cli
-
-    return cli
-
-
 def _tracking_warning(run) -> None:
     """A tracker that was down did not fail the run; say so on stderr (the record keeps it too)."""
     if run.record.tracking_error:
         from rich.markup import escape
 
-        _cli().err_console.print(f"[bold yellow]warning:[/] {escape(run.record.tracking_error)}", highlight=False, soft_wrap=True)
+        cli.err_console.print(f"[bold yellow]warning:[/] {escape(run.record.tracking_error)}", highlight=False, soft_wrap=True)
 
 
 def _weights_line(weights: dict[str, float]) -> str:
@@ -50,19 +45,18 @@ def blend_cmd(
     """Blend finished runs; fitted weights are scored nested (fitted on the other folds) beside in-sample."""
     from medalist.ensemble import blend
 
-    c = _cli()
-    run = blend(c.workspace(), runs, method, power=power, name=name, note=note, tracking=not no_track)
+    run = blend(cli.workspace(), runs, method, power=power, name=name, note=note, tracking=not no_track)
     _tracking_warning(run)
     m = run.metrics
     res = {"run": run.id, "method": method, "metric": m["metric"], "cv": m["oof"], "nested": m["nested"],
            "in_sample": m["in_sample"], "weights": m["weights"], "fold_weights": m["fold_weights"], "path": str(run.path)}
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
     honest = "nested CV" if m["fold_weights"] else "CV"
-    c.console.print(f"[bold green]{run.id}[/]  {honest} {m['metric']} = {c.fmt(m['nested'])}  "
-                    f"(in-sample {c.fmt(m['in_sample'])}; folds {c.fmt(m['mean'])} ± {c.fmt(m['std'])})")
-    c.console.print(f"weights: {_weights_line(m['weights'])}  -> {run.path}")
+    cli.console.print(f"[bold green]{run.id}[/]  {honest} {m['metric']} = {cli.fmt(m['nested'])}  "
+                    f"(in-sample {cli.fmt(m['in_sample'])}; folds {cli.fmt(m['mean'])} ± {cli.fmt(m['std'])})")
+    cli.console.print(f"weights: {_weights_line(m['weights'])}  -> {run.path}")
 
 
 def stack_cmd(
@@ -81,17 +75,16 @@ def stack_cmd(
     """Stack finished runs: a meta model trained with the same folds on their OOF predictions."""
     from medalist.ensemble import stack
 
-    c = _cli()
-    run = stack(c.workspace(), runs, meta, with_features=with_features, select=select, trials=trials, seed=seed,
+    run = stack(cli.workspace(), runs, meta, with_features=with_features, select=select, trials=trials, seed=seed,
                 threads=threads, name=name, note=note, tracking=not no_track)
     _tracking_warning(run)
     m = run.metrics
     res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
            "members": run.record.members, "stack": m.get("stack"), "path": str(run.path)}
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
-    c.console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {c.fmt(m['oof'])}  (folds {c.fmt(m['mean'])} ± {c.fmt(m['std'])})"
+    cli.console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {cli.fmt(m['oof'])}  (folds {cli.fmt(m['mean'])} ± {cli.fmt(m['std'])})"
                     f"  members: {', '.join(run.record.members or [])}  -> {run.path}")
 
 
@@ -110,8 +103,7 @@ def tune_cmd(
     from medalist.core.errors import ConfigError
     from medalist.tuning.tune import dashboard_command, tune
 
-    c = _cli()
-    ws = c.workspace()
+    ws = cli.workspace()
     if dashboard:
         cmd = dashboard_command(ws, storage)
         print(json.dumps({"command": cmd}) if as_json else cmd)
@@ -121,19 +113,19 @@ def tune_cmd(
 
     def progress(t: dict) -> None:
         if not as_json:
-            c.err_console.print(f"trial {t['number']}: {t['state']}  value={c.fmt(t.get('value'))}  run={t.get('run')}")
+            cli.err_console.print(f"trial {t['number']}: {t['state']}  value={cli.fmt(t.get('value'))}  run={t.get('run')}")
 
     res = tune(ws, config, n_trials=trials, timeout=timeout, storage=storage, study_name=study, worker=worker,
                tracking=not no_track, on_trial=progress)
     if as_json:
-        print(json.dumps(res.summary(), default=str))
+        print_json(res.summary())
         return
     s = res.summary()
-    c.console.print(f"study [bold]{s['study']}[/] ({s['storage']}): {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")
+    cli.console.print(f"study [bold]{s['study']}[/] ({s['storage']}): {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")
     if s["best_value"] is not None:
-        c.console.print(f"best {s['metric']} = {c.fmt(s['best_value'])}  run {s['best_run']}  params {s['best_params']}")
+        cli.console.print(f"best {s['metric']} = {cli.fmt(s['best_value'])}  run {s['best_run']}  params {s['best_params']}")
     if s.get("best_config"):
-        c.console.print(f"best config -> {s['best_config']}  (medalist train {s['best_config']})")
+        cli.console.print(f"best config -> {s['best_config']}  (medalist train {s['best_config']})")
 
 
 def compare_cmd(
@@ -148,22 +140,21 @@ def compare_cmd(
 
     from medalist.cv.compare import compare
 
-    c = _cli()
-    res = compare(c.workspace(), a, b, seeds=seeds, noise_runs=noise or [])
+    res = compare(cli.workspace(), a, b, seeds=seeds, noise_runs=noise or [])
     if as_json:
-        print(json.dumps(res.summary(), default=str))
+        print_json(res.summary())
         return
     s = res.summary()
     table = Table(title=f"{b} vs {a} ({s['metric']}, + = better)")
     for col in ("fold", a, b, "diff"):
         table.add_column(str(col), justify="right")
     for f in s["folds"]:
-        table.add_row(str(f["fold"]), c.fmt(f["a"]), c.fmt(f["b"]), c.fmt(f["diff"]))
-    c.console.print(table)
-    c.console.print(f"CV {a} = {c.fmt(s['cv_a'])}, {b} = {c.fmt(s['cv_b'])}; gain {c.fmt(s['gain'])}; "
-                    f"paired t-test p = {c.fmt(s['p_value'], 4)}; seed spread (std over {s['n_seeds']} seeds) = {c.fmt(s['seed_std'])}")
+        table.add_row(str(f["fold"]), cli.fmt(f["a"]), cli.fmt(f["b"]), cli.fmt(f["diff"]))
+    cli.console.print(table)
+    cli.console.print(f"CV {a} = {cli.fmt(s['cv_a'])}, {b} = {cli.fmt(s['cv_b'])}; gain {cli.fmt(s['gain'])}; "
+                    f"paired t-test p = {cli.fmt(s['p_value'], 4)}; seed spread (std over {s['n_seeds']} seeds) = {cli.fmt(s['seed_std'])}")
     color = "green" if s["beyond_noise"] else "yellow"
-    c.console.print(f"[bold {color}]{s['verdict']}[/]")
+    cli.console.print(f"[bold {color}]{s['verdict']}[/]")
 
 
 def auto_cmd(
@@ -178,27 +169,26 @@ def auto_cmd(
 
     from medalist.ensemble.auto import auto
 
-    c = _cli()
 
     def step(msg: str) -> None:
         if not as_json:
-            c.err_console.print(f"[cyan]»[/] {msg}")
+            cli.err_console.print(f"[cyan]»[/] {msg}")
 
-    res = auto(c.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track, step=step)
+    res = auto(cli.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track, step=step)
     s = res.summary()
     if as_json:
-        print(json.dumps(s, default=str))
+        print_json(s)
         return
     table = Table(title=f"medalist auto ({s['metric']}, budget {budget:.0f}s, used {s['seconds']:.0f}s)")
     for col in ("run", "model", "CV", "seconds"):
         table.add_column(col, justify="left" if col in ("run", "model") else "right")
     for r in s["runs"]:
-        table.add_row(r["run"], r["model"], c.fmt(r["cv"]), c.fmt(r["seconds"], 1))
-    c.console.print(table)
+        table.add_row(r["run"], r["model"], cli.fmt(r["cv"]), cli.fmt(r["seconds"], 1))
+    cli.console.print(table)
     for sk in s["skipped"]:
-        c.console.print(f"[yellow]skipped[/] {sk}")
+        cli.console.print(f"[yellow]skipped[/] {sk}")
     if s["best"]:
-        c.console.print(f"best: [bold green]{s['best']}[/]  (submit with `medalist submit {s['best']}`)")
+        cli.console.print(f"best: [bold green]{s['best']}[/]  (submit with `medalist submit {s['best']}`)")
 
 
 def register(app: typer.Typer) -> None:

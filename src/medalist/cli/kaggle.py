@@ -5,19 +5,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
-
-
-def _cli():
-    from medalist.cli import _shared as cli
-
-    return cli
+from medalist.cli import _shared as cli
+from medalist.cli._shared import JsonOpt, print_json
 
 
 def _competition(ws, competition: str | None) -> str:
@@ -40,21 +34,20 @@ lb_app = typer.Typer(help="The CV–LB ledger: every submission with its run, CV
 def lb(
     ctx: typer.Context,
     plot: Annotated[Optional[Path], typer.Option(help="Where to write the CV–LB scatter plot (PNG).")] = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the ledger (run, CV, public, private, date) with the Pearson/Spearman CV–LB correlation and a scatter plot."""
     if ctx.invoked_subcommand is not None:
         return
     from medalist.kaggle.ledger import correlation, ledger, scatter_png
 
-    cli = _cli()
     ws = cli.workspace()
     led = ledger(ws)
     corr = {s: correlation(led, score=s) for s in ("public", "private")}
     png = scatter_png(led, plot or ws.submissions_dir / "cv_lb.png")
     rows = led.select("time", "run", "model", "cv", "public", "private", "status", "local", "kaggle_ref", "message", "file").to_dicts()
     if as_json:
-        print(json.dumps({"submissions": rows, "correlation": corr, "plot": str(png) if png else None}, default=str))
+        print_json({"submissions": rows, "correlation": corr, "plot": str(png) if png else None})
         return
     from rich.table import Table
 
@@ -81,16 +74,15 @@ def lb(
 @lb_app.command("sync")
 def lb_sync(
     competition: Annotated[Optional[str], typer.Option(help="Kaggle competition slug (default: kaggle.yaml).")] = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Pull the competition's submissions from Kaggle (public/private scores, status) and link each to its run."""
     from medalist.kaggle.ledger import sync
 
-    cli = _cli()
     ws = cli.workspace()
     res = sync(ws, _competition(ws, competition))
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
     cli.console.print(f"[green]synced[/] {res['remote']} submissions of {res['competition']}: {res['updated']} updated, "
                       f"{res['added']} added, {res['linked']} linked to runs. See `medalist lb`.")
@@ -99,15 +91,14 @@ def lb_sync(
 def pick_cmd(
     tolerance: Annotated[Optional[float], typer.Option(help="How far below the best CV a diverse second may be (default: the best run's fold std).")] = None,
     max_corr: Annotated[float, typer.Option("--max-corr", help="OOF correlation above which a run is not 'diverse'.")] = 0.98,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Propose the final two submissions: best CV first, a diverse second; warn when CV–LB correlation is weak or unknown."""
     from medalist.kaggle.ledger import pick
 
-    cli = _cli()
     res = pick(cli.workspace(), max_corr=max_corr, tolerance=tolerance)
     if as_json:
-        print(json.dumps(res.to_dict(), default=str))
+        print_json(res.to_dict())
         return
     for i, p in enumerate(res.picks, 1):
         cli.console.print(f"[bold]{i}. {p['run']}[/] ({p['model']})  CV={cli.fmt(p['cv'])}  public={cli.fmt(p['public'])}  — {p['reason']}")
@@ -120,14 +111,13 @@ def package_cmd(
     slug: Annotated[Optional[str], typer.Option(help="Kaggle dataset id USER/NAME (default: KAGGLE_USERNAME/medalist-<run>).")] = None,
     push: Annotated[bool, typer.Option("--push", help="Create (or version) the Kaggle dataset via the API.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT.")] = False,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build a Kaggle-dataset folder for code competitions: models, the medalist wheel and every runtime wheel,
     dataset-metadata.json and an offline inference.py (pip --no-index) that writes submission.csv."""
     from medalist.core.errors import ConfigError
     from medalist.kaggle.package import build_package
 
-    cli = _cli()
     if len(runs) < 2:
         raise ConfigError("medalist package", expected="RUN… OUT/", found=" ".join(runs) or "nothing", fix="e.g. medalist package lgbm-001 pkg/")
     ws = cli.workspace()
@@ -137,7 +127,7 @@ def package_cmd(
 
         res["push"] = push_dataset(Path(res["path"]), message=f"medalist package of {', '.join(runs[:-1])}")
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
     cli.console.print(f"[green]package[/] {res['path']}  ({len(res['wheels'])} wheels, {res['bytes'] / 1e6:.1f} MB) — "
                       f"dataset {res['dataset']}; on Kaggle: python /kaggle/input/<dataset>/inference.py")
@@ -147,15 +137,14 @@ def export_cmd(
     runs: Annotated[list[str], typer.Argument(help="Run ids to export.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Bundle file (.tar.gz).")] = Path("bundle.tar.gz"),
     models: Annotated[bool, typer.Option("--models", help="Include the fitted models too.")] = False,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export runs (config, OOF, test predictions, metrics, folds hash) as a bundle for a team-mate."""
     from medalist.kaggle.bundle import export_runs
 
-    cli = _cli()
     res = export_runs(cli.workspace(), runs, out, models=models)
     if as_json:
-        print(json.dumps({k: v for k, v in res.items() if k != "files"} | {"n_files": len(res["files"])}, default=str))
+        print_json({k: v for k, v in res.items() if k != "files"} | {"n_files": len(res["files"])})
         return
     cli.console.print(f"[green]exported[/] {len(res['runs'])} runs (folds {res['folds_hash']}) -> {res['path']}")
 
@@ -163,15 +152,14 @@ def export_cmd(
 def import_cmd(
     bundle: Annotated[Path, typer.Argument(help="Bundle from `medalist export`.")],
     force: Annotated[bool, typer.Option("--force", help="Replace runs with the same id.")] = False,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a team-mate's runs; refuses other folds, path traversal, links and tampered files."""
     from medalist.kaggle.bundle import import_bundle
 
-    cli = _cli()
     res = import_bundle(cli.workspace(), bundle, force=force)
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
     cli.console.print(f"[green]imported[/] {', '.join(res['runs'])} (folds {res['folds_hash']}). See `medalist runs`.")
 
@@ -179,17 +167,16 @@ def import_cmd(
 def report_cmd(
     runs: Annotated[Optional[list[str]], typer.Argument(help="Runs to report (default: all finished runs).")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="HTML file (default: report.html in the workspace).")] = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write one self-contained HTML report: leaderboard, folds, learning curves, confusion matrix, ROC/PR,
     calibration, importance, CV–LB scatter, submission timeline."""
     from medalist.report.html import build_report
 
-    cli = _cli()
     ws = cli.workspace()
     res = build_report(ws, runs or None, out or ws.root / "report.html")
     if as_json:
-        print(json.dumps(res, default=str))
+        print_json(res)
         return
     cli.console.print(f"[green]report[/] {res['path']}  ({len(res['runs'])} runs, {res['plots']} plots)")
 

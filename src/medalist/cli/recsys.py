@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medalist.cli._shared import print_json
+
 postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing.",
                               no_args_is_help=True)
 
@@ -95,7 +97,7 @@ def threshold(
         y, p = joined[data.target[0]].to_numpy(), joined[pred].to_numpy()
     res = search_threshold(y, p, metric)
     if as_json:
-        print(json.dumps({"source": source, **res.summary()}))
+        print_json({"source": source, **res.summary()})
         return
     console.print(f"{res.metric}: best threshold [bold]{res.threshold:.2f}[/] -> {res.score:.5f}  (at 0.5: {res.default_score:.5f})")
 

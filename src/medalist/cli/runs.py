@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from medalist.cli._shared import JsonOpt, console, train_with_progress
+from medalist.cli._shared import JsonOpt, console, print_json, train_with_progress
 from medalist.cli._shared import fmt as _fmt
 from medalist.cli._shared import print_frame as _print_frame
 from medalist.cli._shared import workspace as _ws
@@ -40,7 +40,7 @@ def features(
 
     summary = describe_features(_ws(), config, overrides or [], run=run)
     if as_json:
-        print(json.dumps({"config": str(config), "features": summary.to_dicts()}, default=str))
+        print_json({"config": str(config), "features": summary.to_dicts()})
         return
     _print_frame(summary, f"features of {config}  ({summary.height} columns)")
 
@@ -55,7 +55,7 @@ def advval(
 
     res = adversarial_validation(_ws(), config, k=k, drop=drop or [])
     if as_json:
-        print(json.dumps(res.summary(), default=str))
+        print_json(res.summary())
         return
     table = Table(title=f"most shifted features (advval, {res.n_train} train vs {res.n_test} test rows)")
     for c in ("feature", "importance", "drift", "test", "p-value"):
@@ -72,7 +72,7 @@ def runs(as_json: JsonOpt = False) -> None:
 
     rows = [r.summary() for r in list_runs(_ws())]
     if as_json:
-        print(json.dumps({"runs": rows}, default=str))
+        print_json({"runs": rows})
         return
     table = Table(title="runs")
     for c in ("id", "model", "status", "metric", "CV", "mean", "std", "seconds", "folds hash", "note"):

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medalist.cli._shared import print_json
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
@@ -21,7 +23,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show what each branch's front-end makes of the first training signals (shapes, ranges, a PNG grid)."""
         # torch is imported here, not at the top, so `medalist --help` stays fast.
-        import json
 
         from medalist.cli._shared import console
         from medalist.cli._shared import workspace as _ws
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
         info = preview_frontends(_ws(), config, overrides or [], rows=rows, out=out)
         if as_json:
-            print(json.dumps(info))
+            print_json(info)
             return
         console.print(f"{info['rows']} signals of shape {info['signal_shape']} (channels, samples)")
         for b in info["branches"]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from medalist.cli._shared import JsonOpt, console
+from medalist.cli._shared import JsonOpt, console, print_json
 from medalist.cli._shared import fmt as _fmt
 from medalist.cli._shared import workspace as _ws
 
@@ -29,7 +28,7 @@ def submit(
 
     s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version)
     if as_json:
-        print(json.dumps(s.record, default=str))
+        print_json(s.record)
         return
     console.print(f"[green]valid submission[/] {s.file}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
     if s.record.get("kaggle_ref") is not None or s.record.get("competition"):

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medalist.cli._shared import print_json
+
 twentyq_app = typer.Typer(
     name="twentyq",
     help="LLM 20 Questions agent: benchmark it through kaggle-environments, build candidates, package a submission.",
@@ -27,7 +29,6 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate (next to the best any guesser can reach), rounds, reward."""
-    import json
 
     from medalist.cli._shared import console, err_console
     from medalist.core.errors import ConfigError
@@ -59,7 +60,7 @@ def bench(
     res = run_bench(kws, g, answerer=answerer, eps=eps if answerer == "flip" else 0.0, games=games, seed=seed,
                     progress=progress)
     if as_json:
-        print(json.dumps(res))
+        print_json(res)
         return
     from rich.table import Table
 
@@ -88,7 +89,6 @@ def candidates(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Build the offline candidate list and measure held-out recall (sha1(keyword) % 5 == 0 held out)."""
-    import json
 
     from medalist.cli._shared import console
     from medalist.core.errors import ConfigError
@@ -109,7 +109,7 @@ def candidates(
     if out is not None:
         res["out"] = str(cl.save(out))
     if as_json:
-        print(json.dumps(res))
+        print_json(res)
         return
     for k, v in res.items():
         console.print(f"{k:>20}  {v:.3f}" if isinstance(v, float) else f"{k:>20}  {v}")
@@ -126,7 +126,6 @@ def package(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Write submission.tar.gz (main.py + agent code + data) that kaggle-environments loads by path."""
-    import json
 
     from medalist.cli._shared import console
     from medalist.core.errors import ConfigError
@@ -143,7 +142,7 @@ def package(
     res = {"out": str(path), "bytes": path.stat().st_size, "candidates": len(words),
            "semantic_questions": len(bank or []), "eps": eps, "handshake": handshake}
     if as_json:
-        print(json.dumps(res))
+        print_json(res)
         return
     console.print(f"[green]wrote[/] {path} ({res['bytes']:,} bytes): {len(words):,} candidates, "
                   f"{res['semantic_questions']} semantic questions, eps={eps}, handshake={handshake}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from medalist.cli._shared import ForceOpt, JsonOpt, console
+from medalist.cli._shared import ForceOpt, JsonOpt, console, print_json
 from medalist.cli._shared import print_frame as _print_frame
 from medalist.cli._shared import workspace as _ws
 
@@ -86,7 +85,7 @@ def folds(
     ws = _ws()
     f, summary = build_folds(ws, scheme=scheme, k=k, group=group, time=time, gap=gap, repeats=repeats, seed=seed, force=force)
     if as_json:
-        print(json.dumps({"hash": f.hash, "meta": f.meta, "summary": summary.to_dicts()}, default=str))
+        print_json({"hash": f.hash, "meta": f.meta, "summary": summary.to_dicts()})
         return
     _print_frame(summary, f"folds.parquet  scheme={f.meta['scheme']}  k={f.meta['k']}  hash={f.hash}")
 
