@@ -1,6 +1,6 @@
 """Is run B better than run A beyond noise? Paired per-fold differences and the seed-to-seed spread.
 
-TECHNIQUES §2: run the baseline with several seeds to know the noise level before believing a small
+Run the baseline with several seeds to know the noise level before believing a small
 improvement. ``compare`` retrains A's config with other seeds (or uses runs you name), measures the
 spread of A's CV over seeds, and sets B's gain against it together with a paired t-test over folds.
 """

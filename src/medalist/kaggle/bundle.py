@@ -1,6 +1,6 @@
 """Team bundles: move runs (config, OOF, test predictions, metrics, folds hash) between workspaces.
 
-A team shares one CV (TECHNIQUES §3): every member's runs are made on the same ``folds.parquet``,
+A team shares one CV: every member's runs are made on the same ``folds.parquet``,
 so OOF predictions can be compared and stacked. ``export`` writes ``bundle.tar.gz``::
 
     manifest.json            format, competition, folds hash, runs, sha256 of every file

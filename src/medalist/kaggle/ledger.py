@@ -3,7 +3,7 @@
 ``submissions/submissions.parquet`` is written by :func:`medalist.kaggle.submit.submit`; this module reads
 it back with the runs' CVs, syncs Kaggle's scores into it (``medalist lb sync``), measures how well
 CV tracks the leaderboard (Pearson/Spearman) and proposes the final two submissions
-(``medalist pick``: trust your CV — best CV first, then a diverse second; TECHNIQUES §3).
+(``medalist pick``: trust your CV — best CV first, then a diverse second).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ LEDGER_SCHEMA = {
 }
 _DESC_RE = re.compile(r"\[medalist run=(?P<run>[A-Za-z0-9_.-]+)(?: cv=(?P<cv>[-+0-9.eE]+|nan|None))?(?: git=(?P<git>[0-9a-f]+))?\]")
 
-# below these, a CV–LB correlation is not evidence (TECHNIQUES §3: trust LB only when correlation is known good)
+# below these, a CV–LB correlation is not evidence (trust LB only when correlation is known good)
 MIN_PAIRS = 5
 WEAK_CORR = 0.5
 

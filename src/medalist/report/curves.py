@@ -1,4 +1,4 @@
-"""Learning curves: the over/under-fitting reading of TECHNIQUES §3 and the per-run curves plot.
+"""Learning curves: the over/under-fitting reading and the per-run curves plot.
 
 Valid curves come from ``curves.parquet``; when only those were logged, train curves are recomputed from
 the saved GBDT fold models.
@@ -27,7 +27,7 @@ def _lower_is_better(name: str) -> bool:
 
 
 def curve_reading(train: np.ndarray | None, valid: np.ndarray, steps: np.ndarray, *, lower_is_better: bool) -> dict[str, Any]:
-    """Read a learning curve as TECHNIQUES §3 does: both falling is good, train falling with valid rising is
+    """Read a learning curve as strong Kagglers do: both falling is good, train falling with valid rising is
     overfitting, neither falling is underfitting (often a pre/post-processing bug or a bad learning rate).
 
     >>> s = np.arange(1, 101)

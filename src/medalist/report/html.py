@@ -1,7 +1,7 @@
 """``medalist report``: one self-contained HTML file about the runs of a workspace.
 
 Sections: runs leaderboard (with the ledger's LB scores), per-fold scores, learning curves (train vs
-valid with the over/under-fitting reading of TECHNIQUES §3), confusion matrix, ROC and PR curves,
+valid with the over/under-fitting reading), confusion matrix, ROC and PR curves,
 calibration, feature importance, CV–LB scatter and the submission timeline. Plots are matplotlib
 figures inlined as SVG; there is no script, stylesheet or font from outside the file. The page is
 ``templates/report.html.j2``; the sections come from :mod:`~medalist.report.leaderboard`,

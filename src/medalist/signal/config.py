@@ -2,7 +2,7 @@
 
 Optimisation, precision, EMA/SWA, mixup and Trainer settings are the image trainer's
 (:class:`~medalist.vision.config.VisionParams`); the network is a list of ``branches``, each a
-front-end plus a small network with its own head and loss (HMS P-SHA, TECHNIQUES §5).
+front-end plus a small network with its own head and loss (HMS P-SHA).
 
 >>> p = SignalParams.parse({"signals": {"columns": ["x"]}, "sample_rate": 100,
 ...                         "branches": [{"name": "wave", "input": "raw"}]})

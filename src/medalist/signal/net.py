@@ -1,4 +1,4 @@
-"""The multi-branch signal network (HMS P-SHA, TECHNIQUES §5).
+"""The multi-branch signal network (HMS P-SHA).
 
 Each branch turns the waveform batch into its input (raw, a spectrogram image or a feature
 sequence), runs its network (a timm backbone via the image trainer's :func:`build_net`, a 1-D CNN or

@@ -1,4 +1,4 @@
-"""LLM 20 Questions agent (TECHNIQUES §8): candidate keywords with a prior, a question bank,
+"""LLM 20 Questions agent: candidate keywords with a prior, a question bank,
 p(yes | question, keyword), a Bayesian entropy-minimising guesser with the Agent-Alpha handshake, a
 rule + model answerer, a kaggle-environments harness and Kaggle submission packaging.
 

@@ -1,8 +1,8 @@
 """Lexical questions answered exactly: the canonical phrasings the guesser asks and the regexes the
 answerer reads them back with.
 
-Small LLM answerers get letter and alphabetical questions wrong, so these are answered by rule
-(TECHNIQUES §8). The regexes accept quotes of any kind, any case and trailing spaces, because other
+Small LLM answerers get letter and alphabetical questions wrong, so these are answered by rule.
+The regexes accept quotes of any kind, any case and trailing spaces, because other
 teams' guessers phrase them loosely. This module is pure Python: it is copied verbatim into the
 Kaggle submission.
 

@@ -34,7 +34,7 @@ def _spec_augment_class():
     class SpecAugment(A.ImageOnlyTransform):
         """Zero one random band of rows and one of columns, each at most ``alpha`` × the size wide.
 
-        The spectrogram augmentation of SETI/HMS solutions (TECHNIQUES §4, alpha = 0.1).
+        The spectrogram augmentation of SETI/HMS solutions (alpha = 0.1).
         """
 
         def __init__(self, alpha: float = 0.1, rows: bool = True, cols: bool = True, p: float = 0.5) -> None:
@@ -149,7 +149,7 @@ def random_probabilities(spec: list[Any]) -> list[float]:
 def tta_coverage(n: int, ps: list[float]) -> float:
     """Probability that n random TTA passes apply every random augmentation at least once.
 
-    With k augmentations each applied with p = 0.5 this is (1 − 0.5^n)^k (TECHNIQUES §4).
+    With k augmentations each applied with p = 0.5 this is (1 − 0.5^n)^k.
 
     >>> round(tta_coverage(16, [0.5] * 4), 2), round(tta_coverage(4, [0.5] * 4), 2)
     (1.0, 0.77)

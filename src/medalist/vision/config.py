@@ -1,6 +1,6 @@
 """Typed parameters of ``model: timm_image`` (the ``model.params`` block of an experiment YAML).
 
-Defaults are the image-competition community's (shared/TECHNIQUES.md §4): AdamW, cosine schedule
+Defaults are the image-competition community's: AdamW, cosine schedule
 with warmup, LR 1e-3 for CNNs (resnet/efficientnet…) and 1e-4 for convnext/swin/vit/maxvit/eva,
 GeM pooling, 2-logit softmax + cross-entropy for binary targets, fp32 for maxvit.
 
@@ -20,7 +20,7 @@ from medalist.core.config import Strict, validate
 __all__ = ["VisionParams", "ImagesConfig", "AuxHead", "MixConfig", "SamplerConfig", "TTAConfig",
            "PseudoLabelConfig", "EMAConfig", "SWAConfig", "transformer_like"]
 
-# Families for which 1e-3 does not converge (TECHNIQUES §4): their default LR is 1e-4.
+# Families for which 1e-3 does not converge: their default LR is 1e-4.
 _SLOW_FAMILIES = ("convnext", "swin", "vit", "deit", "beit", "eva", "maxvit", "coat", "cait", "xcit",
                   "levit", "pvt", "mvit", "twins", "crossvit", "tnt", "volo", "efficientformer", "hiera")
 
@@ -108,7 +108,7 @@ class PseudoLabelConfig(Strict):
 
 class VisionParams(Strict):
     # network
-    backbone: str = "convnext_base"  # TECHNIQUES §4: convnext base as the first try
+    backbone: str = "convnext_base"  # convnext base: the community's first try
     pretrained: bool | str = False  # true: timm's weights (needs them cached); a path: local weights file
     in_chans: int = Field(default=3, ge=1)
     img_size: int | list[int] = 224

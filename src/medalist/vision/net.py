@@ -1,6 +1,6 @@
 """The network: a timm backbone (features only), our pooling and heads, and the losses.
 
-timm supplies the backbone; the head is ours (TECHNIQUES §4): GeM or average pooling, dropout, a
+timm supplies the backbone; the head is ours: GeM or average pooling, dropout, a
 target head and one small head per auxiliary column.
 
 >>> net = build_net(VisionParams(backbone="resnet10t", in_chans=1), n_out=10, aux_out=[1])

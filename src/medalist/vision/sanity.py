@@ -1,4 +1,4 @@
-"""``medalist sanity CONFIG``: overfit one batch; a pipeline that cannot is broken (TECHNIQUES §3).
+"""``medalist sanity CONFIG``: overfit one batch; a pipeline that cannot is broken.
 
 The batch goes through the real pipeline (image source, decode, the validation transform, the
 network with its heads and losses); only randomness is removed (no augmentation, no mixup) so a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Open a shell in the Kaggle docker image with this workspace mounted at /kaggle/working,
-# the way the Kaggle platform runs notebooks (see TECHNIQUES §1). Usage:
+# the way the Kaggle platform runs notebooks. Usage:
 #   scripts/docker-run.sh                 # GPU image, interactive bash
 #   IMAGE=gcr.io/kaggle-images/python scripts/docker-run.sh python train.py
 set -euo pipefail
