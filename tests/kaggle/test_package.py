@@ -75,7 +75,7 @@ def test_package_refuses_unfinished_and_bad_args(trained_ws, tmp_path):
 
 def test_build_copy_takes_only_what_the_wheel_needs(tmp_path):
     """CI keeps its .venv (GBs of CUDA libraries) beside pyproject.toml: the wheel build must not copy it."""
-    from medalist.kaggle.package.build import _copy_build_inputs, _source_root
+    from medalist.kaggle.package.deps import copy_build_inputs as _copy_build_inputs, source_root as _source_root
 
     root = _source_root()
     fake = tmp_path / "checkout"

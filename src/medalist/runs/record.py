@@ -65,6 +65,9 @@ class RunRecord(BaseModel):
     mlflow_run_id: str | None = Field(None, description="id of the run's MLflow copy, when mirroring worked")
     tracking_error: str | None = Field(None, description="why mirroring to the tracker failed (the run itself is complete)")
     imported: dict[str, Any] | None = Field(None, description="runs imported from a bundle: {bundle, time}")
+    inputs: dict[str, list[str]] | None = Field(None, description="what the run was made from: predict_from (oof_feature runs, "
+                                                "members), trained_with (pseudo-label runs), tables (joins), in_fold (per-fold "
+                                                "blocks), custom (code blocks); see medalist.runs.graph")
 
     # ------------------------------------------------------------------ reading
     @classmethod

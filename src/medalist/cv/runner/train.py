@@ -17,6 +17,7 @@ from medalist.cv.runner.refit import _full_fit
 from medalist.cv.runner.selection import _check_selection
 from medalist.features import FeaturePlan, apply_static, build_plan
 from medalist.metrics.registry import Metric, get_metric
+from medalist.runs.graph import derive_inputs
 from medalist.runs.store import Run, pred_columns
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data
@@ -87,6 +88,7 @@ def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list
         config_hash=p.config_hash, folds_hash=p.folds.hash, train_hash=p.folds.meta.get("train_hash"),
         seeds=exp.seeds, full_fit=exp.full_fit, note=note if note is not None else exp.note,
         task=data.task, classes=data.classes, pred_columns=pred_columns(data.task, data.classes, data.target),
+        inputs=derive_inputs(p.resolved, per_fold={s.block.name for s in p.plan.steps if s.block.per_fold} | {"target_encode"}),
     )
     if not resume:
         return RunWriter.create(ws.runs_dir, exp.name or config_path.stem, **fields)

@@ -6,21 +6,18 @@
     OUT/inference.py            installs the wheels with pip --no-index, predicts, writes submission.csv
     OUT/requirements.txt        the pinned runtime dependencies (what inference really imports)
     OUT/wheels/*.whl            the medalist wheel and one wheel per runtime dependency
-    OUT/competition.json        the competition (id, target, task, metric, file names)
-    OUT/runs/<id>/              config.yaml, run.json, metrics.json and the fitted models/
+    OUT/package.json            the runs, their graph (upstream first), the workspace settings inference rebuilds
+    OUT/workspace/              folds.parquet and joined tables, as in the workspace
+    OUT/runs/<id>/              config.yaml, run.json, metrics.json, oof.parquet and the fitted models/ of every
+                                run of the graph (oof_feature runs, blend and stack members, transitively)
 
 The dependency set is measured, not guessed: the package's prediction is run once at build time in
-a child process, the distributions it imported become the requirements, and its predictions must
-equal the run's ``test.parquet`` (else the build fails). On Kaggle:
+a child process, the distributions it imported become the requirements, and its predictions of every
+run of the graph must equal that run's ``test.parquet`` (else the build fails). On Kaggle:
 ``!python /kaggle/input/<dataset>/inference.py`` (``--input DIR`` when the data is elsewhere).
 """
 
-from medalist.kaggle.package.build import build_package
-from medalist.kaggle.package.runtime import (
-    PackageError,
-    check_packable,
-    predict_package,
-    run_test_predictions,
-)
+from medalist.kaggle.package.build import build_package, collect_graph
+from medalist.kaggle.package.runtime import PackageError, predict_package
 
-__all__ = ["build_package", "predict_package", "run_test_predictions", "check_packable", "PackageError"]
+__all__ = ["build_package", "collect_graph", "predict_package", "PackageError"]

@@ -1,7 +1,11 @@
-"""The build side of a package: copy the run folders, measure the runtime dependencies, build the wheels.
+"""The build side of a package: the run graph, its files, the measured dependencies and the wheels.
 
-:func:`build_package` predicts once with the finished folder in a child process (the probe), ships the
-distributions that prediction imported, and fails unless it reproduces each run's ``test.parquet``.
+:func:`build_package` collects every run the requested runs read predictions from (``oof_feature``
+runs, blend and stack members, transitively), checks the graph (finished, on this workspace's folds,
+nothing unshippable), copies what re-predicting needs, then predicts once with the finished folder in a
+child process (the probe). The probe must reproduce every run's ``test.parquet`` (max abs difference
+<= 1e-6) or the build fails; the distributions it imported become the shipped wheels, and its timing
+gives the notebook's predicted run time.
 """
 
 from __future__ import annotations
@@ -13,147 +17,73 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from medalist.core.errors import ConfigError, RunError
+from medalist.core.errors import ConfigError, FoldsError, RunError
 from medalist.kaggle.package.notebook import inference_script
-from medalist.kaggle.package.runtime import PackageError, check_packable
+from medalist.kaggle.package.runtime import MANIFEST, RUN_LINKS, PackageError
+from medalist.runs.graph import RunGraph, build_graph
 from medalist.runs.store import Run
 
-__all__ = ["build_package"]
+__all__ = ["build_package", "collect_graph", "FORMAT", "TOLERANCE"]
 
-# distributions never shipped: the standard library shim names and build tooling
-_SKIP = {"pip", "setuptools", "wheel", "medalist", "_distutils_hack", "pkg_resources"}
-
-
-def _source_root() -> Path:
-    import medalist
-
-    here = Path(medalist.__file__).resolve().parent
-    for d in here.parents:
-        if (d / "pyproject.toml").is_file() and (d / "src" / "medalist").is_dir():
-            return d
-    raise PackageError("medalist wheel", expected="medalist installed from its source tree (pip install -e .)",
-                       found=f"an installed copy at {here}", fix="install medalist from source to package it")
-
-
-def _copy_build_inputs(src: Path, dst: Path) -> None:
-    """Copy only what building the wheel reads: pyproject.toml, the readme/licence files it names and src/.
-
-    Never the whole checkout: a virtual environment, a demo workspace or run folders beside pyproject.toml
-    can be gigabytes (CI keeps its .venv there)."""
-    dst.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md", "MANIFEST.in", "setup.cfg"):
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
-    for lic in src.glob("LICEN[CS]E*"):
-        if lic.is_file():
-            shutil.copy2(lic, dst / lic.name)
-    shutil.copytree(src / "src", dst / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "*.pyc"))
-
-
-def _pip(args: list[str], what: str) -> None:
-    res = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--quiet"],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        raise PackageError(what, expected="pip to succeed", found=" | ".join(tail)[:500],
-                           fix="check that pip can reach its index or cache at build time")
-
+FORMAT = "medalist-package/2"
+TOLERANCE = 1e-6  # max abs difference between the package's and the run's own test predictions
 
 _PROBE = """
-import json, sys, importlib.metadata as md
+import json, sys, time, importlib.metadata as md
 from pathlib import Path
-from medalist.kaggle.package import predict_package
-before = set(sys.modules)
+t0 = time.perf_counter()
+from medalist.kaggle.package.runtime import predict_package
 res = predict_package(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+res["wall_seconds"] = round(time.perf_counter() - t0, 3)
 tops = {m.split('.')[0] for m in sys.modules}
 dists = md.packages_distributions()
 out = {}
 for t in sorted(tops):
     for d in dists.get(t, []):
         out[d] = md.version(d)
-print(json.dumps(out))
+print(json.dumps({"imported": out, "result": res}))
 """
 
 
-def _canon(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-# model families -> the distributions they need beyond medalist's base dependencies
-_MODEL_DISTS = {"lightgbm": ["lightgbm"], "xgboost": ["xgboost"], "catboost": ["catboost"],
-                "timm_image": ["torch", "torchvision", "timm"]}
-
-
-def _runtime_deps(imported: dict[str, str], src: Path, runs: list[Run]) -> dict[str, str]:
-    """The imported distributions that inference needs: the closure of medalist's base dependencies and the
-    runs' model libraries over their declared (non-extra) requirements, restricted to what was imported.
-
-    Libraries imported only because they happen to be installed (optional integrations such as torch or
-    pytest pulled in by a helper library) are not shipped.
-    """
-    import tomllib
-    from importlib import metadata as md
-
-    try:
-        from packaging.requirements import Requirement
-    except ImportError:  # pragma: no cover
-        from pip._vendor.packaging.requirements import Requirement
-
-    project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
-    roots = [Requirement(r).name for r in project.get("dependencies", [])]
-    for r in runs:
-        family = str(r.record.model or "").split(":")[0]
-        roots += _MODEL_DISTS.get(family, [])
-    have = {_canon(d): d for d in imported}
-    keep: set[str] = set()
-    todo = [_canon(r) for r in roots]
-    while todo:
-        name = todo.pop()
-        if name in keep or name not in have:
-            continue
-        keep.add(name)
-        for req in md.requires(have[name]) or []:
-            rq = Requirement(req)
-            if rq.marker is not None and not rq.marker.evaluate({"extra": ""}):
-                continue
-            todo.append(_canon(rq.name))
-    return {have[n]: imported[have[n]] for n in sorted(keep) if n not in _SKIP}
-
-
-
-
-def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None, force: bool = False) -> dict[str, Any]:
-    """Write the package folder; predict once with it (measuring its imports) and check it reproduces the runs."""
-    from medalist.kaggle.api import kaggle_settings
+def collect_graph(ws, run_ids: list[str]) -> RunGraph:
+    """The prediction graph of ``run_ids``, checked: every run finished, on the workspace's folds, shippable."""
+    from medalist.workspace.folds import Folds
 
     if not run_ids:
-        raise RunError("medalist package", expected="one or more RUN ids", found="none")
-    runs = [Run.open(ws, r) for r in run_ids]
-    for r in runs:
-        r._require_done("test.parquet")
-        check_packable(r)
-    out = Path(out)
-    _empty_folder(out, force=force)
-    settings = kaggle_settings(ws)
-    comp_slug = settings.competition if settings else ws.competition.name
-    dataset, title = _write_manifests(ws, runs, run_ids, out, slug=slug, comp_slug=comp_slug)
-    _copy_runs(runs, out)
-    (out / "inference.py").write_text(inference_script(title, run_ids, comp_slug))
-    deps = _probe_imports(ws, runs, out)
-    src = _source_root()
-    pins = _write_wheels(_runtime_deps(deps, src, runs), src, out)
-    from medalist.kaggle.bundle import assert_no_secrets
+        raise RunError("medalist package", expected="one or more RUN ids", found="none", fix="e.g. medalist package lgbm-001 pkg/")
+    g = build_graph(ws.runs_dir, list(run_ids))
+    ours = Folds.load(ws.folds_path).hash if ws.folds_path.is_file() else None
+    for rid in g.order:
+        n = g.nodes[rid]
+        where = f"run '{rid}'" + ("" if rid in g.roots else " (an input of the packaged runs)")
+        if n.kind == "other":
+            raise PackageError(where, expected="a model run, blend or stack", found=f"model '{n.model}'",
+                               fix="package the runs made by medalist train, blend or stack")
+        if ours is not None and n.folds_hash != ours:
+            raise FoldsError(where, expected=f"a run on this workspace's folds (hash {ours})", found=f"folds {n.folds_hash}",
+                             fix="retrain it on the current folds.parquet, or package runs of one CV scheme")
+        if n.custom:
+            raise PackageError(where, expected="feature blocks whose code ships with medalist",
+                               found=f"custom blocks {n.custom}", fix="turn the custom block into a registered block, or drop it")
+        for t in n.tables:
+            if not ws.path(t).is_file():
+                raise PackageError(f"{where}: joined table {t}", expected="the table the run joined", found="no such file",
+                                   fix="restore the table in the workspace")
+        if n.kind == "model":
+            from medalist.cv.predict import model_splits
 
-    files = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".whl"]
-    assert_no_secrets(files, "package")
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"path": str(out), "dataset": dataset, "runs": run_ids, "requirements": pins,
-            "wheels": sorted(p.name for p in (out / "wheels").glob("*.whl")), "bytes": size}
+            splits, full = model_splits(ws.runs_dir / rid)
+            if not (splits or full):
+                raise PackageError(where, expected="fitted models under models/", found="none",
+                                   fix="retrain it (medalist train saves the models of every fold)")
+    return g
 
 
 def _empty_folder(out: Path, *, force: bool) -> None:
@@ -164,58 +94,127 @@ def _empty_folder(out: Path, *, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _write_manifests(ws, runs: list[Run], run_ids: list[str], out: Path, *, slug: str | None, comp_slug: str) -> tuple[str, str]:
-    """dataset-metadata.json (the Kaggle dataset) and competition.json (what inference reads); (dataset id, title)."""
+def _dataset_meta(ws, run_ids: list[str], out: Path, slug: str | None, comp_slug: str) -> tuple[str, str]:
+    """dataset-metadata.json (the Kaggle dataset); (dataset id, title)."""
     user = os.environ.get("KAGGLE_USERNAME") or "USERNAME"
-    dataset = slug or f"{user}/medalist-{re.sub(r'[^a-z0-9-]+', '-', runs[0].id.lower())}"
+    dataset = slug or f"{user}/medalist-{re.sub(r'[^a-z0-9-]+', '-', run_ids[0].lower())}"
     if dataset.count("/") != 1:
         raise ConfigError("--slug", expected="USER/DATASET", found=repr(dataset))
     title = f"medalist {comp_slug} {' '.join(run_ids)}"[:50]
-    meta = {"title": title, "id": dataset, "licenses": [{"name": "CC0-1.0"}]}
-    (out / "dataset-metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
-    comp = ws.competition.model_dump(mode="json")
-    comp["answers"] = None
-    (out / "competition.json").write_text(json.dumps({"competition": comp, "runs": run_ids, "kaggle": comp_slug}, indent=2) + "\n")
+    (out / "dataset-metadata.json").write_text(json.dumps({"title": title, "id": dataset, "licenses": [{"name": "CC0-1.0"}]}, indent=2) + "\n")
     return dataset, title
 
 
-def _copy_runs(runs: list[Run], out: Path) -> None:
-    for r in runs:
-        dst = out / "runs" / r.id
+def _copy_graph(ws, g: RunGraph, out: Path) -> list[str]:
+    """Run folders (what re-predicting reads), the folds, the joined tables; the tables' relative paths."""
+    for rid in g.order:
+        src, dst = ws.runs_dir / rid, out / "runs" / rid
         dst.mkdir(parents=True)
-        for name in ("config.yaml", "run.json", "metrics.json"):
-            shutil.copy2(r.path / name, dst / name)
-        shutil.copytree(r.path / "models", dst / "models", symlinks=False)
+        for name in RUN_LINKS:
+            p = src / name
+            if p.is_dir():
+                shutil.copytree(p, dst / name, symlinks=False)
+            elif p.is_file():
+                shutil.copy2(p, dst / name)
+    (out / "workspace").mkdir()
+    if ws.folds_path.is_file():
+        shutil.copy2(ws.folds_path, out / "workspace" / "folds.parquet")
+    tables = sorted({t for n in g.nodes.values() for t in n.tables})
+    for t in tables:
+        if Path(t).is_absolute() or ".." in Path(t).parts:
+            raise PackageError(f"joined table {t}", expected="a path inside the workspace", found=t, fix="move the table into the workspace")
+        (out / "workspace" / t).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ws.path(t), out / "workspace" / t)
+    return tables
 
 
-def _probe_imports(ws, runs: list[Run], out: Path) -> dict[str, str]:
-    """Predict with the package in a child process: the distributions it imported; fails unless it reproduces the runs."""
+def _workspace_manifest(ws) -> dict[str, Any]:
+    """The medalist.yaml the notebook rebuilds: the competition (no answers), the folds file, no tracking."""
+    cfg = ws.config.model_dump(mode="json", exclude_none=True)
+    cfg["competition"].pop("answers", None)
+    cfg["tracking"] = "none"
+    cfg.setdefault("folds", {})["file"] = "folds.parquet"
+    return cfg
+
+
+def input_folder(ws, dest: Path) -> Path:
+    """A folder like Kaggle's competition input: links to every entry of the workspace's data folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(ws.train_path.parent.iterdir()):
+        os.symlink(entry.resolve(), dest / entry.name, target_is_directory=entry.is_dir())
+    for p in (ws.test_path, ws.sample_submission_path):
+        if not (dest / p.name).exists():
+            os.symlink(p.resolve(), dest / p.name)
+    return dest
+
+
+def compare_predictions(got: pl.DataFrame, want: pl.DataFrame, rid: str, id_col: str) -> float:
+    """Max abs difference of two prediction frames on the same ids; raises when ids or values disagree."""
+    if got.columns != want.columns or got.height != want.height or not got.get_column(id_col).equals(want.get_column(id_col)):
+        raise PackageError(f"package of run '{rid}'", expected=f"predictions for the run's {want.height} test ids, columns {want.columns}",
+                           found=f"{got.height} rows, columns {got.columns}", fix="re-run the run with this medalist version")
+    cols = [c for c in want.columns if c != id_col]
+    a, b = got.select(cols).to_numpy().astype(float), want.select(cols).to_numpy().astype(float)
+    diff = np.abs(a - b)
+    worst = float(np.nanmax(diff)) if diff.size else 0.0
+    if worst > TOLERANCE or (np.isnan(a) != np.isnan(b)).any():
+        row = int(np.nanargmax(diff.max(axis=1))) if diff.size else 0
+        raise PackageError(f"package of run '{rid}'", expected=f"the run's test predictions (max abs difference <= {TOLERANCE})",
+                           found=f"difference {worst:.3g} at id {want.get_column(id_col)[row]!r}",
+                           fix="re-run the run with this medalist version; if it persists, report it")
+    return worst
+
+
+def _probe(ws, g: RunGraph, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Predict with the package in a child process; (imported distributions, result with max differences)."""
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "input"
-        data_dir.mkdir()
-        for p in (ws.train_path, ws.test_path, ws.sample_submission_path):
-            os.symlink(p.resolve(), data_dir / p.name)
-        res = subprocess.run([sys.executable, "-c", _PROBE, str(out), str(data_dir), str(Path(tmp) / "submission.csv")],
+        data_dir = input_folder(ws, Path(tmp) / "input")
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", _PROBE, str(out), str(data_dir), str(Path(tmp) / "out" / "submission.csv")],
                              capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        wall = time.perf_counter() - t0
         if res.returncode != 0:
-            raise PackageError(f"package {out}", expected="inference to run", found=(res.stderr.strip().splitlines() or ["?"])[-1][:400])
-        deps = json.loads(res.stdout.strip().splitlines()[-1])
-        for r in runs:
-            got = pl.read_parquet(Path(tmp) / f"test_{r.id}.parquet")
-            if not got.equals(r.test()):
-                raise PackageError(f"package of run '{r.id}'", expected="the run's test predictions from its saved models",
-                                   found="different predictions", fix="re-run the run with this medalist version")
-    return deps
+            raise PackageError(f"package {out}", expected="inference to run", found=(res.stderr.strip().splitlines() or ["?"])[-1][:400],
+                               fix="see the error above; fix the run or its inputs")
+        got = json.loads(res.stdout.strip().splitlines()[-1])
+        diffs = {}
+        for rid in g.order:
+            diffs[rid] = compare_predictions(pl.read_parquet(Path(tmp) / "out" / f"test_{rid}.parquet"), Run.open(ws, rid).test(),
+                                             rid, ws.competition.id)
+    result = got["result"]
+    result.update(max_abs_diff=diffs, process_seconds=round(wall, 3))
+    return got["imported"], result
 
 
-def _write_wheels(deps: dict[str, str], src: Path, out: Path) -> list[str]:
-    """The medalist wheel and one wheel per pinned runtime dependency under wheels/, and requirements.txt; the pins."""
-    wheels = out / "wheels"
-    wheels.mkdir()
-    with tempfile.TemporaryDirectory() as tmp:  # build from a copy: the source tree stays untouched by build/ and egg-info
-        _copy_build_inputs(src, Path(tmp) / "src")
-        _pip(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(Path(tmp) / "src")], "the medalist wheel")
-    pins = [f"{d}=={v}" for d, v in sorted(deps.items())]
-    _pip(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), *pins], "runtime wheels")
-    (out / "requirements.txt").write_text("\n".join(pins) + "\n")
-    return pins
+def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None, force: bool = False,
+                  wheels: bool = True) -> dict[str, Any]:
+    """Write the package folder for ``run_ids`` and their graph; predict once with it (measuring imports and
+    time) and check it reproduces every run's test predictions. ``wheels=False`` skips the wheels (tests)."""
+    from medalist.kaggle.api import kaggle_settings
+    from medalist.kaggle.bundle import assert_no_secrets
+    from medalist.kaggle.package.deps import runtime_deps, source_root, write_wheels
+
+    g = collect_graph(ws, list(run_ids))
+    out = Path(out)
+    _empty_folder(out, force=force)
+    try:
+        settings = kaggle_settings(ws)
+        comp_slug = settings.competition if settings else ws.competition.name
+        dataset, title = _dataset_meta(ws, list(run_ids), out, slug, comp_slug)
+        tables = _copy_graph(ws, g, out)
+        manifest = {"format": FORMAT, "competition": comp_slug, "dataset": dataset, "runs": list(run_ids), "order": g.order,
+                    "graph": {k: g.nodes[k].as_dict() for k in g.order}, "tables": tables, "workspace": _workspace_manifest(ws)}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (out / "inference.py").write_text(inference_script(title, list(run_ids), comp_slug))
+        imported, probe = _probe(ws, g, out)
+        pins: list[str] = []
+        if wheels:
+            src = source_root()
+            pins = write_wheels(runtime_deps(imported, src, [g.nodes[r].model or "" for r in g.order]), src, out)
+        assert_no_secrets([p for p in out.rglob("*") if p.is_file() and p.suffix != ".whl"], "package")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # nothing half-written
+        raise
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return {"path": str(out), "dataset": dataset, "runs": list(run_ids), "order": g.order, "requirements": pins,
+            "wheels": sorted(p.name for p in (out / "wheels").glob("*.whl")), "bytes": size, "probe": probe}

@@ -1,102 +1,102 @@
 """The notebook side of a package: what runs inside Kaggle, offline, from the packaged wheels.
 
 ``inference.py`` (see :mod:`medalist.kaggle.package.notebook`) installs the wheels and calls
-:func:`predict_package` here; it reads only the package folder and the competition data. Keep its imports
-to medalist's base dependencies and the runs' model libraries: nothing else is shipped.
+:func:`predict_package`; it reads only the package folder and the competition data. It rebuilds a
+small workspace in a scratch folder — the packaged ``medalist.yaml`` and folds, the competition data
+folder linked in where the workspace had its data, the packaged joined tables and run folders — and
+re-predicts every run of the package's graph on the test rows there, upstream first:
+
+- model runs with :func:`medalist.cv.predict.predict_run` (static blocks on train+test, in-fold blocks
+  fitted per split from the train rows, each fold's models, ``model_selection_by`` per row);
+- blends and stacks with :func:`medalist.ensemble.reapply.predict_ensemble` from their members' new
+  test predictions and their saved weights / meta models.
+
+Keep its imports to medalist's base dependencies and the runs' model libraries: nothing else is shipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
-from pathlib import Path
-from types import SimpleNamespace
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
 import polars as pl
-import yaml
 
 from medalist.core.errors import MedalistError
 from medalist.runs.record import RunRecord
-from medalist.runs.store import Run
 
-__all__ = ["predict_package", "run_test_predictions", "check_packable", "PackageError"]
+__all__ = ["predict_package", "PackageError", "MANIFEST", "mirror_workspace"]
+
+MANIFEST = "package.json"
+RUN_LINKS = ("config.yaml", "run.json", "metrics.json", "oof.parquet", "models")
 
 
 class PackageError(MedalistError):
     """A package cannot be built or used."""
 
 
-def _experiment(run_dir: Path):
-    from medalist.core.config import ExperimentConfig
-
-    full = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    exp = {k: v for k, v in full.items() if k != "competition"}
-    return ExperimentConfig.model_validate(exp)
-
-
-def _model_dirs(run_dir: Path) -> tuple[list[tuple[int, int]], bool]:
-    names = [p.name for p in (run_dir / "models").iterdir() if p.is_dir()] if (run_dir / "models").is_dir() else []
-    splits = sorted({(int(m[1]), int(m[2])) for n in names if (m := re.match(r"^r(\d+)_f(\d+)_s-?\d+$", n))})
-    full = any(re.match(r"^full_s-?\d+$", n) for n in names)
-    return splits, full
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_symlink() or dst.exists():
+        dst.unlink() if not dst.is_dir() or dst.is_symlink() else shutil.rmtree(dst)
+    os.symlink(src.resolve(), dst, target_is_directory=src.is_dir())
 
 
-def check_packable(run: Run) -> None:
-    """Raise when the run cannot be predicted offline from its saved models."""
-    exp = _experiment(run.path)
-    if exp.model_selection_by is not None:
-        raise PackageError(f"run '{run.id}'", expected="a run without model_selection_by", found="two models chosen per row",
-                           fix="package a run without model_selection_by")
-    splits, full = _model_dirs(run.path)
-    if not (full if run.record.full_fit else splits):
-        raise PackageError(f"run '{run.id}'", expected="fitted models under models/", found="none",
-                           fix="re-run it; models are saved per fold")
+def _data_dirs(comp: dict[str, Any]) -> list[PurePosixPath]:
+    """The workspace-relative folders the competition's data files live in (usually ``data``)."""
+    out = []
+    for key in ("train", "test", "sample_submission"):
+        p = PurePosixPath(str(comp["data"][key]))
+        if p.is_absolute():
+            raise PackageError(f"medalist.yaml: competition.data.{key}", expected="a path inside the workspace",
+                               found=str(p), fix="keep the competition files in the workspace's data folder")
+        if p.parent not in out:
+            out.append(p.parent)
+    return out
 
 
-def run_test_predictions(run_dir: Path, ws_like) -> np.ndarray:
-    """The run's test prediction from its saved models, in the runner's exact order of operations."""
-    from medalist.features import apply_static, build_plan
-    from medalist.models import load_model
-    from medalist.workspace.data import load_competition_data
+def mirror_workspace(pkg: Path, input_dir: Path, root: Path) -> Path:
+    """Build the scratch workspace at ``root`` from package ``pkg`` and the competition data in ``input_dir``."""
+    manifest = json.loads((pkg / MANIFEST).read_text())
+    comp = manifest["workspace"]["competition"]
+    root.mkdir(parents=True, exist_ok=True)
+    import yaml
 
-    exp = _experiment(run_dir)
-    info = RunRecord.load(run_dir / "run.json")
-    data = load_competition_data(ws_like, exp.columns, weight=exp.weight)
-    plan = build_plan(exp.features, data, source=str(run_dir / "config.yaml"), ws=None, folds_hash=None)
-    if plan.per_fold:
-        raise PackageError(f"run '{run_dir.name}'", expected="static features only", found="per-fold feature blocks (target encoding)",
-                           fix="package a run without per-fold blocks")
-    data = apply_static(plan, data)
-    te = data.test
-    splits, _ = _model_dirs(run_dir)
-    seeds = list(exp.seeds)
-    if info.full_fit:
-        pred = None
-        for seed in seeds:
-            p = load_model(run_dir / "models" / f"full_s{seed}").predict(te) / len(seeds)
-            pred = p if pred is None else pred + p
-        return pred
-    width = data.n_classes if data.task == "multiclass" else len(data.target) if data.task == "multilabel" else 0
-    total = np.zeros((te.height, width) if width else (te.height,))
-    for r, f in splits:
-        pt = np.zeros_like(total)
-        for seed in seeds:
-            pt += load_model(run_dir / "models" / f"r{r}_f{f}_s{seed}").predict(te) / len(seeds)
-        total += pt / len(splits)
-    return total
+    (root / "medalist.yaml").write_text(yaml.safe_dump(manifest["workspace"], sort_keys=False))
+    for d in _data_dirs(comp):
+        for entry in sorted(input_dir.iterdir()):
+            _link(entry, root / d / entry.name)
+    for rel in manifest.get("tables", []):  # joined tables as at training (they win over input files of that name)
+        _link(pkg / "workspace" / rel, root / rel)
+    if (pkg / "workspace" / "folds.parquet").is_file():
+        _link(pkg / "workspace" / "folds.parquet", root / manifest["workspace"]["folds"]["file"])
+    for rid in manifest["order"]:
+        for name in RUN_LINKS:
+            if (pkg / "runs" / rid / name).exists():
+                _link(pkg / "runs" / rid / name, root / "runs" / rid / name)
+    return root
 
 
-def _ws_like(competition: dict[str, Any], input_dir: Path):
-    from medalist.core.config import CompetitionConfig
+def _predict_node(ws, pkg: Path, rid: str, kind: str, test_ids: pl.Series) -> pl.DataFrame:
+    """One run's test predictions (id + pred columns) on the scratch workspace's test rows."""
+    run_dir = pkg / "runs" / rid
+    rec = RunRecord.load(run_dir / "run.json")
+    if kind in ("blend", "stack"):
+        from medalist.ensemble.reapply import predict_ensemble
+        from medalist.workspace.data import read_table
 
-    comp = CompetitionConfig.model_validate(competition)
-    d = comp.data
-    return SimpleNamespace(
-        competition=comp, root=input_dir, train_path=input_dir / Path(d.train).name, test_path=input_dir / Path(d.test).name,
-        sample_submission_path=input_dir / Path(d.sample_submission).name,
-    )
+        members = {m: pl.read_parquet(ws.runs_dir / m / "test.parquet") for m in (rec.members or [])}
+        return predict_ensemble(run_dir, members, read_table(ws.test_path, what="test"))
+    from medalist.cv.predict import predict_run
+
+    pred = predict_run(ws.runs_dir / rid, ws)
+    p2 = pred.reshape(len(pred), -1)
+    return pl.DataFrame({test_ids.name: test_ids, **{c: p2[:, i] for i, c in enumerate(rec.pred_columns or ["pred"])}})
 
 
 class _PackagedRun:
@@ -109,46 +109,58 @@ class _PackagedRun:
         return self._test
 
 
-def predict_package(pkg: Path, input_dir: Path, out: Path) -> dict[str, Any]:
-    """Predict with every run of the package (equal-weight mean when several), write and validate submission.csv.
+def _mean(frames: list[pl.DataFrame], id_col: str) -> pl.DataFrame:
+    test = frames[0]
+    if len(frames) > 1:
+        cols = [c for c in test.columns if c != id_col]
+        mean = sum(f.select(cols).to_numpy() for f in frames) / len(frames)
+        test = test.with_columns([pl.Series(c, mean[:, i]) for i, c in enumerate(cols)])
+    return test
 
-    Also writes ``test_<run>.parquet`` (each run's raw test predictions) next to ``out``.
+
+def predict_package(pkg: Path, input_dir: Path, out: Path, *, scratch: Path | None = None) -> dict[str, Any]:
+    """Re-predict the package's run graph on ``input_dir``'s test rows; write and validate ``out`` (submission.csv).
+
+    Also writes ``test_<run>.parquet`` (every run's raw test predictions) next to ``out``. Several packaged
+    runs are averaged with equal weights; blend them into one run to choose the weights.
     """
     from medalist.kaggle.submit import build_submission, validate_submission
     from medalist.metrics.registry import get_metric
-
-    pkg, input_dir, out = Path(pkg), Path(input_dir), Path(out)
-    manifest = json.loads((pkg / "competition.json").read_text())
-    ws = _ws_like(manifest["competition"], input_dir)
-    for p in (ws.train_path, ws.test_path, ws.sample_submission_path):
-        if not p.is_file():
-            raise PackageError(str(p), expected="the competition's file", found="no such file", fix="pass --input DIR (the competition data folder)")
-    frames = []
-    info = None
-    for rid in manifest["runs"]:
-        run_dir = pkg / "runs" / rid
-        info = RunRecord.load(run_dir / "run.json")
-        pred = run_test_predictions(run_dir, ws)
-        from medalist.workspace.data import read_table
-
-        ids = read_table(ws.test_path, what="test", columns=[ws.competition.id]).get_column(ws.competition.id)
-        cols = info.pred_columns
-        p2 = pred.reshape(len(pred), -1)
-        frame = pl.DataFrame({ids.name: ids, **{c: p2[:, i] for i, c in enumerate(cols)}})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(out.parent / f"test_{rid}.parquet")
-        frames.append(frame)
-    test = frames[0]
-    if len(frames) > 1:
-        cols = [c for c in test.columns if c != ws.competition.id]
-        mean = sum(f.select(cols).to_numpy() for f in frames) / len(frames)
-        test = test.with_columns([pl.Series(c, mean[:, i]) for i, c in enumerate(cols)])
-    sub = build_submission(ws, _PackagedRun(info, test))
     from medalist.workspace.data import read_table
+    from medalist.workspace.paths import Workspace
 
-    sample = read_table(ws.sample_submission_path, what="sample submission")
-    validate_submission(sub, sample, id_col=ws.competition.id, task=ws.competition.task,
-                        metric=get_metric(ws.competition.metric), file=str(out))
-    sub.write_csv(out)
-    return {"submission": str(out), "rows": sub.height, "runs": manifest["runs"]}
-
+    pkg, input_dir, out = Path(pkg).resolve(), Path(input_dir).resolve(), Path(out).resolve()
+    manifest = json.loads((pkg / MANIFEST).read_text())
+    own = scratch is None
+    root = Path(tempfile.mkdtemp(prefix="medalist-ws-")) if own else Path(scratch)
+    t0 = time.perf_counter()
+    try:
+        ws = Workspace.open(mirror_workspace(pkg, input_dir, root))
+        comp = ws.competition
+        for p in (ws.train_path, ws.test_path, ws.sample_submission_path):
+            if not p.is_file():
+                raise PackageError(str(input_dir / p.name), expected="the competition's file", found="no such file",
+                                   fix="pass --input DIR (the competition data folder)")
+        ids = read_table(ws.test_path, what="test", columns=[comp.id]).get_column(comp.id)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        seconds: dict[str, float] = {}
+        frames: dict[str, pl.DataFrame] = {}
+        with contextlib.chdir(ws.root):  # image paths in configs are relative to the workspace
+            for rid in manifest["order"]:
+                t = time.perf_counter()
+                frame = _predict_node(ws, pkg, rid, manifest["graph"][rid]["kind"], ids)
+                frame.write_parquet(ws.runs_dir / rid / "test.parquet")
+                frame.write_parquet(out.parent / f"test_{rid}.parquet")
+                frames[rid] = frame
+                seconds[rid] = round(time.perf_counter() - t, 3)
+        roots = manifest["runs"]
+        rec = RunRecord.load(pkg / "runs" / roots[0] / "run.json")
+        sub = build_submission(ws, _PackagedRun(rec, _mean([frames[r] for r in roots], comp.id)))
+        sample = read_table(ws.sample_submission_path, what="sample submission")
+        validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=get_metric(comp.metric), file=str(out))
+        sub.write_csv(out)
+    finally:
+        if own:
+            shutil.rmtree(root, ignore_errors=True)
+    return {"submission": str(out), "rows": sub.height, "runs": roots, "order": manifest["order"], "seconds": seconds,
+            "total_seconds": round(time.perf_counter() - t0, 3)}
