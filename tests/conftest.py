@@ -160,3 +160,54 @@ def stub(kaggle_env):
         yield s
     finally:
         s.__exit__(None, None, None)
+
+
+# A covid chain with every input a code-competition pipeline has (tests/cv/test_predict.py, tests/kaggle).
+CHAIN = """\
+model:
+  name: lightgbm
+  params: {{learning_rate: 0.1, num_leaves: 15, min_child_samples: 20, verbosity: -1}}
+  early_stopping_rounds: 20
+  num_boost_round: 100
+seeds: [1, 2]
+full_fit: {full_fit}
+features:
+  - {{block: oof_feature, run: {base}, rank: true}}
+  - {{block: group_agg, columns: [age], by: [[clinic_name]], stats: [mean]}}
+  - {{block: target_encode, columns: [clinic_name, [clinic_name, gender]], smoothing: 10}}
+model_selection_by: {{column_known: clinic_name}}
+"""
+
+
+@pytest.fixture(scope="session")
+def chain_template(covid_template, tmp_path_factory):
+    """Trained once per session: the base run and the chain run on top of it."""
+    import shutil
+
+    from medalist.workspace.paths import Workspace
+
+    root = tmp_path_factory.mktemp("chain") / "covid"
+    shutil.copytree(covid_template, root)
+    ws = Workspace.open(root)
+    from medalist.cv.runner import train
+
+    base = train(ws, root / "configs" / "fast.yaml", tracking=False)
+    cfg = root / "configs" / "chain.yaml"
+    cfg.write_text(CHAIN.format(base=base.id, full_fit="false"))
+    top = train(ws, cfg, tracking=False)
+    return root, base.id, top.id
+
+
+@pytest.fixture
+def chain(chain_template, tmp_path):
+    """A fresh copy of the trained chain (tests may damage it)."""
+    import shutil
+
+    from medalist.workspace.paths import Workspace
+
+    from medalist.runs.store import Run
+
+    src, base, top = chain_template
+    shutil.copytree(src, tmp_path / "covid")
+    ws = Workspace.open(tmp_path / "covid")
+    return ws, Run.open(ws, base), Run.open(ws, top)

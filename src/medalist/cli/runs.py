@@ -107,6 +107,27 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
         _print_frame(imp.head(15), "feature importance (gain)")
 
 
+def graph(runs: Annotated[list[str], typer.Argument(help="Run ids, e.g. blend-hill-climb-001.")], as_json: JsonOpt = False) -> None:
+    """What the runs were made from, upstream first: oof_feature runs and blend/stack members (needed to
+    re-predict), pseudo-label runs (training only), joined tables and per-fold blocks."""
+    from medalist.runs.graph import build_graph
+
+    g = build_graph(_ws().runs_dir, list(runs))
+    if as_json:
+        print_json(g.as_dict())
+        return
+    for rid in g.order:
+        n = g.nodes[rid]
+        line = f"[bold]{rid}[/] ({n.model}, {n.kind})"
+        if n.predict_from:
+            line += f"  <- predictions of {', '.join(n.predict_from)}"
+        console.print(line)
+        for label, items in (("trained with", n.trained_with), ("joins", n.tables), ("in-fold blocks", n.in_fold),
+                             ("custom blocks", n.custom)):
+            if items:
+                console.print(f"    {label}: {', '.join(items)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train)
@@ -114,3 +135,4 @@ def register(app: typer.Typer) -> None:
     app.command("advval")(advval)
     app.command("runs")(runs)
     app.command("show")(show)
+    app.command("graph")(graph)

@@ -2,8 +2,8 @@
 
 Every check raises a :class:`~medalist.core.errors.DataError` naming the file and column, what was
 expected and what was found. String columns become integer category codes shared by train and test
-(codes from the sorted union of values: the same mapping for every fold and every model, and no
-target information involved).
+(train's values sorted, then values only test has: the same mapping for every fold and every model, no
+target information involved, and a train value's code does not depend on which rows the test set holds).
 """
 
 from __future__ import annotations
@@ -272,9 +272,20 @@ def _encode_features(train: pl.DataFrame, test: pl.DataFrame, features: list[str
 
 
 def _category_codes(c: str, tr: pl.Series, te: pl.Series) -> tuple[list, pl.Series, pl.Series]:
-    """Int32 codes into the sorted union of train and test values (the same mapping for every fold and model)."""
+    """Int32 codes: train's values sorted, then values only test has, sorted (the same mapping for every fold and model).
+
+    A train value's code depends on train alone, so a model predicts a row the same whatever other rows the
+    test set holds (Kaggle's hidden test has values the public one lacks); values only in test get codes past
+    every train code, which no model was fitted on.
+
+    >>> cats, tr, te = _category_codes("c", pl.Series(["b", "c", None]), pl.Series(["a", "c"]))
+    >>> cats, tr.to_list(), te.to_list()
+    (['b', 'c', 'a'], [0, 1, None], [2, 1])
+    """
     tr_s, te_s = tr.cast(pl.String), te.cast(pl.String)
-    cats = sorted(pl.concat([tr_s, te_s]).drop_nulls().unique().to_list())
+    seen = sorted(tr_s.drop_nulls().unique().to_list())
+    known = set(seen)
+    cats = seen + sorted(v for v in te_s.drop_nulls().unique().to_list() if v not in known)
     lut = pl.DataFrame({"v": cats, "code": np.arange(len(cats), dtype=np.int32)}, schema={"v": pl.String, "code": pl.Int32})
     return (cats,
             pl.DataFrame({"v": tr_s}).join(lut, on="v", how="left", maintain_order="left").get_column("code").alias(c),
