@@ -1,0 +1,164 @@
+"""Blends and stacks re-applied to member test predictions reproduce their own test.parquet, and predict new rows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import rankdata
+
+from medalist.core.errors import DataError, RunError
+from medalist.ensemble import blend, load_members, stack
+from medalist.ensemble.metastate import SavedMeta
+from medalist.ensemble.reapply import ensemble_inputs, predict_ensemble
+from medalist.ensemble.stack import META, MetaSpec, meta_inputs
+from medalist.runs.store import Run
+
+RUNS = ["fast-001", "lin-001"]
+
+
+def _members(ws, runs=RUNS):
+    return {r: Run.open(ws, r).test() for r in runs}
+
+
+def _test_table(ws):
+    return pl.read_csv(ws.test_path, infer_schema_length=50_000)
+
+
+def _elsewhere(run, tmp_path):
+    # a copy outside the workspace: predict_ensemble must need nothing but the run folder
+    dst = tmp_path / "pkg" / "runs" / run.id
+    shutil.copytree(run.path, dst)
+    return dst
+
+
+@pytest.mark.parametrize("method", ["mean", "rank", "power", "weighted", "hill-climb"])
+def test_blend_reproduces_its_test_predictions(trained_ws, tmp_path, method):
+    run = blend(trained_ws, RUNS, method, tracking=False)
+    state = json.loads((run.path / "models" / "blend.json").read_text())
+    assert state["runs"] == RUNS and ensemble_inputs(run.path) == RUNS
+    # the displayed weights stay rounded; the exact ones are what the test predictions used
+    assert run.config["ensemble"]["weights"] == {r: round(w, 6) for r, w in zip(RUNS, state["weights_exact"])}
+    got = predict_ensemble(_elsewhere(run, tmp_path), _members(trained_ws))
+    assert got.equals(run.test())
+
+
+def test_blend_on_a_subset_of_reordered_rows(trained_ws):
+    members = _members(trained_ws)
+    n = members[RUNS[0]].height
+    keep = np.arange(0, n, 2)  # half the rows, the second member given in reverse order
+    sub = {RUNS[0]: members[RUNS[0]][keep], RUNS[1]: members[RUNS[1]][keep[::-1]]}
+    for method in ("mean", "power"):
+        run = blend(trained_ws, RUNS, method, tracking=False)
+        # row-wise blends: exactly the full prediction of those rows
+        assert predict_ensemble(run.path, sub).equals(run.test()[keep])
+    run = blend(trained_ws, RUNS, "rank", tracking=False)
+    got = predict_ensemble(run.path, sub).get_column("pred").to_numpy()
+    a, b = (sub[r].get_column("pred").to_numpy() for r in RUNS)
+    b = b[::-1]  # back into the first member's row order
+    w = json.loads((run.path / "models" / "blend.json").read_text())["weights_exact"]
+    by_hand = (w[0] * rankdata(a) / len(a) + w[1] * rankdata(b) / len(b)) / (w[0] + w[1])
+    np.testing.assert_allclose(got, by_hand, rtol=0, atol=1e-15)  # ranks within the subset
+    assert not np.allclose(got, run.test()[keep].get_column("pred").to_numpy())  # not the full set's ranks
+
+
+@pytest.mark.parametrize("meta", ["logistic", "ridge", "lightgbm", "conv1x3"])
+def test_stack_reproduces_its_test_predictions(trained_ws, tmp_path, meta):
+    if meta == "conv1x3":
+        pytest.importorskip("torch")
+    run = stack(trained_ws, RUNS, meta, tracking=False)
+    st = json.loads((run.path / "models" / "stack.json").read_text())
+    assert st["meta"] == meta and st["runs"] == RUNS and st["n_folds"] == 3 and len(st["folds"]) == 3
+    names = sorted(p.name for p in (run.path / "models").iterdir())
+    assert not [x for x in names if x.endswith((".pkl", ".pickle", ".joblib", ".pt"))]
+    if meta == "lightgbm":
+        assert "meta-fold0.booster.txt" in names
+    got = predict_ensemble(_elsewhere(run, tmp_path), _members(trained_ws))
+    assert got.equals(run.test())
+
+
+def test_stack_with_features_and_selection(trained_ws):
+    pytest.importorskip("optuna")
+    test = _test_table(trained_ws)
+    members = _members(trained_ws)
+    s1 = stack(trained_ws, RUNS, "logistic", with_features=True, select="optuna", trials=3, tracking=False)
+    st = json.loads((s1.path / "models" / "stack.json").read_text())
+    assert st["with_features"] and st["candidates"] == RUNS and st["runs"] == s1.record.members
+    assert any(c["kind"] == "category" for c in st["features"]["columns"].values())  # string columns were encoded
+    assert predict_ensemble(s1.path, members, test).equals(s1.test())
+    s2 = stack(trained_ws, RUNS, "lightgbm", with_features=True, tracking=False)
+    assert predict_ensemble(s2.path, members, test).equals(s2.test())
+    # a subset of rows, the test table shuffled: exactly those rows of the full prediction
+    n = test.height
+    keep = np.arange(1, n, 3)
+    sub = {r: f[keep] for r, f in members.items()}
+    shuffled = test.sample(fraction=1.0, shuffle=True, seed=3)
+    for run in (s1, s2):
+        assert predict_ensemble(run.path, sub, shuffled).equals(run.test()[keep])
+    with pytest.raises(RunError, match="test table"):
+        predict_ensemble(s2.path, members)
+    with pytest.raises(DataError, match="feature"):
+        predict_ensemble(s2.path, members, test.drop(st["features"]["features"][0]))
+
+
+def test_stack_of_a_blend_chains(trained_ws):
+    b = blend(trained_ws, RUNS, "hill-climb", tracking=False)
+    s = stack(trained_ws, [b.id, RUNS[0]], "logistic", tracking=False)
+    assert ensemble_inputs(s.path) == [b.id, RUNS[0]]
+    members = _members(trained_ws)
+    bt = predict_ensemble(b.path, members)
+    assert predict_ensemble(s.path, {b.id: bt, RUNS[0]: members[RUNS[0]]}).equals(s.test())
+
+
+def test_old_runs_and_bad_inputs_are_refused(trained_ws):
+    run = stack(trained_ws, RUNS, "ridge", tracking=False)
+    members = _members(trained_ws)
+    with pytest.raises(RunError, match="lin-001"):
+        predict_ensemble(run.path, {RUNS[0]: members[RUNS[0]]})
+    with pytest.raises(DataError, match="ids missing"):
+        predict_ensemble(run.path, {RUNS[0]: members[RUNS[0]], RUNS[1]: members[RUNS[1]][:10]})
+    shutil.rmtree(run.path / "models")  # what a run of an older medalist looks like
+    with pytest.raises(RunError, match=rf"run '{run.id}'.*older medalist.*re-run the blend/stack") as e:
+        predict_ensemble(run.path, members)
+    assert "models/stack.json" in str(e.value)
+    assert ensemble_inputs(run.path) == RUNS  # still known from config.yaml, for dependency graphs
+    model_run = Run.open(trained_ws, RUNS[0])
+    assert ensemble_inputs(model_run.path) == []
+    with pytest.raises(RunError, match="not|blend or stack"):
+        predict_ensemble(model_run.path, members)
+
+
+def test_saved_meta_models_match_the_libraries(trained_ws):
+    # the saved-state predictors are faithful ports: same predictions as sklearn / torch to rounding
+    m = load_members(trained_ws, RUNS)
+    X, y = meta_inputs(m.oof, m.data.task), m.y
+    spec = MetaSpec(task=m.data.task, n_members=2, width=1)
+    for meta in ("logistic", "ridge", "lightgbm"):
+        model = META.get(meta)(spec).fit(X, y)
+        saved = SavedMeta(*model.state(), task=spec.task, width=1)
+        np.testing.assert_allclose(saved.predict(X), model.predict(X), rtol=0, atol=1e-12, err_msg=meta)
+    if pytest.importorskip("torch"):
+        model = META.get("conv1x3")(spec)
+        model.epochs = 30
+        model.fit(X, y)
+        saved = SavedMeta(*model.state(), task=spec.task, width=1)
+        np.testing.assert_allclose(saved.predict(X), model.predict(X), rtol=0, atol=1e-6)  # torch computes in float32
+
+
+def test_multiclass_power_blend_renormalizes(tmp_path):
+    run = tmp_path / "blend-power-001"
+    (run / "models").mkdir(parents=True)
+    state = {"format": 1, "kind": "blend", "method": "power", "runs": ["a", "b"], "task": "multiclass", "id": "id",
+             "pred_columns": ["p0", "p1", "p2"], "weights_exact": [0.25, 0.75], "power": 2.0}
+    (run / "models" / "blend.json").write_text(json.dumps(state))
+    a = pl.DataFrame({"id": [1, 2], "p0": [0.2, 0.5], "p1": [0.3, 0.25], "p2": [0.5, 0.25]})
+    b = pl.DataFrame({"id": [2, 1], "p0": [0.1, 0.6], "p1": [0.1, 0.2], "p2": [0.8, 0.2]})
+    got = predict_ensemble(run, {"a": a, "b": b})
+    pa = a.select("p0", "p1", "p2").to_numpy() ** 2
+    pb = b.select("p0", "p1", "p2").to_numpy()[::-1] ** 2
+    want = 0.25 * pa / pa.sum(1, keepdims=True) + 0.75 * pb / pb.sum(1, keepdims=True)
+    np.testing.assert_allclose(got.select("p0", "p1", "p2").to_numpy(), want, rtol=0, atol=1e-15)
+    assert got.get_column("id").to_list() == [1, 2]
