@@ -100,6 +100,8 @@ def test_stack_with_features_and_selection(trained_ws):
         assert predict_ensemble(run.path, sub, shuffled).equals(run.test()[keep])
     with pytest.raises(RunError, match="test table"):
         predict_ensemble(s2.path, members)
+    with pytest.raises(DataError, match="unique ids"):
+        predict_ensemble(s2.path, members, pl.concat([test, test[:2]]))
     with pytest.raises(DataError, match="feature"):
         predict_ensemble(s2.path, members, test.drop(st["features"]["features"][0]))
 
@@ -127,8 +129,32 @@ def test_old_runs_and_bad_inputs_are_refused(trained_ws):
     assert ensemble_inputs(run.path) == RUNS  # still known from config.yaml, for dependency graphs
     model_run = Run.open(trained_ws, RUNS[0])
     assert ensemble_inputs(model_run.path) == []
-    with pytest.raises(RunError, match="not|blend or stack"):
+    with pytest.raises(RunError, match="blend or stack run"):
         predict_ensemble(model_run.path, members)
+    with pytest.raises(RunError, match="run.json"):
+        ensemble_inputs(trained_ws.runs_dir / "nope-001")
+
+
+class _Stateless:
+    """A custom meta model without ``state()``: its stack works but cannot be re-applied."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def fit(self, X, y):
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full((len(X), 1), self.mean_)
+
+
+def test_a_meta_model_without_state_is_named(trained_ws):
+    META.register("stateless", _Stateless, overwrite=True)
+    run = stack(trained_ws, RUNS, "stateless", tracking=False)
+    assert json.loads((run.path / "models" / "stack.json").read_text())["folds"] is None
+    with pytest.raises(RunError, match="'stateless' has no state"):
+        predict_ensemble(run.path, _members(trained_ws))
 
 
 def test_saved_meta_models_match_the_libraries(trained_ws):
@@ -154,6 +180,7 @@ def test_multiclass_power_blend_renormalizes(tmp_path):
     state = {"format": 1, "kind": "blend", "method": "power", "runs": ["a", "b"], "task": "multiclass", "id": "id",
              "pred_columns": ["p0", "p1", "p2"], "weights_exact": [0.25, 0.75], "power": 2.0}
     (run / "models" / "blend.json").write_text(json.dumps(state))
+    (run / "run.json").write_text("{}")
     a = pl.DataFrame({"id": [1, 2], "p0": [0.2, 0.5], "p1": [0.3, 0.25], "p2": [0.5, 0.25]})
     b = pl.DataFrame({"id": [2, 1], "p0": [0.1, 0.6], "p1": [0.1, 0.2], "p2": [0.8, 0.2]})
     got = predict_ensemble(run, {"a": a, "b": b})

@@ -4,7 +4,8 @@ Fitted blends (``weighted``, ``hill-climb``) report an honest CV: for each fold 
 on the other folds' OOF rows and scored on the held-out fold (nested), next to the in-sample score of
 weights fitted on every row. The blend's oof.parquet holds the nested predictions, so a stack or a
 second blend on top of it does not see weights tuned on its own rows; test predictions use the weights
-fitted on all rows.
+fitted on all rows. ``models/blend.json`` keeps those weights at full precision (the ones shown are
+rounded) so :func:`medalist.ensemble.reapply.predict_ensemble` can re-apply the blend exactly.
 """
 
 from __future__ import annotations

@@ -38,9 +38,16 @@ def _config_ensemble(run_dir: Path) -> dict[str, Any] | None:
     return ens if isinstance(ens, dict) else None
 
 
+def _require_run(run_dir: Path) -> None:
+    if not (run_dir / "run.json").is_file():
+        raise RunError(f"run folder {run_dir}", expected="a run folder with run.json", found="none",
+                       fix="pass the folder of a finished blend or stack run (runs/<id>)")
+
+
 def _state(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     rid = run_dir.name
+    _require_run(run_dir)
     for name in ("blend.json", "stack.json"):
         p = run_dir / "models" / name
         if p.is_file():
@@ -61,6 +68,7 @@ def ensemble_inputs(run_dir: Path) -> list[str]:
     dependency graph can be built for them too.
     """
     run_dir = Path(run_dir)
+    _require_run(run_dir)
     for name in ("blend.json", "stack.json"):
         p = run_dir / "models" / name
         if p.is_file():
@@ -132,6 +140,8 @@ def _stack(rid: str, run_dir: Path, state: dict[str, Any], preds: list[np.ndarra
             raise DataError(f"run '{rid}': test table", expected=f"the id column '{key}'", found="no such column")
         rows = test.select(pl.col(key).cast(ids.dtype, strict=False).alias("__id"), pl.int_range(pl.len()).alias("__row"))
         at = pl.DataFrame({"__id": ids}).join(rows, on="__id", how="left", maintain_order="left").get_column("__row")
+        if at.len() != ids.len():
+            raise DataError(f"run '{rid}': test table column '{key}'", expected="unique ids", found="repeated ids")
         if at.null_count():
             raise DataError(f"run '{rid}': test table", expected="a row for every id of the member predictions",
                             found=f"{at.null_count()} ids missing", fix="pass the same test rows")

@@ -5,6 +5,10 @@ For each fold ``f`` the meta model is fitted on the OOF rows of the other folds 
 the mean of the per-fold meta models. Meta models are registered by name (``META``): ``logistic``,
 ``ridge``, ``lightgbm`` and ``conv1x3`` (HMS's 1×3-kernel stacker over model outputs, needs torch).
 ``select_members`` lets Optuna choose which runs enter the stack.
+
+Each fold's fitted meta model is saved as plain state under the run's ``models/`` (JSON arrays, or
+LightGBM's text model; never a pickle) and the stack predicts from that state, so
+:func:`medalist.ensemble.reapply.predict_ensemble` can re-apply it to new test rows exactly.
 """
 
 from __future__ import annotations
