@@ -17,7 +17,7 @@ from medalist.core.errors import DataError, did_you_mean
 from medalist.models.protocol import to_numpy
 from medalist.workspace.data import scan_table
 
-__all__ = ["feature_encoding", "encode_features"]
+__all__ = ["encode_features", "feature_encoding"]
 
 _PARAMS = ("time_unit", "time_zone", "precision", "scale")
 

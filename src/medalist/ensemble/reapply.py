@@ -24,7 +24,7 @@ from medalist.ensemble.encoding import encode_features
 from medalist.ensemble.metastate import SavedMeta
 from medalist.ensemble.stack import _as_proba, meta_inputs
 
-__all__ = ["predict_ensemble", "ensemble_inputs"]
+__all__ = ["ensemble_inputs", "predict_ensemble"]
 
 _FIX = "re-run the blend/stack with this medalist version (`medalist blend …` / `medalist stack …`)"
 
