@@ -40,6 +40,11 @@ def test_auto_trains_the_portfolio_and_blends(covid_ws, monkeypatch, capsys):
     assert s["skipped"] == [] and s["blend"].startswith("auto-blend-")
     blend = Run.open(covid_ws, s["blend"])
     assert blend.info["members"] == [r["run"] for r in s["runs"][:3]]
+    # auto's blend goes through the same writer: it can be re-applied to its members' test predictions
+    from medalist.ensemble.reapply import predict_ensemble
+
+    members = {r: Run.open(covid_ws, r).test() for r in blend.record.members}
+    assert predict_ensemble(blend.path, members).equals(blend.test())
     assert all(r["cv"] > 0.6 for r in s["runs"])  # 40 rounds only: catboost is still warming up
     assert s["best_cv"] == max(r["cv"] for r in s["runs"])
 

@@ -4,7 +4,8 @@ Fitted blends (``weighted``, ``hill-climb``) report an honest CV: for each fold 
 on the other folds' OOF rows and scored on the held-out fold (nested), next to the in-sample score of
 weights fitted on every row. The blend's oof.parquet holds the nested predictions, so a stack or a
 second blend on top of it does not see weights tuned on its own rows; test predictions use the weights
-fitted on all rows.
+fitted on all rows. ``models/blend.json`` keeps those weights at full precision (the ones shown are
+rounded) so :func:`medalist.ensemble.reapply.predict_ensemble` can re-apply the blend exactly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from medalist.metrics.registry import Metric
 from medalist.runs.store import Run
 
 __all__ = ["BLENDERS", "Blender", "BlendResult", "blend", "blend_members", "fit_weights", "get_blender", "hill_climb",
-           "list_blenders", "register_blender"]
+           "list_blenders", "register_blender", "member_transform", "power_transform",
+           "combine"]
 
 Objective = Callable[[np.ndarray], float]
 
@@ -219,11 +221,34 @@ def _prep(m: Members, method: str, power: float) -> tuple[Blender, Callable[[np.
         if any(np.nanmin(p) < 0 for p in (*m.oof, *m.test)):
             raise ConfigError("blend --method power", expected="non-negative member predictions (probabilities)",
                               found="negative values", fix="use --method mean or weighted for this task")
-        def tf(p: np.ndarray) -> np.ndarray:
-            q = p ** power
-            return q / q.sum(axis=1, keepdims=True) if task == "multiclass" else q
-        return b, tf
-    return b, b.transform or (lambda p: p)
+        return b, power_transform(power, task)
+    return b, b.transform or _identity
+
+
+def _identity(p: np.ndarray) -> np.ndarray:
+    return p
+
+
+def power_transform(power: float, task: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``power`` blend's per-member transform: ``p ** power``, renormalized to sum to one per row for multiclass."""
+
+    def tf(p: np.ndarray) -> np.ndarray:
+        q = p ** power
+        return q / q.sum(axis=1, keepdims=True) if task == "multiclass" else q
+
+    return tf
+
+
+def member_transform(method: str, task: str, power: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The per-member transform of blend ``method`` (ranks, powers, or none), as the blend applied it."""
+    if method == "power":
+        return power_transform(float(power), task)
+    return BLENDERS.get(method).transform or _identity
+
+
+def combine(preds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """The weighted mean of (transformed) member predictions, exactly as a blend computes it."""
+    return _weighted(preds, np.asarray(weights, dtype=np.float64))
 
 
 def blend_members(m: Members, method: str = "hill-climb", *, power: float = 2.0) -> BlendResult:
@@ -253,7 +278,7 @@ def blend_members(m: Members, method: str = "hill-climb", *, power: float = 2.0)
     else:
         oof[rows] = pred_rows
         nested = in_sample
-    return BlendResult(method=method, weights=w, oof=oof, test=_weighted(T, w), in_sample=in_sample,
+    return BlendResult(method=method, weights=w, oof=oof, test=combine(T, w), in_sample=in_sample,
                        nested=nested, fold_weights=fold_weights)
 
 
@@ -275,9 +300,13 @@ def blend(ws, run_ids: list[str], method: str = "hill-climb", *, power: float = 
         spec["power"] = power
     extra = {"in_sample": res.in_sample, "nested": res.nested, "weights": weights,
              "fold_weights": {str(k): v for k, v in res.fold_weights.items()}}
+    # the exact weights (the displayed ones are rounded): what re-applying the blend to new test rows needs
+    state = {"format": 1, "kind": "blend", "method": method, "runs": m.ids, "task": m.data.task, "id": m.data.id,
+             "pred_columns": m.pred_columns, "weights_exact": [float(w) for w in res.weights],
+             "power": power if method == "power" else None}
     return write_ensemble_run(ws, m, stem=name or f"blend-{method}", kind="blend", oof=res.oof, test=res.test,
                               spec=spec, extra_metrics=extra, note=note or f"{method} blend of {', '.join(m.ids)}",
-                              seconds=time.perf_counter() - t0, tracking=tracking)
+                              seconds=time.perf_counter() - t0, tracking=tracking, files={"models/blend.json": state})
 
 
 def _check_rows(m: Members) -> None:

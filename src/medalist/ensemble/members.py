@@ -147,10 +147,13 @@ def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) ->
 
 def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray, test: np.ndarray,
                        spec: dict[str, Any], extra_metrics: dict[str, Any] | None = None, note: str = "",
-                       seconds: float = 0.0, tracking: bool = True) -> Run:
+                       seconds: float = 0.0, tracking: bool = True, files: dict[str, Any] | None = None) -> Run:
     """Write a blend/stack as a run folder with the same files as a trained run; return it.
 
-    A tracking server that is down does not fail it: the record gets ``tracking_error`` instead.
+    ``files`` maps a path inside the run folder (``models/blend.json``) to a dict (written as JSON)
+    or a str (written as text): the state :func:`medalist.ensemble.reapply.predict_ensemble` reads.
+    Every file is written before run.json says ``done``. A tracking server that is down does not
+    fail it: the record gets ``tracking_error`` instead.
     """
     t0 = time.perf_counter()
     d = m.data
@@ -180,6 +183,11 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
         w.parquet("oof.parquet", pl.DataFrame(frame))
         w.parquet("test.parquet", pl.DataFrame(tframe))
         w.json("metrics.json", summary)
+        for name, content in (files or {}).items():
+            if isinstance(content, str):
+                w.text(name, content)
+            else:
+                w.json(name, content)
         # run.json only now: a blend is written in one go, so no 'running' record is needed first
         w.finish(seconds=round(seconds + time.perf_counter() - t0, 3), cv=overall)
     if tracking:

@@ -5,6 +5,10 @@ For each fold ``f`` the meta model is fitted on the OOF rows of the other folds 
 the mean of the per-fold meta models. Meta models are registered by name (``META``): ``logistic``,
 ``ridge``, ``lightgbm`` and ``conv1x3`` (HMS's 1×3-kernel stacker over model outputs, needs torch).
 ``select_members`` lets Optuna choose which runs enter the stack.
+
+Each fold's fitted meta model is saved as plain state under the run's ``models/`` (JSON arrays, or
+LightGBM's text model; never a pickle) and the stack predicts from that state, so
+:func:`medalist.ensemble.reapply.predict_ensemble` can re-apply it to new test rows exactly.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from medalist.core.errors import ConfigError, RunError
 from medalist.core.optional import require
 from medalist.core.registry import Registry
 from medalist.ensemble.members import Members, load_members, write_ensemble_run
+from medalist.ensemble.metastate import STATE_VERSION, SavedMeta, State, sklearn_state
 from medalist.models.protocol import to_numpy
 from medalist.runs.store import Run
 
 __all__ = ["META", "MetaModel", "MetaSpec", "StackResult", "stack", "stack_members", "select_members", "meta_inputs",
-           "register_stacker", "get_stacker", "list_stackers"]
+           "register_stacker", "get_stacker", "list_stackers", "stack_files"]
 
 _EPS = 1e-6
 
@@ -130,6 +135,10 @@ class _Sklearn:
             full[:, int(c)] = proba[:, j]
         return full if s.task == "multiclass" else full[:, 1:2]
 
+    def state(self) -> State | None:
+        """The fitted pipeline as plain state (:mod:`medalist.ensemble.metastate`); None: not a known estimator."""
+        return sklearn_state(self.pipe_)
+
 
 @register_stacker("logistic")
 def _logistic(spec: MetaSpec) -> MetaModel:
@@ -222,6 +231,11 @@ class _Conv1x3:
                 return torch.sigmoid(z).numpy().astype(np.float64)
             return (z * self.scale_ + self.center_).numpy().astype(np.float64)
 
+    def state(self) -> State:
+        c = self.conv_
+        return ({"kind": "conv1x3", "weight": c.weight.detach().double().numpy().tolist(),
+                 "bias": c.bias.detach().double().numpy().tolist(), "center": self.center_, "scale": self.scale_}, {})
+
 
 @register_stacker("conv1x3")
 def _conv1x3(spec: MetaSpec) -> MetaModel:
@@ -239,6 +253,7 @@ class StackResult:
     oof: np.ndarray  # (n, K), NaN on rows not validated by every member
     test: np.ndarray
     fits: list[dict[str, Any]] = field(default_factory=list)  # per fold: rows fitted on / predicted
+    states: list[State | None] = field(default_factory=list)  # per fold: the meta model's saved state
 
 
 def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = False, seed: int = 42,
@@ -266,15 +281,19 @@ def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = F
     oof = np.full((len(y), width), np.nan)
     test = np.zeros((T.shape[0], width))
     folds = np.unique(m.fold[rows])
-    fits = []
+    fits, states = [], []
     for f in folds:
         fit_rows = np.flatnonzero(rows & (m.fold != f))
         pred_rows = np.flatnonzero(rows & (m.fold == f))
         model = factory(spec).fit(X[fit_rows], y[fit_rows])
+        state = model.state() if hasattr(model, "state") else None
+        states.append(state)
+        if state is not None:  # predict from the saved state: a re-applied stack runs the same code on the same numbers
+            model = SavedMeta(*state, task=task, width=width)
         oof[pred_rows] = _as_proba(task, model.predict(X[pred_rows]), width)
         test += _as_proba(task, model.predict(T), width) / len(folds)
         fits.append({"fold": int(f), "fit_rows": fit_rows, "pred_rows": pred_rows})
-    return StackResult(meta=meta, oof=oof, test=test, fits=fits)
+    return StackResult(meta=meta, oof=oof, test=test, fits=fits, states=states)
 
 
 def _subset(m: Members, keep: list[int]) -> Members:
@@ -327,6 +346,41 @@ def stack(ws, run_ids: list[str], meta: str = "logistic", *, with_features: bool
     res = stack_members(m, meta, with_features=with_features, seed=seed, threads=threads)
     spec = {"meta": meta, "runs": m.ids, "with_features": with_features, "seed": seed, **selection}
     extra = {"stack": {"meta": meta, "fold_rows": {str(f["fold"]): int(len(f["fit_rows"])) for f in res.fits}, **selection}}
+    files = stack_files(ws, m, res, with_features=with_features, seed=seed, candidates=list(run_ids), select=select)
     return write_ensemble_run(ws, m, stem=name or f"stack-{meta}", kind="stack", oof=res.oof, test=res.test, spec=spec,
                               extra_metrics=extra, note=note or f"{meta} stack of {', '.join(m.ids)}",
-                              seconds=time.perf_counter() - t0, tracking=tracking)
+                              seconds=time.perf_counter() - t0, tracking=tracking, files=files)
+
+
+def stack_files(ws, m: Members, res: StackResult, *, with_features: bool, seed: int, candidates: list[str],
+                select: str | None) -> dict[str, Any]:
+    """The files that let :func:`medalist.ensemble.reapply.predict_ensemble` re-apply the stack: ``models/stack.json``
+    and per fold ``models/meta-fold<F>.json`` (plus ``meta-fold<F>.<name>.txt`` such as LightGBM's text model).
+
+    A meta model without a saved state (a custom stacker with no ``state()``) gets ``"folds": null``.
+    """
+    from medalist.ensemble.encoding import feature_encoding
+
+    files: dict[str, Any] = {}
+    folds: list[dict[str, Any]] | None = []
+    for fit, st in zip(res.fits, res.states):
+        if st is None:
+            folds = None
+            break
+        state, texts = st
+        f = fit["fold"]
+        entry = {"fold": f, "state": f"meta-fold{f}.json", "texts": {}}
+        files[f"models/{entry['state']}"] = state
+        for key, text in texts.items():
+            entry["texts"][key] = f"meta-fold{f}.{key}.txt"
+            files[f"models/{entry['texts'][key]}"] = text
+        folds.append(entry)
+    if folds is None:
+        files = {}
+    files["models/stack.json"] = {
+        "format": STATE_VERSION, "kind": "stack", "meta": res.meta, "runs": m.ids, "task": m.data.task, "id": m.data.id,
+        "pred_columns": m.pred_columns, "width": int(m.oof[0].shape[1]), "with_features": with_features,
+        "features": feature_encoding(ws, m.data) if with_features else None, "seed": seed,
+        "select": select, "candidates": candidates, "n_folds": len(res.fits), "folds": folds,
+    }
+    return files
