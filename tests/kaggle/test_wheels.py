@@ -70,6 +70,8 @@ def test_no_wheel_for_the_target_names_package_version_and_target(tmp_path):
     msg = str(e.value)
     assert "lightgbm 4.6.0" in msg and "cp37 win_arm64" in msg and "other platforms only" in msg
     assert "--skip lightgbm" in msg and "--platform" in msg and "pin another version" in msg
+    with pytest.raises(PackageError, match=r"typer 0\.29\.2 for cp37 .*other Python versions \(Requires-Python\) only \(ERROR: No matching"):
+        download_wheels(["typer==0.29.2"], tmp_path, target=Target.parse(python="3.7", platform="manylinux2014_x86_64"))
     with pytest.raises(PackageError, match=r"lightgbm 99\.0\.0 for cp312 manylinux_2_35_x86_64.*no wheel and no buildable source"):
         download_wheels(["lightgbm==99.0.0"], tmp_path)
     assert not list(tmp_path.iterdir())

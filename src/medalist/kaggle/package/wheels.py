@@ -166,7 +166,8 @@ def _run_pip(args: list[str]) -> subprocess.CompletedProcess:
 def _pip_says(res: subprocess.CompletedProcess) -> str:
     lines = [ln.strip() for ln in (res.stderr or res.stdout or "").splitlines() if ln.strip()]
     errs = [ln for ln in lines if ln.startswith("ERROR")] or lines[-2:]
-    return " | ".join(errs)[:600] or f"pip exit status {res.returncode}"
+    errs.sort(key=lambda ln: "No matching distribution" not in ln)  # pip's verdict first, its long lists after
+    return " | ".join(ln if len(ln) < 300 else ln[:297] + "..." for ln in errs)[:700] or f"pip exit status {res.returncode}"
 
 
 def _is_pure(whl: Path) -> bool:
@@ -197,7 +198,8 @@ def _fetch_one(pin: str, tmp: Path, target: Target) -> tuple[Path, bool]:
     # a binary package with wheels for other platforms (this machine's, say) but none for the target
     here = _run_pip(["download", "--no-deps", "--only-binary=:all:", "-d", str(tmp / "here"), pin])
     if here.returncode == 0:
-        raise _no_wheel_error(pin, target, f"wheels for other platforms only ({said})")
+        other = "Python versions (Requires-Python)" if any(_is_pure(w) for w in (tmp / "here").glob("*.whl")) else "platforms"
+        raise _no_wheel_error(pin, target, f"wheels for other {other} only ({said})")
     # no wheel anywhere: a pure-Python sdist can be built here
     built = _run_pip(["wheel", "--no-deps", "--no-binary=:all:", "-w", str(tmp / "built"), pin])
     wheels = sorted((tmp / "built").glob("*.whl")) if built.returncode == 0 else []
