@@ -3,7 +3,9 @@
 kagglesdk POSTs JSON to ``{endpoint}/api/v1/{service}/{method}`` (endpoint http://localhost:7777
 for ``KAGGLE_API_ENVIRONMENT=TEST``) with HTTP basic auth (username, key); errors are JSON bodies
 ``{"code": N, "message": ...}`` with that status. Submission uploads PUT to the ``createUrl`` it hands
-out; competition downloads are a redirect to a zip.
+out; competition downloads are a redirect to a zip. Notebooks: ``SaveKernel`` (``kaggle kernels push``) stores a
+new version (Kaggle would run it); code submissions name a notebook and version, checked against the pushed
+ones when ``check_kernels`` is set.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class KaggleStub:
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, json body)
         self.auth_headers: list[str] = []
         self.datasets: dict[str, dict[str, Any]] = {}  # "owner/slug" -> {"versions": [[file names]], "title": ...}
+        self.kernels: dict[str, dict[str, Any]] = {}  # "owner/slug" -> {"versions": [SaveKernel request bodies]}
+        self.check_kernels = False  # code submissions must name a pushed notebook version
         self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ setup
@@ -88,6 +92,8 @@ class KaggleStub:
                     token = f"blob{len(stub.uploads) + 1}"
                     stub.uploads[token] = {"fileName": body.get("name"), "kind": "blob"}
                     return self._json(200, {"token": token, "createUrl": f"http://localhost:{PORT}/upload/{token}"})
+                if route == "kernels.KernelsApiService/SaveKernel":
+                    return self._save_kernel(body)
                 ref = f"{body.get('ownerSlug')}/{body.get('datasetSlug') or body.get('slug')}"
                 if route == "datasets.DatasetApiService/GetDatasetStatus":
                     if ref not in stub.datasets:
@@ -106,6 +112,21 @@ class KaggleStub:
                     stub.datasets[ref]["versions"].append(files)
                     return self._json(200, {"ref": ref, "url": f"http://localhost:{PORT}/datasets/{ref}", "status": "ok"})
                 self._error(404, f"no method {route}")
+
+            def _save_kernel(self, body: dict) -> None:
+                slug = body.get("slug")
+                if not slug or slug.count("/") != 1:
+                    return self._error(400, "a kernel slug OWNER/SLUG is required")
+                if slug.split("/")[0] != stub.username:
+                    return self._error(403, f"cannot push kernels of {slug.split('/')[0]}")
+                bad_ds = [d for d in body.get("datasetDataSources") or [] if d not in stub.datasets]
+                bad_comp = [c for c in body.get("competitionDataSources") or [] if c not in stub.competitions]
+                if bad_ds or bad_comp:
+                    return self._json(200, {"ref": "", "url": "", "invalidDatasetSources": bad_ds, "invalidCompetitionSources": bad_comp})
+                k = stub.kernels.setdefault(slug, {"versions": []})
+                k["versions"].append(body)
+                return self._json(200, {"ref": f"/code/{slug}", "url": f"http://localhost:{PORT}/code/{slug}",
+                                        "versionNumber": len(k["versions"]), "kernelId": 1})
 
             def do_GET(self):
                 if self.path.startswith("/files/"):
@@ -162,6 +183,9 @@ class KaggleStub:
                         fname = up["fileName"]
                     else:
                         fname = body.get("fileName") or "submission.csv"
+                        kslug, kver = f"{body.get('kernelOwner')}/{body.get('kernelSlug')}", body.get("kernelVersion")
+                        if stub.check_kernels and (kslug not in stub.kernels or not 1 <= int(kver or 0) <= len(stub.kernels[kslug]["versions"])):
+                            return self._error(404, f"Notebook {kslug} version {kver} not found")
                     ref = 1000 + len(stub.submissions)
                     stub.submissions.append({"ref": ref, "competition": slug, "date": _now(), "fileName": fname,
                                              "description": body.get("submissionDescription", ""), "status": "PENDING",

@@ -21,18 +21,30 @@ def submit(
     upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Upload to Kaggle (default: yes in a --from-kaggle workspace).")] = None,
     kernel: Annotated[Optional[str], typer.Option("--kernel", help="Code competition: submit notebook OWNER/NOTEBOOK ...")] = None,
     version: Annotated[Optional[int], typer.Option("--version", help="... at this notebook version.")] = None,
+    pushed: Annotated[Optional[bool], typer.Option(
+        "--pushed-kernel/--no-pushed-kernel",
+        help="Code competition: submit the notebook version RUN was pushed as (recorded in .medalist/kernels.json by "
+             "`medalist package RUN --push`); --version N picks another version. Default: yes when kaggle.yaml says "
+             "`code: true` and RUN was pushed, unless --kernel is given.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the submission in the sample submission's format, validate it, record it (and upload it to Kaggle)."""
+    """Write the submission in the sample submission's format, validate it, record it (and upload it to Kaggle).
+
+    Code competitions score a notebook, not a file: `--kernel OWNER/NOTEBOOK --version N` names one, `--pushed-kernel`
+    takes the one RUN was pushed as. The ledger records the run and `OWNER/NOTEBOOK@N`.
+    """
     from medalist.kaggle.submit import submit as do_submit
 
-    s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version)
+    s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version,
+                  use_pushed=pushed)
     if as_json:
         print_json(s.record)
         return
     console.print(f"[green]valid submission[/] {s.file}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
     if s.record.get("kaggle_ref") is not None or s.record.get("competition"):
-        console.print(f"uploaded to Kaggle {s.record['competition']} (ref {s.record.get('kaggle_ref')}): {s.record['description']}  — scores: `medalist lb sync`")
+        via = f" as notebook {s.record['kernel']}" if s.record.get("kernel") else ""
+        console.print(f"uploaded to Kaggle {s.record['competition']}{via} (ref {s.record.get('kaggle_ref')}): {s.record['description']}"
+                      "  — scores: `medalist lb sync`")
 
 
 def ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000, host: Annotated[str, typer.Option(help="Host to bind.")] = "127.0.0.1") -> None:

@@ -37,7 +37,7 @@ from medalist.core.optional import available, require
 
 __all__ = [
     "KaggleError", "KaggleAuthError", "get_api", "credential_places", "download_competition",
-    "upload_submission", "list_submissions", "push_dataset", "kaggle_settings", "save_kaggle_settings",
+    "upload_submission", "list_submissions", "push_dataset", "push_kernel", "kaggle_settings", "save_kaggle_settings",
 ]
 
 KAGGLE_FILE = "kaggle.yaml"
@@ -222,7 +222,8 @@ def download_competition(competition: str, dest: Path, *, api=None) -> list[Path
 
 def upload_submission(competition: str, file: Path | None, description: str, *, kernel: str | None = None,
                       version: int | None = None, api=None) -> dict[str, Any]:
-    """Submit a file (or, for code competitions, a notebook version); return Kaggle's ref and message."""
+    """Submit a file (or, for code competitions, the ``submission.csv`` a notebook version wrote); return Kaggle's
+    ref and message."""
     api = api or get_api()
     where = f"submit to '{competition}'"
     if (kernel is None) != (version is None):
@@ -231,7 +232,8 @@ def upload_submission(competition: str, file: Path | None, description: str, *, 
         if kernel:
             if kernel.count("/") != 1:
                 raise SubmissionError("--kernel", expected="OWNER/NOTEBOOK", found=repr(kernel))
-            resp = api.competition_submit_code(file_name=(file.name if file else "submission.csv"), message=description,
+            # file_name is the file the notebook writes (medalist's notebook: /kaggle/working/submission.csv)
+            resp = api.competition_submit_code(file_name="submission.csv", message=description,
                                                competition=competition, kernel=kernel, kernel_version=version, quiet=True)
         else:
             resp = api.competition_submit(str(file), description, competition, quiet=True)
@@ -311,6 +313,47 @@ def push_dataset(folder: Path, *, message: str = "medalist package", api=None) -
     if err:
         raise KaggleError(f"dataset {ref}", expected="created or versioned", found=str(err))
     return {"dataset": ref, "version": "new" if not exists else "update", "url": getattr(resp, "url", None)}
+
+
+def _kernel_folder(folder: Path) -> Path:
+    """The folder holding ``kernel-metadata.json``: ``folder`` itself or a package folder's ``kernel/``."""
+    folder = Path(folder)
+    if not (folder / "kernel-metadata.json").is_file() and (folder / "kernel" / "kernel-metadata.json").is_file():
+        return folder / "kernel"
+    if not (folder / "kernel-metadata.json").is_file():
+        raise KaggleError(str(folder / "kernel-metadata.json"), expected="the notebook's metadata (written by medalist's write_kernel)",
+                          found="no such file", fix="write the notebook first (medalist package ... --kernel)")
+    return folder
+
+
+def push_kernel(folder: Path, *, api=None) -> dict[str, Any]:
+    """Push the notebook described by ``folder/kernel-metadata.json`` (or a package folder's ``kernel/``) as a new
+    version, which Kaggle then runs; ``{"kernel": OWNER/SLUG, "version": N, "url": ...}``.
+
+    Inputs Kaggle does not know (the package dataset not pushed yet, a competition whose rules were not
+    accepted) are a :class:`KaggleError` naming them. Submit the version once its run has finished.
+    """
+    import json
+
+    folder = _kernel_folder(folder)
+    meta = json.loads((folder / "kernel-metadata.json").read_text())
+    where = f"notebook push of {meta.get('id') or folder}"
+    api = api or get_api()
+    with _calls(where), contextlib.redirect_stdout(io.StringIO()):
+        resp = api.kernels_push(str(folder))
+    bad = {k: list(getattr(resp, f"invalid_{k}", None) or []) for k in
+           ("dataset_sources", "competition_sources", "kernel_sources", "model_sources", "tags")}
+    bad = {k: v for k, v in bad.items() if v}
+    err = getattr(resp, "error", None)
+    if err or bad:
+        found = err or "; ".join(f"unknown {k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in bad.items())
+        raise KaggleError(where, expected="the notebook saved with inputs Kaggle knows", found=str(found),
+                          fix="push the package dataset first (medalist package --push), accept the competition's rules, "
+                              "and check kernel-metadata.json")
+    ref = (getattr(resp, "ref", "") or "").strip("/")  # "owner/slug", "/code/owner/slug" or a URL
+    ref = ref.split("code/")[-1] if "code/" in ref else ref
+    ref = ref if ref.count("/") == 1 else meta.get("id")
+    return {"kernel": ref, "version": getattr(resp, "version_number", None), "url": getattr(resp, "url", None) or None}
 
 
 # ----------------------------------------------------------------------------- init --from-kaggle

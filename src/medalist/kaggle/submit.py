@@ -17,13 +17,16 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError, SubmissionError
-from medalist.core.io import atomic_write, atomic_write_parquet
+from medalist.core.io import atomic_write, atomic_write_json, atomic_write_parquet
 from medalist.kaggle.ledger import LEDGER_SCHEMA, description, read_ledger
 from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
 from medalist.workspace.data import read_table
 
-__all__ = ["build_submission", "validate_submission", "score_local", "submit", "read_ledger", "Submission"]
+__all__ = ["build_submission", "validate_submission", "score_local", "submit", "read_ledger", "Submission", "record_kernel",
+           "pushed_kernel", "KERNELS_FILE"]
+
+KERNELS_FILE = ".medalist/kernels.json"  # {run id: {"kernel": OWNER/SLUG, "version": N, "dataset": OWNER/SLUG, "time": ...}}
 
 
 @dataclass
@@ -166,8 +169,46 @@ def _next_file(ws, stem: str) -> Path:
     return ws.submissions_dir / f"{stem}-{n:03d}.csv"
 
 
+def _kernels(ws) -> dict[str, Any]:
+    import json
+
+    path = ws.root / KERNELS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ConfigError(str(path), expected="JSON written by medalist", found=f"unreadable ({e})", fix="delete it and push again") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), expected="an object {run id: notebook}", found=type(data).__name__, fix="delete it and push again")
+    return data
+
+
+def record_kernel(ws, run_ids: list[str], kernel: str, version: int, dataset: str) -> dict[str, Any]:
+    """Remember that ``run_ids`` were pushed as notebook ``kernel`` (OWNER/SLUG) at ``version``, reading the package
+    dataset ``dataset``, in ``.medalist/kernels.json`` (so ``medalist submit RUN`` can submit that notebook version
+    without naming it); a later push of a run replaces its entry. Returns the whole mapping."""
+    if not isinstance(kernel, str) or kernel.count("/") != 1 or not all(kernel.split("/")):
+        raise SubmissionError("kernel", expected="OWNER/NOTEBOOK", found=repr(kernel))
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SubmissionError(f"version of notebook {kernel}", expected="a version number >= 1 (from the push)", found=repr(version))
+    data = _kernels(ws)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for rid in run_ids:
+        data[rid] = {"kernel": kernel, "version": version, "dataset": dataset, "time": now}
+    atomic_write_json(ws.root / KERNELS_FILE, data)
+    return data
+
+
+def pushed_kernel(ws, run_id: str) -> dict[str, Any] | None:
+    """The notebook ``run_id`` was last pushed as (``{"kernel", "version", "dataset", "time"}``), or None."""
+    rec = _kernels(ws).get(run_id)
+    return rec if isinstance(rec, dict) and rec.get("kernel") and rec.get("version") else None
+
+
 def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: str = "", local: bool = False,
-           upload: bool | None = None, kernel: str | None = None, version: int | None = None, api=None) -> Submission:
+           upload: bool | None = None, kernel: str | None = None, version: int | None = None,
+           use_pushed: bool | None = None, api=None) -> Submission:
     """Write (or take) a submission, validate it, optionally score it locally, record it.
 
     >>> s = submit(Workspace.find(), "lgbm-001", message="baseline", local=True)
@@ -177,6 +218,9 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     In a workspace made by ``medalist init --from-kaggle`` (a ``kaggle.yaml``), the file is also
     uploaded to Kaggle (``upload=False`` skips it) with a description carrying the run id, CV and
     git commit; code competitions submit a notebook version instead (``kernel``/``version``).
+    ``use_pushed=True`` submits the notebook version recorded by :func:`record_kernel` for ``run_id``
+    (``version`` overrides its version); ``None`` does so in a code competition (``code: true`` in
+    ``kaggle.yaml``) when the run has a record and no ``kernel`` is given.
     """
     comp = ws.competition
     try:
@@ -218,6 +262,7 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
         "message": message,
     }
     try:
+        kernel, version = _which_kernel(ws, run, kernel, version, use_pushed)
         record.update(_upload(ws, run, out, message, local=local, upload=upload, kernel=kernel, version=version, api=api))
     except BaseException:
         out.unlink(missing_ok=True)  # not submitted: no orphan file beside the ledger
@@ -227,6 +272,29 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     ledger = pl.concat([ledger, row], how="diagonal_relaxed") if ledger.height else row
     atomic_write_parquet(ws.submissions_dir / "submissions.parquet", ledger)
     return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record)
+
+
+def _which_kernel(ws, run: Run | None, kernel: str | None, version: int | None, use_pushed: bool | None) -> tuple[str | None, int | None]:
+    """The notebook and version to submit: the given ones, or the run's pushed notebook (see :func:`submit`)."""
+    if use_pushed is False or (use_pushed is None and kernel is not None):
+        return kernel, version
+    if use_pushed and kernel is not None:
+        raise SubmissionError("--kernel/--pushed-kernel", expected="one of them", found="both",
+                              fix="drop --kernel to submit the notebook RUN was pushed as")
+    if use_pushed is None:
+        from medalist.kaggle.api import kaggle_settings
+
+        settings = kaggle_settings(ws)
+        rec = pushed_kernel(ws, run.id) if run is not None and settings is not None and settings.code else None
+        return (rec["kernel"], version or int(rec["version"])) if rec else (kernel, version)
+    if run is None:
+        raise SubmissionError("--pushed-kernel", expected="a RUN whose pushed notebook to submit", found="--file")
+    rec = pushed_kernel(ws, run.id)
+    if rec is None:
+        raise SubmissionError(f"--pushed-kernel: run '{run.id}'", expected="a run pushed as a Kaggle notebook",
+                              found=f"no entry in {KERNELS_FILE}",
+                              fix="push it as a notebook first, or pass --kernel OWNER/NOTEBOOK --version N")
+    return rec["kernel"], version or int(rec["version"])
 
 
 def _upload(ws, run: Run | None, out: Path, message: str, *, local: bool, upload: bool | None, kernel: str | None,
