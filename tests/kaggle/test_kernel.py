@@ -36,7 +36,7 @@ print("fake inference from", Path(__file__).parent.name)
 def _package(folder):
     folder.mkdir(parents=True)
     (folder / "inference.py").write_text(FAKE_INFERENCE)
-    (folder / "competition.json").write_text(json.dumps({"competition": {"data": {"sample_submission": "data/sample_submission.csv"}}}))
+    (folder / "package.json").write_text(json.dumps({"workspace": {"competition": {"data": {"sample_submission": "data/sample_submission.csv"}}}}))
     return folder
 
 

@@ -109,28 +109,77 @@ def pick_cmd(
 def package_cmd(
     runs: Annotated[list[str], typer.Argument(help="Run ids, then the output folder last: RUN… OUT/")],
     slug: Annotated[Optional[str], typer.Option(help="Kaggle dataset id USER/NAME (default: KAGGLE_USERNAME/medalist-<run>).")] = None,
-    push: Annotated[bool, typer.Option("--push", help="Create (or version) the Kaggle dataset via the API.")] = False,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", help="Notebook id OWNER/SLUG (default: from the dataset owner and title).")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Create (or version) the dataset, then push the notebook; "
+                                       "`medalist submit RUN` then submits that notebook version.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Install the package in a fresh venv offline and run its inference "
+                                         "on the test rows and on unseen rows; fail unless it reproduces the runs.")] = False,
+    verify_test: Annotated[Optional[Path], typer.Option("--verify-test", help="Unseen test rows for --verify (default: "
+                                                        "a local competition's test rows under new ids, shuffled, subsampled).")] = None,
+    python: Annotated[Optional[str], typer.Option("--python", help="Target Python of the wheels (default: Kaggle's image).")] = None,
+    platform: Annotated[Optional[str], typer.Option("--platform", help="Target platform tag(s), comma-separated (default: Kaggle's image).")] = None,
+    skip: Annotated[Optional[list[str]], typer.Option("--skip", help="Also leave out this distribution (the image has it); repeatable.")] = None,
+    no_skip: Annotated[Optional[list[str]], typer.Option("--no-skip", help="Ship this distribution although Kaggle's image has it; repeatable.")] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="The notebook asks for a GPU.")] = False,
+    test_rows: Annotated[Optional[int], typer.Option("--test-rows", help="Rows of the hidden test set, for the run-time estimate.")] = None,
+    limit_hours: Annotated[float, typer.Option("--limit-hours", help="The competition's notebook time limit.")] = 9.0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build a Kaggle-dataset folder for code competitions: models, the medalist wheel and every runtime wheel,
-    dataset-metadata.json and an offline inference.py (pip --no-index) that writes submission.csv."""
+    """Package runs and every run they read predictions from (oof_feature runs, blend and stack members) for a
+    code competition: models, folds, wheels for Kaggle's image, an offline inference.py and a notebook."""
     from medalist.core.errors import ConfigError
     from medalist.kaggle.package import build_package
+    from medalist.kaggle.package.wheels import Target, skip_set
 
     if len(runs) < 2:
         raise ConfigError("medalist package", expected="RUN… OUT/", found=" ".join(runs) or "nothing", fix="e.g. medalist package lgbm-001 pkg/")
     ws = cli.workspace()
-    res = build_package(ws, runs[:-1], Path(runs[-1]), slug=slug, force=force)
-    if push:
-        from medalist.kaggle.api import push_dataset
+    run_ids, out = runs[:-1], Path(runs[-1])
+    res = build_package(ws, run_ids, out, slug=slug, force=force, target=Target.parse(python, platform),
+                        skip=skip_set(skip or (), no_skip or ()), kernel=kernel, gpu=gpu, test_rows=test_rows, limit_hours=limit_hours)
+    if verify:
+        from medalist.kaggle.package.verify import verify_package
 
-        res["push"] = push_dataset(Path(res["path"]), message=f"medalist package of {', '.join(runs[:-1])}")
+        res["verify"] = verify_package(ws, out, test_file=verify_test)
+    if push:
+        res["push"] = _push_package(ws, run_ids, out, res)
     if as_json:
         print_json(res)
         return
-    cli.console.print(f"[green]package[/] {res['path']}  ({len(res['wheels'])} wheels, {res['bytes'] / 1e6:.1f} MB) — "
-                      f"dataset {res['dataset']}; on Kaggle: python /kaggle/input/<dataset>/inference.py")
+    _print_package(res)
+
+
+def _push_package(ws, run_ids: list[str], out: Path, res: dict) -> dict:
+    from medalist.kaggle.api import push_dataset, push_kernel
+    from medalist.kaggle.submit import record_kernel
+
+    data = push_dataset(out, message=f"medalist package of {', '.join(run_ids)}")
+    k = push_kernel(out)
+    record_kernel(ws, run_ids, k["kernel"], k["version"], res["dataset"])
+    return {"dataset": data, "kernel": k}
+
+
+def _print_package(res: dict) -> None:
+    b = res["budget"]
+    cli.console.print(f"[green]package[/] {res['path']}  {res['bytes'] / 1e6:.1f} MB: "
+                      + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in res["contents"].items()))
+    cli.console.print(f"  runs (upstream first): {' -> '.join(res['order'])}")
+    cli.console.print(f"  wheels: {len(res['wheels'])} for {res['target']['abi']} {res['target']['platforms'][0]}; "
+                      f"from Kaggle's image: {', '.join(res['preinstalled']) or 'none'}")
+    cli.console.print(f"  inference: {b['seconds_per_1000_rows']:.3f} s per 1,000 rows ({b['device']}); "
+                      f"{b['test_rows']:,} rows ≈ {b['predicted_seconds'] / 60:.1f} min of a {b['limit_hours']:g} h limit")
+    if b.get("warning"):
+        cli.console.print(f"[yellow]warning:[/] {b['warning']}")
+    if res.get("verify"):
+        v = res["verify"]
+        cli.console.print(f"[green]verified[/] offline in a fresh venv: {v.get('summary', v)}")
+    if res.get("push"):
+        k = res["push"]["kernel"]
+        cli.console.print(f"[green]pushed[/] dataset {res['dataset']} and notebook {k['kernel']} (version {k['version']}); "
+                          "submit with `medalist submit RUN` once the notebook version has run")
+    else:
+        cli.console.print(f"  dataset {res['dataset']}, notebook {res['kernel']}: `medalist package … --push` uploads both")
 
 
 def export_cmd(

@@ -186,17 +186,46 @@ def _probe(ws, g: RunGraph, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
     return got["imported"], result
 
 
-def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None, force: bool = False,
-                  wheels: bool = True) -> dict[str, Any]:
+def time_budget(probe: dict[str, Any], *, test_rows: int | None, limit_hours: float) -> dict[str, Any]:
+    """The notebook's predicted run time for ``test_rows`` rows, scaled linearly from the probe's measured
+    prediction time (model loading included, so the estimate errs long), and whether it fits ``limit_hours``.
+
+    >>> b = time_budget({"rows": 2000, "total_seconds": 4.0, "device": "cpu"}, test_rows=1_000_000, limit_hours=9)
+    >>> b["seconds_per_1000_rows"], b["predicted_seconds"], b["fits"]
+    (2.0, 2000.0, True)
+    """
+    rows = max(int(probe.get("rows") or 0), 1)
+    per = float(probe.get("total_seconds") or 0.0) / rows * 1000
+    n = int(test_rows) if test_rows else rows
+    predicted = per * n / 1000
+    out = {"device": probe.get("device", "cpu"), "measured_rows": rows, "seconds_per_1000_rows": round(per, 4), "test_rows": n,
+           "predicted_seconds": round(predicted, 1), "limit_hours": limit_hours, "fits": predicted <= limit_hours * 3600}
+    if not out["fits"]:
+        out["warning"] = (f"predicted notebook time {predicted / 3600:.1f} h for {n:,} rows exceeds the {limit_hours:g} h limit "
+                          "(use fewer folds or seeds at inference, a GPU notebook, or a full-data refit)")
+    return out
+
+
+def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None, force: bool = False, wheels: bool = True,
+                  target=None, skip: set[str] | None = None, kernel: str | None = None, gpu: bool = False,
+                  test_rows: int | None = None, limit_hours: float = 9.0, size_limit: int | None = None) -> dict[str, Any]:
     """Write the package folder for ``run_ids`` and their graph; predict once with it (measuring imports and
-    time) and check it reproduces every run's test predictions. ``wheels=False`` skips the wheels (tests)."""
+    time) and check it reproduces every run's test predictions.
+
+    Wheels are for ``target`` (a :class:`~medalist.kaggle.package.wheels.Target`; Kaggle's image by default),
+    without the distributions in ``skip`` (the image's big libraries by default). ``wheels=False`` ships no
+    wheels (tests). The notebook and its ``kernel-metadata.json`` go to ``OUT/kernel/``.
+    """
     from medalist.kaggle.api import kaggle_settings
     from medalist.kaggle.bundle import assert_no_secrets
     from medalist.kaggle.package.deps import runtime_deps, source_root, write_wheels
+    from medalist.kaggle.package.kernel import write_kernel
+    from medalist.kaggle.package.wheels import KAGGLE_DATASET_LIMIT, KAGGLE_TARGET, check_size
 
     g = collect_graph(ws, list(run_ids))
     out = Path(out)
     _empty_folder(out, force=force)
+    target = target or KAGGLE_TARGET
     try:
         settings = kaggle_settings(ws)
         comp_slug = settings.competition if settings else ws.competition.name
@@ -207,14 +236,32 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         (out / "inference.py").write_text(inference_script(title, list(run_ids), comp_slug))
         imported, probe = _probe(ws, g, out)
-        pins: list[str] = []
+        shipped: dict[str, Any] = {"pins": [], "shipped": [], "skipped": [], "bytes": 0}
         if wheels:
             src = source_root()
-            pins = write_wheels(runtime_deps(imported, src, [g.nodes[r].model or "" for r in g.order]), src, out)
+            shipped = write_wheels(runtime_deps(imported, src, [g.nodes[r].model or "" for r in g.order]), src, out,
+                                   target=target, skip=skip)
+        manifest.update(target={"python": target.python_version, "platforms": list(target.platforms), "abi": target.abi},
+                        preinstalled=[p.split("==")[0] for p in shipped["skipped"]],
+                        budget=time_budget(probe, test_rows=test_rows, limit_hours=limit_hours))
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        kern = write_kernel(out, dataset=dataset, competition=comp_slug, kernel=kernel, title=title, gpu=gpu, runs=list(run_ids))
         assert_no_secrets([p for p in out.rglob("*") if p.is_file() and p.suffix != ".whl"], "package")
+        size = check_size(out, size_limit or KAGGLE_DATASET_LIMIT)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # nothing half-written
         raise
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"path": str(out), "dataset": dataset, "runs": list(run_ids), "order": g.order, "requirements": pins,
-            "wheels": sorted(p.name for p in (out / "wheels").glob("*.whl")), "bytes": size, "probe": probe}
+    return {"path": str(out), "dataset": dataset, "kernel": kern["kernel"], "runs": list(run_ids), "order": g.order,
+            "requirements": shipped["pins"], "wheels": sorted(p.name for p in (out / "wheels").glob("*.whl")),
+            "preinstalled": manifest["preinstalled"], "target": manifest["target"], "bytes": size,
+            "contents": _contents(out), "budget": manifest["budget"], "probe": probe}
+
+
+def _contents(out: Path) -> dict[str, int]:
+    """Bytes per top-level part of the package (runs, wheels, kernel, …)."""
+    sizes: dict[str, int] = {}
+    for p in out.rglob("*"):
+        if p.is_file():
+            top = p.relative_to(out).parts[0]
+            sizes[top] = sizes.get(top, 0) + p.stat().st_size
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))

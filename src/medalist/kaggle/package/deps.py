@@ -108,14 +108,20 @@ def runtime_deps(imported: dict[str, str], src: Path, models: list[str]) -> dict
 
 
 
-def write_wheels(deps: dict[str, str], src: Path, out: Path) -> list[str]:
-    """The medalist wheel and one wheel per pinned runtime dependency under wheels/, and requirements.txt; the pins."""
+def write_wheels(deps: dict[str, str], src: Path, out: Path, *, target=None, skip: set[str] | None = None) -> dict:
+    """The medalist wheel and one wheel per pinned runtime dependency for ``target`` (Kaggle's image by default)
+    under wheels/, except the distributions in ``skip`` (the image has them); requirements.txt lists every pin.
+
+    Returns :func:`~medalist.kaggle.package.wheels.download_wheels`' report plus ``pins``.
+    """
+    from medalist.kaggle.package.wheels import KAGGLE_TARGET, download_wheels, skip_set
+
     wheels = out / "wheels"
     wheels.mkdir()
     with tempfile.TemporaryDirectory() as tmp:  # build from a copy: the source tree stays untouched by build/ and egg-info
         copy_build_inputs(src, Path(tmp) / "src")
         _pip(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(Path(tmp) / "src")], "the medalist wheel")
     pins = [f"{d}=={v}" for d, v in sorted(deps.items())]
-    _pip(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), *pins], "runtime wheels")
+    report = download_wheels(pins, wheels, target=target or KAGGLE_TARGET, skip=skip_set() if skip is None else skip)
     (out / "requirements.txt").write_text("\n".join(pins) + "\n")
-    return pins
+    return {**report, "pins": pins}

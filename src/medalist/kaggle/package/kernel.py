@@ -8,7 +8,7 @@ submission; ``kaggle kernels push -p OUT/kernel`` (or :func:`medalist.kaggle.api
 Mount layouts: attached inputs used to appear as ``/kaggle/input/<slug>``; newer notebooks mount them
 by kind (``/kaggle/input/competitions/<slug>``, ``/kaggle/input/datasets/<owner>/<slug>``). The notebook
 tries those paths first, then searches ``/kaggle/input`` (four levels) for the package's ``inference.py``
-beside its ``competition.json``, and for the competition's sample submission file. The environment
+beside its ``package.json``, and for the competition's sample submission file. The environment
 variable ``MEDALIST_KAGGLE_ROOT`` replaces ``/kaggle`` (to try the notebook outside Kaggle).
 """
 
@@ -52,7 +52,7 @@ def package_dir():
     for d in (INPUT / slug, INPUT / "datasets" / owner / slug, INPUT / owner / slug):
         if (d / "inference.py").is_file():
             return d
-    found = [d for d in search("inference.py", want=slug) if (d / "competition.json").is_file()]
+    found = [d for d in search("inference.py", want=slug) if (d / "package.json").is_file()]
     if not found:
         raise FileNotFoundError(f"the package dataset {{DATASET}} is not under {{INPUT}}: add it as an input of this notebook")
     return found[0]
@@ -60,7 +60,7 @@ def package_dir():
 
 def competition_dir(pkg):
     try:
-        sample = Path(json.loads((pkg / "competition.json").read_text())["competition"]["data"]["sample_submission"]).name
+        sample = Path(json.loads((pkg / "package.json").read_text())["workspace"]["competition"]["data"]["sample_submission"]).name
     except (KeyError, TypeError, ValueError, OSError):
         sample = "sample_submission.csv"
     named = [d for d in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION) if d.is_dir() and d != pkg]

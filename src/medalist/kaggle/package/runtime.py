@@ -163,4 +163,15 @@ def predict_package(pkg: Path, input_dir: Path, out: Path, *, scratch: Path | No
         if own:
             shutil.rmtree(root, ignore_errors=True)
     return {"submission": str(out), "rows": sub.height, "runs": roots, "order": manifest["order"], "seconds": seconds,
-            "total_seconds": round(time.perf_counter() - t0, 3)}
+            "total_seconds": round(time.perf_counter() - t0, 3), "device": _device()}
+
+
+def _device() -> str:
+    """Where the prediction ran: ``cuda`` when torch was used and sees a GPU, else ``cpu``."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    try:
+        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    except Exception:  # noqa: BLE001 - a broken CUDA install means CPU
+        return "cpu"
