@@ -45,8 +45,8 @@ import yaml
 from medalist.core.errors import ConfigError, DataError
 from medalist.core.io import atomic_write, atomic_write_parquet, atomic_write_text
 
-__all__ = ["HOSPITALS", "TEST_ONLY_HOSPITALS", "SITES", "POSITIVE_CLASS", "NEGATIVE_CLASS",
-           "make_isic_workspace", "isic_configs"]
+__all__ = ["HOSPITALS", "NEGATIVE_CLASS", "POSITIVE_CLASS", "SITES", "TEST_ONLY_HOSPITALS",
+           "isic_configs", "make_isic_workspace"]
 
 HOSPITALS = ("hospital_a", "hospital_b", "hospital_c", "hospital_d", "hospital_e")
 TEST_ONLY_HOSPITALS = ("hospital_d", "hospital_e")
@@ -132,7 +132,7 @@ def _write_images(img_dir: Path, ids: list[str], y: np.ndarray, rng: np.random.G
 
 def _split_tables(n_train: int, n_test: int, rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(train, test with target): new patients on each side, the test-only hospitals only in test."""
-    n_unseen = int(round(n_test * TEST_ONLY_SHARE))
+    n_unseen = round(n_test * TEST_ONLY_SHARE)
     seen = HOSPITALS[:3]
     parts = [_patients(n_train, seen, _HOSPITAL_WEIGHT, rng, 0)]
     parts.append(_patients(n_test - n_unseen, seen, _HOSPITAL_WEIGHT, rng, 100_000))
@@ -243,5 +243,4 @@ def isic_configs(image_run: str = "image-001", *, epochs: int = 2, threads: int 
         "threads": threads,
         "seeds": [42],
     }
-    dump = lambda d: yaml.safe_dump(d, sort_keys=False)  # noqa: E731
-    return {"image.yaml": dump(image), "lgbm.yaml": dump(lgbm), "xgb.yaml": dump(xgb)}
+    return {name: yaml.safe_dump(cfg, sort_keys=False) for name, cfg in (("image.yaml", image), ("lgbm.yaml", lgbm), ("xgb.yaml", xgb))}
