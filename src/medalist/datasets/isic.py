@@ -25,7 +25,7 @@ and a metadata table whose signal is simulated from a stated generative story (n
   in ``.medalist/answers.parquet`` with a Public/Private split, so ``medalist submit --local`` scores.
 
 The defaults are small (1,200 train / 400 test rows, 28-pixel images) so that the whole chain of
-:func:`isic_configs` (image run, LightGBM, XGBoost, blend) trains in about a minute on two CPU cores.
+:func:`isic_configs` (image run, LightGBM, XGBoost, blend) trains in 15-30 s on two CPU cores.
 
 >>> ws = make_isic_workspace(Path("isic"), n_train=300, n_test=100)
 >>> ws.competition.metric, ws.competition.group, ws.config.folds.scheme
