@@ -87,23 +87,6 @@ def _inside(root: Path):
         torch.set_num_threads(threads)
 
 
-@contextlib.contextmanager
-def members_read_shared_columns(keep: list[str], drop: list[str]):
-    """WORKAROUND, remove when fixed: ``medalist.ensemble.members.load_members`` reads the competition
-    with the default columns, so a train column that test lacks (PLAID's votes, ISIC's train-only
-    metadata) or a list column (PLAID's waveform) fails every blend and stack with a DataError. This
-    makes it read with ``columns: {keep, drop}``; ``test_ensembles_read_train_only_columns`` fails
-    (strict xfail) once the library no longer needs it."""
-    from medalist.core.config import ColumnsConfig
-    from medalist.ensemble import members
-    from medalist.workspace.data import load_competition_data
-
-    cols = ColumnsConfig(keep=keep, drop=drop)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(members, "load_competition_data", lambda ws, columns=None, **kw: load_competition_data(ws, cols, **kw))
-        yield
-
-
 @pytest.fixture(scope="module")
 def isic_chain(tmp_path_factory):
     """(workspace, {"image", "lgbm", "xgb", "blend": run id}) of the ISIC-shaped chain, 1,200/400 rows."""
@@ -151,7 +134,6 @@ def hms_chain(tmp_path_factory):
     with _inside(root):
         sig = train(ws, cfg / "signal.yaml", tracking=False)
         summ = train(ws, cfg / "summary.yaml", tracking=False)
-        with members_read_shared_columns(keep=["current"], drop=VOTES):
-            st = stack(ws, [sig.id, summ.id], "logistic", tracking=False)
+        st = stack(ws, [sig.id, summ.id], "logistic", tracking=False)
     SECONDS["hms_chain"] = time.perf_counter() - t0
     return ws, {"signal": sig.id, "summary": summ.id, "stack": st.id}

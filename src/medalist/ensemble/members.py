@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import yaml
 
 from medalist.core.errors import FoldsError, RunError
 from medalist.core.provenance import stable_hash
@@ -118,7 +119,7 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
     if i0.folds_hash != folds.hash:
         raise FoldsError(f"run '{r0.id}'", expected=f"the workspace's current folds (hash {folds.hash})",
                          found=f"folds hash {i0.folds_hash}", fix="retrain the runs on the current folds.parquet")
-    data = load_competition_data(ws)
+    data = load_competition_data(ws, _member_columns(runs))
     metric = get_metric(ws.competition.metric)
     cols = list(i0.pred_columns or ["pred"])
     ids, tids = data.train.get_column(data.id), data.test.get_column(data.id)
@@ -132,6 +133,24 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
             fold = np.where(np.isnan(f), -1, f).astype(np.int64)
     return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
                    pred_columns=cols, first=i0)
+
+
+def _member_columns(runs: list[Run]):
+    """The column settings the members were trained with (the first model run's ``columns:``), so train-only
+    columns (auxiliary targets, vote counts) and list columns the members left out do not stop the ensemble."""
+    from medalist.core.config import ColumnsConfig
+
+    for run in runs:
+        p = run.path / "config.yaml"
+        cfg = (yaml.safe_load(p.read_text()) or {}) if p.is_file() else {}
+        if isinstance(cfg.get("columns"), dict):
+            return ColumnsConfig.model_validate(cfg["columns"])
+    for run in runs:  # members that are blends/stacks: their own members' settings
+        if run.record.members:
+            got = _member_columns([Run(m, run.path.parent / m) for m in run.record.members if (run.path.parent / m / "run.json").is_file()])
+            if got is not None:
+                return got
+    return None
 
 
 def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) -> list[dict[str, Any]]:

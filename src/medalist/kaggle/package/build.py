@@ -165,41 +165,83 @@ def compare_predictions(got: pl.DataFrame, want: pl.DataFrame, rid: str, id_col:
     return worst
 
 
+def _run_probe(out: Path, data_dir: Path, dest: Path) -> dict[str, Any]:
+    res = subprocess.run([sys.executable, "-c", _PROBE, str(out), str(data_dir), str(dest / "submission.csv")],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if res.returncode != 0:
+        raise PackageError(f"package {out}", expected="inference to run", found=(res.stderr.strip().splitlines() or ["?"])[-1][:400],
+                           fix="see the error above; fix the run or its inputs")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _half_input(ws, data_dir: Path, dest: Path) -> Path | None:
+    """An input folder like ``data_dir`` whose test (and sample submission) hold the first half of the rows."""
+    from medalist.workspace.data import read_table
+
+    test = read_table(ws.test_path, what="test")
+    if test.height < 20:
+        return None
+    dest.mkdir()
+    for entry in data_dir.iterdir():
+        if entry.name not in (ws.test_path.name, ws.sample_submission_path.name):
+            os.symlink(entry.resolve(), dest / entry.name, target_is_directory=entry.is_dir())
+    half = test.head(test.height // 2)
+    sample = read_table(ws.sample_submission_path, what="sample submission")
+    sample = half.select(ws.competition.id).join(sample, on=ws.competition.id, how="left", maintain_order="left")
+    for frame, p in ((half, ws.test_path), (sample, ws.sample_submission_path)):
+        frame.write_parquet(dest / p.name) if p.suffix == ".parquet" else frame.write_csv(dest / p.name)
+    return dest
+
+
 def _probe(ws, g: RunGraph, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """Predict with the package in a child process; (imported distributions, result with max differences)."""
+    """Predict with the package in a child process; (imported distributions, result with max differences).
+
+    A second pass on half the test rows separates the fixed cost (imports, loading models) from the cost
+    per row, for the run-time estimate."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = input_folder(ws, Path(tmp) / "input")
         t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-c", _PROBE, str(out), str(data_dir), str(Path(tmp) / "out" / "submission.csv")],
-                             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        got = _run_probe(out, data_dir, Path(tmp) / "out")
         wall = time.perf_counter() - t0
-        if res.returncode != 0:
-            raise PackageError(f"package {out}", expected="inference to run", found=(res.stderr.strip().splitlines() or ["?"])[-1][:400],
-                               fix="see the error above; fix the run or its inputs")
-        got = json.loads(res.stdout.strip().splitlines()[-1])
         diffs = {}
         for rid in g.order:
             diffs[rid] = compare_predictions(pl.read_parquet(Path(tmp) / "out" / f"test_{rid}.parquet"), Run.open(ws, rid).test(),
                                              rid, ws.competition.id)
+        half_dir = _half_input(ws, data_dir, Path(tmp) / "half")
+        half = _run_probe(out, half_dir, Path(tmp) / "out-half")["result"] if half_dir is not None else None
     result = got["result"]
     result.update(max_abs_diff=diffs, process_seconds=round(wall, 3))
+    if half is not None:
+        result["half"] = {"rows": half["rows"], "total_seconds": half["total_seconds"]}
     return got["imported"], result
 
 
 def time_budget(probe: dict[str, Any], *, test_rows: int | None, limit_hours: float) -> dict[str, Any]:
-    """The notebook's predicted run time for ``test_rows`` rows, scaled linearly from the probe's measured
-    prediction time (model loading included, so the estimate errs long), and whether it fits ``limit_hours``.
+    """The notebook's predicted run time for ``test_rows`` rows and whether it fits ``limit_hours``.
 
-    >>> b = time_budget({"rows": 2000, "total_seconds": 4.0, "device": "cpu"}, test_rows=1_000_000, limit_hours=9)
-    >>> b["seconds_per_1000_rows"], b["predicted_seconds"], b["fits"]
-    (2.0, 2000.0, True)
+    The probe timed the prediction on all test rows and (``half``) on half of them: the difference is the
+    cost per row, the rest the fixed cost (imports, loading every fold's models). Without a half pass the
+    whole time is scaled by rows, which errs long.
+
+    >>> p = {"rows": 2000, "total_seconds": 6.0, "process_seconds": 7.0, "half": {"rows": 1000, "total_seconds": 4.0}}
+    >>> b = time_budget(p, test_rows=1_000_000, limit_hours=9)
+    >>> b["seconds_per_1000_rows"], b["fixed_seconds"], b["predicted_seconds"], b["fits"]
+    (2.0, 3.0, 2003.0, True)
     """
     rows = max(int(probe.get("rows") or 0), 1)
-    per = float(probe.get("total_seconds") or 0.0) / rows * 1000
+    total = float(probe.get("total_seconds") or 0.0)
+    overhead = max(float(probe.get("process_seconds") or total) - total, 0.0)  # interpreter start and imports
+    half = probe.get("half") or {}
+    if half.get("rows") and rows > half["rows"]:
+        per_row = max(total - float(half["total_seconds"]), 0.0) / (rows - half["rows"])
+        fixed = max(total - per_row * rows, 0.0) + overhead
+    else:
+        per_row, fixed = total / rows, overhead
     n = int(test_rows) if test_rows else rows
-    predicted = per * n / 1000
-    out = {"device": probe.get("device", "cpu"), "measured_rows": rows, "seconds_per_1000_rows": round(per, 4), "test_rows": n,
-           "predicted_seconds": round(predicted, 1), "limit_hours": limit_hours, "fits": predicted <= limit_hours * 3600}
+    predicted = fixed + per_row * n
+    out = {"device": probe.get("device", "cpu"), "measured_rows": rows, "seconds_per_1000_rows": round(per_row * 1000, 4),
+           "fixed_seconds": round(fixed, 1), "test_rows": n, "predicted_seconds": round(predicted, 1), "limit_hours": limit_hours,
+           "fits": predicted <= limit_hours * 3600}
     if not out["fits"]:
         out["warning"] = (f"predicted notebook time {predicted / 3600:.1f} h for {n:,} rows exceeds the {limit_hours:g} h limit "
                           "(use fewer folds or seeds at inference, a GPU notebook, or a full-data refit)")
