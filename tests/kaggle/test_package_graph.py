@@ -101,3 +101,41 @@ def test_input_folder_mirrors_the_data_folder(chain, tmp_path):
     ws, _, _ = chain
     d = input_folder(ws, tmp_path / "in")
     assert {p.name for p in d.iterdir()} >= {ws.train_path.name, ws.test_path.name, ws.sample_submission_path.name}
+
+
+def test_package_over_the_dataset_limit_is_refused_and_removed(chain, tmp_path):
+    from medalist.kaggle.package import PackageError
+
+    ws, _, top = chain
+    out = tmp_path / "pkg"
+    with pytest.raises(PackageError, match=r"dataset size limit|limit"):
+        build_package(ws, [top.id], out, wheels=False, size_limit=10_000)
+    assert not out.exists()
+
+
+def test_wheel_missing_for_the_target_names_the_package_and_leaves_nothing(chain, tmp_path, monkeypatch):
+    """A dependency with no wheel for Kaggle's image: the error names it and the fix; no half-built package."""
+    from medalist.kaggle.package import PackageError, deps, wheels
+
+    ws, _, top = chain
+    monkeypatch.setattr(deps, "_pip", lambda args, what: None)  # no medalist wheel build here
+
+    def no_wheel(pin, tmp, target):
+        raise wheels._no_wheel_error(pin, target, "no matching distribution")
+
+    monkeypatch.setattr(wheels, "_fetch_one", no_wheel)
+    out = tmp_path / "pkg"
+    with pytest.raises(PackageError, match=r"wheel of \S+ \S+ for cp311 manylinux") as e:
+        build_package(ws, [top.id], out, target=wheels.Target.parse(python="3.11"), skip=set())
+    assert "--skip" in str(e.value) and "--python/--platform" in str(e.value)
+    assert not out.exists()
+
+
+def test_budget_warns_when_the_hidden_test_would_not_fit(package):
+    ws, base, top, res = package
+    from medalist.kaggle.package.build import time_budget
+
+    b = res["budget"]
+    assert b["measured_rows"] == top.test().height and b["seconds_per_1000_rows"] > 0
+    big = time_budget(res["probe"], test_rows=10**10, limit_hours=9)
+    assert not big["fits"] and "exceeds the 9 h limit" in big["warning"]

@@ -220,8 +220,8 @@ def time_budget(probe: dict[str, Any], *, test_rows: int | None, limit_hours: fl
     """The notebook's predicted run time for ``test_rows`` rows and whether it fits ``limit_hours``.
 
     The probe timed the prediction on all test rows and (``half``) on half of them: the difference is the
-    cost per row, the rest the fixed cost (imports, loading every fold's models). Without a half pass the
-    whole time is scaled by rows, which errs long.
+    cost per row, the rest the fixed cost (imports, loading every fold's models). Without a half pass, or
+    when the difference is within the timing noise, the whole time is scaled by rows, which errs long.
 
     >>> p = {"rows": 2000, "total_seconds": 6.0, "process_seconds": 7.0, "half": {"rows": 1000, "total_seconds": 4.0}}
     >>> b = time_budget(p, test_rows=1_000_000, limit_hours=9)
@@ -232,14 +232,15 @@ def time_budget(probe: dict[str, Any], *, test_rows: int | None, limit_hours: fl
     total = float(probe.get("total_seconds") or 0.0)
     overhead = max(float(probe.get("process_seconds") or total) - total, 0.0)  # interpreter start and imports
     half = probe.get("half") or {}
-    if half.get("rows") and rows > half["rows"]:
-        per_row = max(total - float(half["total_seconds"]), 0.0) / (rows - half["rows"])
+    diff = total - float(half.get("total_seconds") or total)
+    if half.get("rows") and rows > half["rows"] and diff > 0.05 * total:
+        method, per_row = "two-point", diff / (rows - half["rows"])
         fixed = max(total - per_row * rows, 0.0) + overhead
-    else:
-        per_row, fixed = total / rows, overhead
+    else:  # the per-row cost is lost in the noise of a small test set: scale the whole time (errs long)
+        method, per_row, fixed = "scaled", total / rows, overhead
     n = int(test_rows) if test_rows else rows
     predicted = fixed + per_row * n
-    out = {"device": probe.get("device", "cpu"), "measured_rows": rows, "seconds_per_1000_rows": round(per_row * 1000, 4),
+    out = {"device": probe.get("device", "cpu"), "method": method, "measured_rows": rows, "seconds_per_1000_rows": round(per_row * 1000, 4),
            "fixed_seconds": round(fixed, 1), "test_rows": n, "predicted_seconds": round(predicted, 1), "limit_hours": limit_hours,
            "fits": predicted <= limit_hours * 3600}
     if not out["fits"]:
