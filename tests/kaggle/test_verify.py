@@ -72,6 +72,25 @@ def test_unseen_input_rekeys_shuffles_and_subsamples(covid_ws, tmp_path):
     assert m.height == len(new_ids) and (m["target"] == m["target_h"]).all() and (m["usage"] == m["usage_h"]).all()
 
 
+def test_verify_refuses_other_targets_and_non_packages(trained_ws, tmp_path):
+    from medalist.runs.store import list_runs
+
+    rid = list_runs(trained_ws)[0].id
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    with pytest.raises(PackageError, match="no package.json with its runs"):
+        verify_package(trained_ws, pkg)
+    (pkg / "package.json").write_text(json.dumps({"runs": [rid], "order": [rid], "preinstalled": [],
+                                                  "target": {"python": "2.7", "abi": "cp27", "platforms": ["manylinux1_x86_64"]}}))
+    with pytest.raises(PackageError, match=r"'target'.*a package for Python 2.7 \(cp27 manylinux1_x86_64\).*--python 3\.\d+"):
+        verify_package(trained_ws, pkg, work=tmp_path / "w")
+    assert not (tmp_path / "w" / "env").exists()  # refused before making the venv
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    with pytest.raises(ConfigError, match="a new or empty folder"):
+        verify_package(trained_ws, pkg, work=tmp_path / "busy")
+
+
 def _preinstall(pkg, names):
     """List ``names`` as preinstalled in the package's package.json (as Kaggle's image has them): a faster install."""
     man = pkg / "package.json"
@@ -112,8 +131,11 @@ def test_verify_passes_then_catches_tampering_and_missing_wheels(built, tmp_path
     ws, pkg, ids = built
     # the hidden test as Kaggle would give it: every test row, shuffled, new ids (see the xfail below for a subsample)
     full = unseen_input(ws, tmp_path / "full", seed=1, fraction=(1.0, 1.0))
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in pkg.rglob("*"))
     rep = verify_package(ws, pkg, test_file=full.dir / ws.test_path.name)
     print(json.dumps(rep, indent=1))
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in pkg.rglob("*")) == before  # the package is only read
+    assert "checks passed" in rep["summary"] and "(= submit --local)" in rep["summary"]
     assert rep["runs"] == ids and rep["preinstalled"] == [] and len(rep["checks"]) == 6
     t = rep["timings"]
     assert 0 < t["venv_s"] < 60 and 0 < t["install_s"] and t["inference_s"]["seen"] > 0 and t["inference_s"]["unseen"] > 0

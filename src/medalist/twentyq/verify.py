@@ -79,12 +79,14 @@ print(json.dumps(out))
 """
 
 
-def env_distributions() -> list[str]:
+def env_distributions(work: Path) -> list[str]:
     """The distributions kaggle-environments' ``llm_20_questions`` imports here (torch/transformers stubbed):
-    what a clean environment needs preinstalled to play it, as Kaggle's image has them."""
+    what a clean environment needs preinstalled to play it, as Kaggle's image has them. Measured in a child
+    process that writes nothing outside ``work``."""
     from medalist.core.errors import MissingDependencyError
+    from medalist.kaggle.package.cleanenv import offline_environ
 
-    res = subprocess.run([sys.executable, "-c", _MEASURE, "--stub"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", _MEASURE, "--stub"], capture_output=True, text=True, env=offline_environ(work), cwd=work)
     if res.returncode != 0:
         if "No module named 'kaggle_environments'" in res.stderr:
             raise MissingDependencyError("kaggle-environments", "twentyq", purpose="verifying an agent")
@@ -148,7 +150,7 @@ def verify_agent(tarball: Path, *, work: Path | None = None, games: int = 2, see
         work = Path(tempfile.mkdtemp(prefix="medalist-agent-"))
     try:
         agent_dir = _unpack(Path(tarball), work / "kaggle_simulations" / "agent")
-        pre = env_distributions()
+        pre = env_distributions(work)
         t0 = time.perf_counter()
         py = clean_env(work / "env", preinstalled=pre)
         venv_s = time.perf_counter() - t0

@@ -89,7 +89,18 @@ def _manifest(pkg: Path) -> dict[str, Any]:
         man = {**man, "runs": json.loads((pkg / "competition.json").read_text())["runs"]}
     roots = list(man["runs"])
     return {"roots": roots, "order": list(man.get("order") or roots), "graph": man.get("graph") or {},
-            "preinstalled": list(man.get("preinstalled") or [])}
+            "preinstalled": list(man.get("preinstalled") or []), "target": man.get("target") or {}}
+
+
+def _check_target(target: dict) -> None:
+    """The package's wheels must be for this interpreter: the clean venv is made from it."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    want = str(target.get("python") or here)
+    if want != here:
+        plat = (target.get("platforms") or ["?"])[0]
+        raise PackageError("package check 'target'", expected=f"wheels for this Python {here} (the clean venv is made from it)",
+                           found=f"a package for Python {want} ({target.get('abi', '?')} {plat})",
+                           fix=f"verify a copy built for this machine (`medalist package … --python {here}`) or verify with Python {want}")
 
 
 def _stage(pkg: Path, dst: Path) -> Path:
@@ -302,7 +313,7 @@ def verify_package(ws, pkg: Path, *, test_file: Path | None = None, work: Path |
     Writes only under ``work`` (a new or empty folder, kept; default a temporary folder, removed). Raises
     PackageError naming the failed check, the run, the largest difference with its row id and inference's stderr tail.
     Returns ``{"package", "runs", "order", "preinstalled", "checks", "timings": {"venv_s", "install_s", "inference_s":
-    {"seen", "unseen"}}, "rows": {"seen", "unseen"}, "scores": {"seen", "expected", "unseen"}, "unseen", "work"}``
+    {"seen", "unseen"}}, "rows": {"seen", "unseen"}, "scores": {"seen", "expected", "unseen"}, "unseen", "summary", "work"}``
     (scores only for a local competition). The unseen rows are drawn with ``seed`` (default: a random one, reported
     as ``unseen.seed``; :func:`medalist.kaggle.package.inputs.unseen_input` rebuilds them).
     """
@@ -328,6 +339,7 @@ def verify_package(ws, pkg: Path, *, test_file: Path | None = None, work: Path |
 def _verify(ws, pkg: Path, man: dict, runs: dict[str, Run], work: Path, test_file: Path | None, seed: int | None) -> dict[str, Any]:
     import time
 
+    _check_target(man["target"])
     t0 = time.perf_counter()
     py = clean_env(work / "env", preinstalled=man["preinstalled"])
     venv_s = time.perf_counter() - t0
@@ -349,8 +361,20 @@ def _verify(ws, pkg: Path, man: dict, runs: dict[str, Run], work: Path, test_fil
     if "scores" in rep:
         scores["unseen"] = rep.pop("scores")
     rep["seed"] = seed
+    rows = {"seen": runs[man["roots"][0]].test().height, "unseen": unseen.rows}
+    timings = {"venv_s": round(venv_s, 3), "install_s": round(install_s, 3),
+               "inference_s": {"seen": round(seen_s, 3), "unseen": round(unseen_s, 3)}}
     return {"package": str(pkg), "runs": man["roots"], "order": man["order"], "preinstalled": man["preinstalled"], "checks": checks,
-            "timings": {"venv_s": round(venv_s, 3), "install_s": round(install_s, 3),
-                        "inference_s": {"seen": round(seen_s, 3), "unseen": round(unseen_s, 3)}},
-            "rows": {"seen": runs[man["roots"][0]].test().height, "unseen": unseen.rows}, "scores": scores, "unseen": rep,
-            "python": sys.version.split()[0]}
+            "timings": timings, "rows": rows, "scores": scores, "unseen": rep, "python": sys.version.split()[0],
+            "summary": _summary(checks, timings, rows, scores)}
+
+
+def _summary(checks: list[str], timings: dict, rows: dict, scores: dict) -> str:
+    inf = timings["inference_s"]
+    out = (f"{len(checks)} checks passed; venv {timings['venv_s']:.1f} s, install {timings['install_s']:.1f} s, inference "
+           f"{inf['seen']:.1f} s on {rows['seen']:,} seen rows and {inf['unseen']:.1f} s on {rows['unseen']:,} unseen rows")
+    if "seen" in scores:
+        out += f"; local public/private {scores['seen']['public']:.5f}/{scores['seen']['private']:.5f} (= submit --local)"
+    if "unseen" in scores:
+        out += f", unseen rows {scores['unseen']['public']:.5f}/{scores['unseen']['private']:.5f}"
+    return out
