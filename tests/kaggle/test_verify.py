@@ -176,7 +176,7 @@ def test_verify_passes_then_catches_tampering_and_missing_wheels(built, tmp_path
     "test without a test-only value (covid's clinic_name has singletons only in test) shifts every later code, so the "
     "saved models predict other categories"))
 def test_verify_on_an_unseen_subsample(built):
-    ws, pkg, ids = built
+    ws, pkg, _ = built
     _preinstall(pkg, [ln.split("==")[0] for ln in (pkg / "requirements.txt").read_text().split() if "==" in ln and "lightgbm" not in ln])
     rep = verify_package(ws, pkg, seed=0)
     assert "unseen rows: each row predicted as in the workspace (row-wise features)" in rep["checks"]

@@ -135,7 +135,12 @@ def verify_agent(tarball: Path, *, work: Path | None = None, games: int = 2, see
     "preinstalled", "work"}``. Writes only under ``work`` (new or empty, kept; default a temporary folder, removed).
     """
     from medalist.core.errors import ConfigError
-    from medalist.kaggle.package.cleanenv import clean_env, offline_environ, run_logged, stderr_tail
+    from medalist.kaggle.package.cleanenv import (
+        clean_env,
+        offline_environ,
+        run_logged,
+        stderr_tail,
+    )
     from medalist.kaggle.package.runtime import PackageError
 
     if games < 1:

@@ -73,7 +73,7 @@ def clean_env(dir: Path, *, preinstalled: list[str]) -> Path:
         raise ConfigError("preinstalled", expected="distributions Kaggle's image has", found="'medalist'",
                           fix="medalist must come from the package's wheel: leave it out")
     dists = []
-    for canon, name in wanted.items():
+    for name in wanted.values():
         try:
             dists.append(md.distribution(name))
         except md.PackageNotFoundError:

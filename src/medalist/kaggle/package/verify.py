@@ -29,7 +29,13 @@ import polars as pl
 import yaml
 
 from medalist.core.errors import ConfigError, MedalistError
-from medalist.kaggle.package.cleanenv import _canon, clean_env, offline_environ, run_logged, stderr_tail
+from medalist.kaggle.package.cleanenv import (
+    _canon,
+    clean_env,
+    offline_environ,
+    run_logged,
+    stderr_tail,
+)
 from medalist.kaggle.package.inputs import copy_input, unseen_input
 from medalist.kaggle.package.runtime import PackageError
 from medalist.kaggle.submit import build_submission, score_local, validate_submission
