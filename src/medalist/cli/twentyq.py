@@ -123,6 +123,8 @@ def package(
     handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = True,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Ship the semantic bank with its MiniLM p(yes) matrix.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite what exists.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Then unpack it like Kaggle (/kaggle_simulations/agent) and play games with it in a clean offline venv without medalist.")] = False,
+    games: Annotated[int, typer.Option("--games", help="Games --verify plays.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Write submission.tar.gz (main.py + agent code + data) that kaggle-environments loads by path."""
@@ -136,16 +138,30 @@ def package(
         raise ConfigError(str(out), expected="a new file", found="it exists", fix="pass --force or another --out")
     if not 0.0 <= eps < 0.5:
         raise ConfigError("--eps", expected="a noise rate in [0, 0.5)", found=str(eps))
+    if verify and games < 1:
+        raise ConfigError("--games", expected="a positive number of games", found=str(games))
     words, prior = load_candidates(candidates_src)
     bank, bank_p = semantic_bank(words) if semantic else (None, None)
     path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
     res = {"out": str(path), "bytes": path.stat().st_size, "candidates": len(words),
            "semantic_questions": len(bank or []), "eps": eps, "handshake": handshake}
+    if verify:
+        from medalist.twentyq.verify import verify_agent
+
+        rep = verify_agent(path, games=games)
+        res["verify"] = {"solved": rep["solved"], "timings": rep["timings"],
+                         "games": [{k: g[k] for k in ("keyword", "statuses", "reward", "rounds", "seconds", "max_turn_seconds")}
+                                   for g in rep["games"]]}
     if as_json:
         print_json(res)
         return
     console.print(f"[green]wrote[/] {path} ({res['bytes']:,} bytes): {len(words):,} candidates, "
                   f"{res['semantic_questions']} semantic questions, eps={eps}, handshake={handshake}")
+    if verify:
+        v = res["verify"]
+        console.print(f"[green]verified[/] offline in a clean venv: {v['solved']}/{len(v['games'])} games solved ("
+                      + ", ".join(f"{g['keyword']}: {'round ' + str(g['rounds']) if (g['reward'] or 0) > 0 else 'not solved'}" for g in v["games"])
+                      + f"); venv {v['timings']['venv_s']:.1f} s, games {v['timings']['play_s']:.1f} s")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,112 @@
+"""Input folders for verifying a package: the workspace's own data, and unseen rows like a Kaggle hidden test.
+
+A hidden test differs from the public one in row count, row order and ids; :func:`unseen_input` builds such a
+test from the workspace's test rows (whose answers a local competition knows), so a package that looks
+predictions up by id or by position fails, while an honest one predicts every row.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from medalist.core.errors import DataError
+from medalist.workspace.data import read_table
+
+__all__ = ["copy_input", "unseen_input", "UnseenInput"]
+
+
+def copy_input(ws, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
+    """A folder like Kaggle's competition input at ``dst`` (created): copies of the files of the workspace's data folder
+    (train, test, sample submission, tables), links to its sub-folders (images), except the names in ``skip``."""
+    dst = Path(dst)
+    dst.mkdir(parents=True)
+    entries = [e for e in sorted(ws.train_path.parent.iterdir()) if not e.name.startswith(".")]
+    entries += [p for p in (ws.test_path, ws.sample_submission_path) if p.parent != ws.train_path.parent]
+    for e in entries:
+        if e.name in skip or (dst / e.name).exists():
+            continue
+        if e.is_dir():
+            os.symlink(e.resolve(), dst / e.name, target_is_directory=True)
+        else:
+            shutil.copy2(e, dst / e.name)
+    return dst
+
+
+@dataclass
+class UnseenInput:
+    """An input folder of unseen rows: ``ids`` maps each new id (``new``) to the workspace test id it re-keys (``old``),
+    in the new test file's row order; ``answers`` is the hidden answers re-keyed (None without answers)."""
+
+    dir: Path
+    ids: pl.DataFrame
+    answers: Path | None
+    rows: int
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    if path.suffix == ".parquet":
+        frame.write_parquet(path)
+    else:
+        frame.write_csv(path, separator="\t" if path.suffix in (".tsv", ".tab") else ",")
+
+
+def _new_ids(old: pl.Series, avoid: list[pl.Series], rng: np.random.Generator) -> pl.Series:
+    """``len(old)`` fresh ids of ``old``'s dtype, none equal to any id in ``avoid``, in random order."""
+    n = len(old)
+    if old.dtype.is_integer():
+        top = max(int(s.cast(pl.Int64, strict=False).max() or 0) for s in avoid)
+        start = max(top + 1, 10 ** len(str(top)))  # a different magnitude: no id a package stored is reused
+        return pl.Series(old.name, start + rng.permutation(n), dtype=old.dtype, strict=False)
+    taken = set().union(*(set(s.cast(pl.String).to_list()) for s in avoid))
+    fresh = [f"unseen_{i:07d}" for i in rng.permutation(n)]
+    if taken & set(fresh):  # pragma: no cover - only if the workspace already uses this naming
+        fresh = [f"unseen_{rng.integers(1 << 62):x}_{i}" for i in range(n)]
+    return pl.Series(old.name, fresh, dtype=pl.String)
+
+
+def unseen_input(ws, dst: Path, *, seed: int = 0, fraction: tuple[float, float] = (0.6, 0.8)) -> UnseenInput:
+    """Write ``dst`` (created) like :func:`copy_input`, with a test file of unseen rows and its sample submission.
+
+    The test rows are a random subsample (a fraction drawn in ``fraction``) of the workspace's test rows, shuffled
+    and re-keyed with new ids that no train or test row has (integer ids get a new magnitude); the sample
+    submission lists the new ids in the new row order with the original sample's values. For a local competition
+    the hidden answers are re-keyed too (``answers.parquet`` beside, not inside, ``dst``).
+    """
+    comp = ws.competition
+    id_col = comp.id
+    test = read_table(ws.test_path, what="test")
+    sample = read_table(ws.sample_submission_path, what="sample submission")
+    if id_col not in test.columns or id_col not in sample.columns:
+        raise DataError(f"{ws.test_path.name}/{ws.sample_submission_path.name}", expected=f"the id column '{id_col}'",
+                        found="it is missing", fix="set competition.id to the id column of test and sample submission")
+    rng = np.random.default_rng(seed)
+    n = test.height
+    k = max(1, int(round(n * rng.uniform(*fraction))))
+    rows = rng.choice(n, size=k, replace=False)  # random order: the rows are shuffled too
+    picked = test[rows.tolist()]
+    avoid = [test[id_col]]
+    try:
+        avoid.append(read_table(ws.train_path, what="train", columns=[id_col]).get_column(id_col))
+    except DataError:  # train without the id column: only test ids can collide
+        pass
+    new = _new_ids(picked[id_col], avoid, rng)
+    ids = pl.DataFrame({"new": new, "old": picked[id_col]})
+    dst = copy_input(ws, dst, skip=(ws.test_path.name, ws.sample_submission_path.name))
+    _write(picked.with_columns(new.alias(id_col)), dst / ws.test_path.name)
+    key = pl.DataFrame({"__old": picked[id_col].cast(pl.String), "__new": new})
+    new_sample = (key.join(sample.with_columns(pl.col(id_col).cast(pl.String).alias("__old")), on="__old", how="left", maintain_order="left")
+                  .with_columns(pl.col("__new").alias(id_col)).select(sample.columns))
+    _write(new_sample, dst / ws.sample_submission_path.name)
+    answers = None
+    if ws.answers_path is not None and Path(ws.answers_path).is_file():
+        ans = pl.read_parquet(ws.answers_path)
+        mapped = key.join(ans.with_columns(pl.col(id_col).cast(pl.String).alias("__old")), on="__old", how="inner", maintain_order="left")
+        answers = dst.parent / f"{dst.name}-answers.parquet"
+        mapped.with_columns(pl.col("__new").alias(id_col)).select(ans.columns).write_parquet(answers)
+    return UnseenInput(dst, ids, answers, k)
