@@ -20,4 +20,12 @@ run of the graph must equal that run's ``test.parquet`` (else the build fails). 
 from medalist.kaggle.package.build import build_package, collect_graph
 from medalist.kaggle.package.runtime import PackageError, predict_package
 
-__all__ = ["build_package", "collect_graph", "predict_package", "PackageError"]
+
+def verify_package(ws, pkg, **kw):
+    """See :func:`medalist.kaggle.package.verify.verify_package` (imported on use)."""
+    from medalist.kaggle.package.verify import verify_package as _verify
+
+    return _verify(ws, pkg, **kw)
+
+
+__all__ = ["build_package", "collect_graph", "predict_package", "verify_package", "PackageError"]

@@ -70,13 +70,14 @@ def _new_ids(old: pl.Series, avoid: list[pl.Series], rng: np.random.Generator) -
     return pl.Series(old.name, fresh, dtype=pl.String)
 
 
-def unseen_input(ws, dst: Path, *, seed: int = 0, fraction: tuple[float, float] = (0.6, 0.8)) -> UnseenInput:
+def unseen_input(ws, dst: Path, *, seed: int = 0, fraction: tuple[float, float] = (0.6, 0.8), rekey: bool = True) -> UnseenInput:
     """Write ``dst`` (created) like :func:`copy_input`, with a test file of unseen rows and its sample submission.
 
     The test rows are a random subsample (a fraction drawn in ``fraction``) of the workspace's test rows, shuffled
     and re-keyed with new ids that no train or test row has (integer ids get a new magnitude); the sample
     submission lists the new ids in the new row order with the original sample's values. For a local competition
-    the hidden answers are re-keyed too (``answers.parquet`` beside, not inside, ``dst``).
+    the hidden answers are re-keyed too (``answers.parquet`` beside, not inside, ``dst``). ``rekey=False`` keeps
+    the ids (runs that read one file per row by its id, such as images named ``{id}.png``, need them).
     """
     comp = ws.competition
     id_col = comp.id
@@ -95,7 +96,7 @@ def unseen_input(ws, dst: Path, *, seed: int = 0, fraction: tuple[float, float] 
         avoid.append(read_table(ws.train_path, what="train", columns=[id_col]).get_column(id_col))
     except DataError:  # train without the id column: only test ids can collide
         pass
-    new = _new_ids(picked[id_col], avoid, rng)
+    new = _new_ids(picked[id_col], avoid, rng) if rekey else picked[id_col]
     ids = pl.DataFrame({"new": new, "old": picked[id_col]})
     dst = copy_input(ws, dst, skip=(ws.test_path.name, ws.sample_submission_path.name))
     _write(picked.with_columns(new.alias(id_col)), dst / ws.test_path.name)

@@ -342,6 +342,10 @@ def verify_package(ws, pkg: Path, *, test_file: Path | None = None, work: Path |
             shutil.rmtree(work, ignore_errors=True)
 
 
+# models that read a file per row, found by its id: unseen rows keep their ids (the files are named by them)
+_FILE_MODELS = {"timm_image", "signal"}
+
+
 def _verify(ws, pkg: Path, man: dict, runs: dict[str, Run], work: Path, test_file: Path | None, seed: int | None) -> dict[str, Any]:
     import time
 
@@ -361,7 +365,8 @@ def _verify(ws, pkg: Path, man: dict, runs: dict[str, Run], work: Path, test_fil
         unseen, seed = _given_test(ws, Path(test_file), work / "kaggle" / "input" / "unseen"), None
     else:
         seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
-        unseen = unseen_input(ws, work / "kaggle" / "input" / "unseen", seed=seed)
+        files_by_id = any(str(n.get("model") or "").split(":")[0] in _FILE_MODELS for n in man["graph"].values())
+        unseen = unseen_input(ws, work / "kaggle" / "input" / "unseen", seed=seed, rekey=not files_by_id)
     unseen_s, err = _infer(py, staged, unseen.dir, work / "working" / "unseen", env, "unseen rows: inference")
     rep = _check_unseen(ws, man, runs, unseen, work / "working" / "unseen", err, checks)
     if "scores" in rep:
