@@ -191,3 +191,37 @@ def test_submit_help_documents_the_kernel_options():
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "--pushed-kernel" in text and "--kernel" in text and "kernels.json" in text
+
+
+def test_package_push_then_submit_the_notebook_through_the_cli(trained_ws, stub, tmp_path, monkeypatch):
+    """`medalist package RUN OUT --push` versions the dataset and pushes the notebook through the official client;
+    `medalist submit RUN` in a code competition then submits that notebook version and the ledger links it."""
+    from medalist.kaggle.package import deps
+    from medalist.kaggle.submit import read_ledger
+    from tests.kaggle.test_kaggle import _kaggle_ws
+
+    ws = _kaggle_ws(trained_ws, stub, tmp_path, monkeypatch)
+    (ws.root / "kaggle.yaml").write_text("competition: covid-comp\ncode: true\n")
+    rid = [r.id for r in list_runs(ws) if r.record.model == "lightgbm"][0]
+
+    def no_wheels(dep, src, out, **kw):  # the wheels are tested in test_wheels/test_verify; here the push and submit
+        (out / "wheels").mkdir()
+        return {"pins": [], "shipped": [], "skipped": [], "built": [], "bytes": 0}
+
+    monkeypatch.setattr(deps, "write_wheels", no_wheels)
+    out = tmp_path / "pkg"
+    res = runner.invoke(app, ["package", rid, str(out), "--slug", "medalist-tester/covid-pkg", "--push", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["push"]["kernel"]["version"] == 1 and info["kernel"] == info["push"]["kernel"]["kernel"]
+    assert stub.datasets["medalist-tester/covid-pkg"]["versions"]
+    body = stub.kernels[info["kernel"]]["versions"][-1]
+    assert body["datasetDataSources"] == ["medalist-tester/covid-pkg"] and body["competitionDataSources"] == ["covid-comp"]
+    assert body["enableInternet"] is False
+    stub.check_kernels = True
+    res = runner.invoke(app, ["submit", rid, "-m", "from the notebook", "--json"])
+    assert res.exit_code == 0, res.output
+    sub = stub.submissions[-1]
+    assert (sub["kernel"], sub["kernelVersion"]) == (info["kernel"], 1)
+    row = read_ledger(ws).row(-1, named=True)
+    assert row["run"] == rid and row["kernel"] == f"{info['kernel']}@1"
