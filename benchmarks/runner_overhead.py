@@ -8,7 +8,7 @@ For each dataset this script
    checks, encoding, 5 LightGBM fits with early stopping, valid + test predictions, saving every
    model and artifact;
 3. times the loop a Kaggler writes in a notebook (:func:`hand_loop`): read the CSVs with polars,
-   encode strings to codes of the sorted train+test values, read folds.parquet, per fold
+   encode strings to codes (train's values sorted, then test-only values), read folds.parquet, per fold
    ``lgb.Dataset`` / ``lgb.train`` with ``lgb.early_stopping`` / predict valid and test / save the
    booster, then the OOF AUC and oof/test parquet files;
 4. checks that both give the same OOF and test predictions (LightGBM is run deterministically with
@@ -114,8 +114,9 @@ def hand_loop(root: Path, out: Path, *, id_col: str, target: str, exclude: list[
     test = pl.read_csv(root / "data" / "test.csv", infer_schema_length=50_000)
     features = [c for c in train.columns if c not in (id_col, target, *exclude)]
     cat_cols = [c for c in features if train.schema[c] == pl.String]
-    for c in cat_cols:  # category codes from the sorted union of train and test values
-        cats = pl.Enum(sorted(pl.concat([train[c], test[c]]).drop_nulls().unique().to_list()))
+    for c in cat_cols:  # category codes: train's values sorted, then the values only test has (a row's code
+        seen = sorted(train[c].drop_nulls().unique().to_list())  # must not depend on the other test rows)
+        cats = pl.Enum(seen + sorted(set(test[c].drop_nulls().unique().to_list()) - set(seen)))
         train = train.with_columns(pl.col(c).cast(cats).to_physical())
         test = test.with_columns(pl.col(c).cast(cats).to_physical())
 

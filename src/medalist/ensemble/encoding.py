@@ -1,6 +1,6 @@
 """How a stack ``--with-features`` turned raw feature columns into numbers, saved so new test rows get the same.
 
-The workspace encodes string columns as codes into the sorted union of train and test values and
+The workspace encodes string columns as codes (train's values sorted, then values only test has) and
 casts test columns to train's dtype (:func:`medalist.workspace.data.prepare`). A stack saves that
 recipe (``feature_encoding``) and :func:`encode_features` applies it to a raw test table: the same
 codes for values it saw, missing (then imputed like any missing value) for values it never saw.
