@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from medalist.core.errors import ConfigError, DataError, FoldsError, RunError
+from medalist.core.safety import trusted
 from medalist.cv.runner import train
 from medalist.features import FEATURES, FeatureContext, FeaturePlan, describe_features
 from medalist.workspace.folds import build_folds
@@ -119,8 +120,9 @@ def double_x(frame: pl.DataFrame, params: dict) -> pl.DataFrame:
 
 
 def test_custom_function_and_text_output_becomes_codes():
-    p = plan({"block": "custom", "function": f"{__name__}:double_x", "params": {"factor": 3}})
-    a, b, cols = p.static(TRAIN, TEST)
+    with trusted(["tests"]):  # a custom function must be in a module medalist.yaml trusts
+        p = plan({"block": "custom", "function": f"{__name__}:double_x", "params": {"factor": 3}})
+        a, b, cols = p.static(TRAIN, TEST)
     assert cols == ["x_times", "tag"] and a["x_times"].to_list()[:2] == [3.0, 9.0]
     assert a["tag"].dtype == pl.Int32 and p.categorical == ["tag"]
 
@@ -180,7 +182,7 @@ def test_every_block_is_registered_with_typed_params():
     ({"block": "expr", "name": "z", "sql": "xq * 2"}, r"features\[0\]\.sql.*did you mean 'x'"),
     ({"block": "target_encode", "columns": ["kk"]}, r"features\[0\]\.columns.*did you mean 'k'"),
     ({"block": "target_encode", "columns": ["k"], "smoothing": -1}, r"features\[0\]\.smoothing"),
-    ({"block": "custom", "function": "no_such_module_xyz:f"}, r"features\[0\]\.function.*importable"),
+    ({"block": "custom", "function": "no_such_module_xyz:f"}, r"features\[0\]\.function.*not trusted.*trust: \[no_such_module_xyz\]"),
     ({"block": "date_parts", "column": "x"}, r"features\[0\]\.unit"),
 ])
 def test_bad_parameters_are_config_errors_naming_the_key(spec, match):
@@ -197,7 +199,8 @@ def test_bad_tables_and_functions_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="one row per key"):
         static({"block": "join", "path": "d.csv", "on": ["k"]}, **ctx)
     with pytest.raises(DataError, match="polars DataFrame with 6 rows"):
-        static({"block": "custom", "function": f"{__name__}:bad_rows"})
+        with trusted(["tests"]):
+            static({"block": "custom", "function": f"{__name__}:bad_rows"})
     with pytest.raises(ConfigError, match="'x' exists already"):
         static({"block": "expr", "name": "x", "sql": "t + 1"})
 

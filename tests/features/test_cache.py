@@ -8,6 +8,7 @@ import logging
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from medalist.core.safety import trusted
 from medalist.features import FeatureContext, FeaturePlan
 
 TRAIN = pl.DataFrame({"id": [1, 2, 3, 4], "k": [0, 0, 1, 1], "x": [1.0, 3.0, 5.0, 2.0], "z": [7, 8, 9, 7], "y": [1, 0, 1, 1]})
@@ -78,6 +79,11 @@ def test_a_damaged_entry_is_recomputed_not_trusted(tmp_path, caplog):
 
 def test_custom_blocks_are_not_cached_unless_asked(tmp_path):
     spec = [{"block": "custom", "function": "tests.features.test_cache:double_x"}]
+    with trusted(["tests"]):
+        _custom_cache_steps(tmp_path, spec)
+
+
+def _custom_cache_steps(tmp_path, spec):
     assert run(tmp_path, spec)[0].cache_misses == []  # not cached, not counted
     spec[0]["cache"] = True
     assert run(tmp_path, spec)[0].cache_misses == [0]

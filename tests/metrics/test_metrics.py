@@ -13,6 +13,7 @@ from scipy.special import kl_div
 from sklearn import metrics as skm
 
 from medalist.core.errors import ConfigError
+from medalist.core.safety import trusted
 from medalist.metrics.registry import (
     METRICS,
     Metric,
@@ -272,7 +273,8 @@ def user_module(tmp_path, monkeypatch):
             return float(np.sum(np.asarray(y_true) == np.asarray(y_pred)))
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    return "my_comp_metrics"
+    with trusted(["my_comp_metrics"]):  # what `trust: [my_comp_metrics]` in medalist.yaml does
+        yield "my_comp_metrics"
 
 
 def test_dotted_path_user_function(user_module):

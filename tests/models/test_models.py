@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
 import medalist.models.protocol as base
 from medalist.core.errors import ConfigError, DataError, MissingDependencyError
+from medalist.core.safety import trusted
 from medalist.models import MODELS, FitContext, Model, create_model, load_model
 
 GBDTS = {"lightgbm", "xgboost", "catboost"}
@@ -373,6 +374,11 @@ def test_sklearn_factory_with_weights(diabetes, tmp_path, monkeypatch):
         "    return make_pipeline(StandardScaler(), Ridge(alpha=alpha))\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    with trusted(["medalist_test_factory"]):  # a factory must be in a module medalist.yaml trusts
+        _fit_factory(diabetes)
+
+
+def _fit_factory(diabetes):
     train, valid, ctx = diabetes
     wctx = FitContext(**{**vars(ctx), "weight": "w"})
     train = train.with_columns(w=pl.Series(np.linspace(0.5, 1.5, train.height)))

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.safety import check_trust_entry
 
 __all__ = [
     "Strict",
@@ -87,6 +88,15 @@ class WorkspaceConfig(Strict):
     competition: CompetitionConfig
     folds: FoldsConfig = Field(default_factory=FoldsConfig)
     tracking: TrackingConfig | Literal["none"] = Field(default_factory=TrackingConfig)
+    # Your own modules that configs may name by dotted path (custom feature functions, estimator
+    # factories, metrics), besides the modelling libraries (medalist.core.safety). Only here: an
+    # experiment config or a bundle cannot trust code.
+    trust: list[str] = Field(default_factory=list)
+
+    @field_validator("trust")
+    @classmethod
+    def _trust_names(cls, v: list[str]) -> list[str]:
+        return [check_trust_entry(m) for m in v]
 
 
 class ModelConfig(Strict):
@@ -176,7 +186,23 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _config_root(top: Path) -> Path:
+    """Where a config's bases may live: its workspace (the folder above it with medalist.yaml), else its folder."""
+    return next((d for d in top.parents if (d / "medalist.yaml").is_file()), top.parent)
+
+
+def _base_path(path: Path, base: str, root: Path) -> Path:
+    """``base`` of the config ``path``: a relative path that stays inside ``root`` (links followed)."""
+    bpath = (path.parent / base).resolve()
+    if Path(base).is_absolute() or not bpath.is_relative_to(root):
+        raise ConfigError(f"{path}: base", expected=f"a YAML file inside the workspace {root}",
+                          found=f"'{base}' (resolves to {bpath}, outside it)",
+                          fix="copy the file into the workspace's configs/ and name it relative to this config")
+    return bpath
+
+
+def _resolve_bases(path: Path, seen: tuple[Path, ...] = (), root: Path | None = None) -> dict[str, Any]:
+    root = root or _config_root(Path(path).absolute()).resolve()
     path = Path(path).resolve()
     if path in seen:
         chain = " -> ".join(p.name for p in (*seen, path))
@@ -191,13 +217,13 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
                           found=repr(base), fix="name the YAML file(s) this config extends")
     merged: dict[str, Any] = {}
     for b in bases:
-        bpath = (path.parent / b)
+        bpath = _base_path(path, b, root)
         if not bpath.is_file():
             raise ConfigError(
                 f"{path}: base", expected="a YAML file relative to this config", found=f"'{b}' does not exist",
                 fix="fix the file name (it is resolved next to this config)",
             )
-        merged = _deep_merge(merged, _resolve_bases(bpath, (*seen, path)))
+        merged = _deep_merge(merged, _resolve_bases(bpath, (*seen, path), root))
     return _deep_merge(merged, data)
 
 
@@ -313,5 +339,10 @@ def load_experiment(path: Path, overrides: list[str] | None = None) -> tuple[Exp
     The resolved dict (with defaults filled in) is what gets saved as the run's config.yaml.
     """
     data = apply_overrides(_resolve_bases(Path(path)), overrides or [])
+    if "trust" in data:
+        item = _override_for("trust", overrides or [])
+        raise ConfigError(f"override '{item}' (on {path})" if item else f"{path}: key 'trust'",
+                          expected="trust: only in the workspace's medalist.yaml", found=f"trust: {data['trust']!r} in an experiment config",
+                          fix="move the trust: line to medalist.yaml (a config someone gives you cannot trust code)")
     cfg = validate(ExperimentConfig, data, str(path), overrides)
     return cfg, cfg.model_dump(mode="json")

@@ -6,7 +6,6 @@ Each block returns only the columns it creates, named deterministically
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -312,11 +311,12 @@ class Custom(Params):
 
 
 def _import(dotted: str, ctx: FeatureContext) -> Any:
-    from medalist.core.safety import check_dotted, check_resolved
+    from medalist.core.safety import check_dotted, check_resolved, import_checked
 
-    mod, attr = check_dotted(dotted, where=ctx.where("function"))
+    # only functions of modules medalist.yaml trusts; refused here, before any import
+    mod, attr = check_dotted(dotted, where=ctx.where("function"), kind="feature")
     try:
-        return check_resolved(getattr(importlib.import_module(mod), attr), dotted, where=ctx.where("function"))
+        return check_resolved(getattr(import_checked(mod), attr), dotted, where=ctx.where("function"), kind="feature")
     except (ImportError, AttributeError, ValueError) as e:
         raise ConfigError(ctx.where("function"), expected="an importable 'package.module:function'",
                           found=f"{dotted!r} ({type(e).__name__}: {e})", fix="check the path and that the module is importable") from None

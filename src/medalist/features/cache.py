@@ -8,7 +8,6 @@ is recomputed, and a failed write only logs.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import logging
@@ -151,11 +150,11 @@ def _column_params(step: Step) -> list[str]:
 
 
 def _resolve(dotted: str):
-    from medalist.core.safety import check_dotted
+    from medalist.core.safety import check_dotted, import_checked
 
-    try:
-        mod, attr = check_dotted(dotted, where="custom")
-        return getattr(importlib.import_module(mod), attr)
+    try:  # an untrusted module is not imported to hash it: the block refuses it
+        mod, attr = check_dotted(dotted, where="custom", kind="feature")
+        return getattr(import_checked(mod), attr)
     except (ImportError, AttributeError, ValueError, ConfigError):
         return None  # the block itself reports it
 

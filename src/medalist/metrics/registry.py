@@ -18,7 +18,6 @@ observed label range. ``map@k`` is the exception: it scores rankings (see :func:
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import math
 from collections.abc import Callable
@@ -190,11 +189,11 @@ def _from_path(path: str, params: dict) -> Metric:
     if not module_name or not attr:
         raise ConfigError(f"metric '{path}'", expected="'package.module.function' or 'package.module:function'",
                           found=repr(path))
-    from medalist.core.safety import check_dotted, check_resolved
+    from medalist.core.safety import check_dotted, check_resolved, import_checked
 
-    check_dotted(f"{module_name}:{attr}", where=f"metric '{path}'")
+    check_dotted(f"{module_name}:{attr}", where=f"metric '{path}'", kind="metric")  # refused here, before any import
     try:
-        module = importlib.import_module(module_name)
+        module = import_checked(module_name)
     except ImportError as e:
         raise ConfigError(f"metric '{path}'", expected=f"an importable module '{module_name}'",
                           found=f"import failed: {e}", fix="check the path and that the package is installed") from e
@@ -203,5 +202,5 @@ def _from_path(path: str, params: dict) -> Metric:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise ConfigError(f"metric '{path}'", expected=f"a function '{attr}' in module '{module_name}'",
                           found=f"no such attribute{did_you_mean(attr, names)}")
-    check_resolved(fn, path, where=f"metric '{path}'")
+    check_resolved(fn, path, where=f"metric '{path}'", kind="metric")
     return Metric(_display(path, params), functools.partial(_call, fn, params), direction, needs)

@@ -57,11 +57,11 @@ def resolve_estimator(spec: str) -> Callable[..., Any]:
             found=f"no sklearn estimator named '{spec}'{did_you_mean(spec, known)}",
             fix="write the full import path, e.g. sklearn:sklearn.svm.SVC",
         )
-    from medalist.core.safety import check_dotted, check_resolved
+    from medalist.core.safety import check_dotted, check_resolved, import_checked
 
-    check_dotted(f"{module_name}:{attr}", where=where)
+    check_dotted(f"{module_name}:{attr}", where=where, kind="estimator")  # refused here, before any import
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = import_checked(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(
             where,
@@ -82,7 +82,7 @@ def resolve_estimator(spec: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(where, expected="a class or function returning an estimator",
                           found=f"a {type(obj).__name__}", fix="point at the estimator class")
-    return check_resolved(obj, spec, where=where)
+    return check_resolved(obj, spec, where=where, kind="estimator")
 
 
 def _module_hint(missing: str) -> str:
@@ -174,6 +174,9 @@ class SklearnModel(ModelAdapter):
                 fix="write e.g. sklearn:sklearn.linear_model.LogisticRegression",
             )
         resolve_estimator(self.spec)  # a bad or refused path is named before anything is trained
+        from medalist.core.safety import check_params
+
+        check_params(self.params or {}, where=f"model '{self.registered_name}'")
 
     # -- building ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import yaml
 from medalist.core.config import WorkspaceConfig, load_workspace_config
 from medalist.core.errors import ConfigError
 from medalist.core.io import atomic_write_text
+from medalist.core.safety import set_trust
 
 __all__ = ["Workspace", "CONFIG_NAME"]
 
@@ -48,8 +49,12 @@ class Workspace:
 
     @classmethod
     def open(cls, root: Path) -> "Workspace":
+        """The workspace at ``root``. Its ``trust:`` list becomes the one in effect (medalist.core.safety):
+        configs used from here on may name those modules, and no others beyond the modelling libraries."""
         root = Path(root).resolve()
-        return cls(root=root, config=load_workspace_config(root / CONFIG_NAME))
+        ws = cls(root=root, config=load_workspace_config(root / CONFIG_NAME))
+        set_trust(ws.config.trust, root=root)
+        return ws
 
     def save_config(self) -> None:
         data = self.config.model_dump(mode="json", exclude_none=True)
