@@ -187,11 +187,12 @@ def check_dotted(spec: str, *, where: str, kind: Kind = "any") -> tuple[str, str
 
 
 def _wrong_scope(spec: str, where: str, kind: Kind, module: str) -> None:
-    what = {"estimator": "an estimator", "metric": "a metric", "feature": "a custom feature function", "any": "it"}[kind]
-    scope = ", ".join(ALLOWED[kind]) or "no library"
-    raise _refuse(where, spec, f"{what} must come from {scope} or a module medalist.yaml trusts, not '{module}'",
-                  "point at your own function in a module listed under `trust:` in medalist.yaml",
-                  expected=f"{what} ({kind})")
+    if kind == "feature":
+        raise _refuse(where, spec, f"a custom feature function must come from a module medalist.yaml trusts, not '{module}'",
+                      "point at your own function fn(frame, params) in a module listed under `trust:` in medalist.yaml",
+                      expected=_EXPECTED[kind])
+    raise _refuse(where, spec, f"{_EXPECTED[kind]} must come from {', '.join(ALLOWED[kind])} or a module medalist.yaml trusts, "
+                  f"not '{module}'", _FIX[kind], expected=_EXPECTED[kind])
 
 
 def import_checked(module: str) -> types.ModuleType:
@@ -233,6 +234,10 @@ def _kind_problem(obj: Any, kind: Kind, trusted_obj: bool) -> str | None:
 
 _EXPECTED = {"any": "a function or class", "estimator": "an estimator class (fit and predict or transform)",
              "metric": "a metric function fn(y_true, y_pred, ...)", "feature": "a feature function fn(frame, params)"}
+_FIX = {"any": "point at an estimator class or a metric function",
+        "estimator": "point at an estimator class (e.g. sklearn.linear_model.Ridge), or a factory in a trusted module",
+        "metric": "point at a metric function such as sklearn.metrics.roc_auc_score, or one in a trusted module",
+        "feature": "point at your own function fn(frame, params) in a module listed under `trust:` in medalist.yaml"}
 # Estimator parameters that make scikit-learn load pickles from a folder (joblib.Memory caches).
 LOADING_PARAMS = frozenset({"memory"})
 
@@ -266,7 +271,7 @@ def check_resolved(obj: Any, spec: str, *, where: str, kind: Kind = "any") -> An
     if problem is not None:
         raise ConfigError(where, expected=_EXPECTED[kind],
                           found=f"'{spec}' resolves to {name}: {problem}",
-                          fix="point at an estimator class, a metric function or a feature function of a trusted module")
+                          fix=_FIX[kind])
     return obj
 
 
