@@ -52,7 +52,7 @@ CASES: list[dict] = [
     dict(id="cfg-scipy-loadmat", attack="`sklearn:scipy.io:loadmat` reading a file named in the config",
          refused_by="allow-list: scipy is not modelling code", config=model("sklearn:scipy.io:loadmat", "{file_name: x.mat}"),
          expect=("scipy.io:loadmat", *LOADS)),
-    dict(id="cfg-pickle-loads", attack="`sklearn:pickle:load` / loads of the standard library",
+    dict(id="cfg-pickle-loads", attack="`sklearn:pickle:loads` of the standard library",
          refused_by="standard-library modules are never allowed", config=model("sklearn:pickle:loads", "{data: x}"),
          expect=("pickle:loads", *LOADS)),
     dict(id="cfg-sklearn-memory-cache", attack="an allowed estimator with `memory:` pointing at a joblib cache of planted pickles",

@@ -1,8 +1,9 @@
 """Any scikit-learn estimator (or a factory returning one) behind the Model protocol.
 
 The model name is ``sklearn:<dotted.path>``: ``sklearn:sklearn.linear_model.LogisticRegression``,
-``sklearn:mypkg.models:make_pipeline`` (module, colon, attribute) or a bare sklearn class name
-(``sklearn:Ridge``). ``params`` are passed to the class/factory. By default the estimator is
+``sklearn:mypkg.models:make_pipeline`` (module, colon, attribute; ``mypkg`` listed under ``trust:`` in
+medalist.yaml) or a bare sklearn class name (``sklearn:Ridge``). Paths are checked by
+:mod:`medalist.core.safety` before anything is imported. ``params`` are passed to the class/factory. By default the estimator is
 wrapped in a pipeline that imputes, scales and one-hot encodes (``preprocess: false`` turns it off),
 and for multilabel tasks an estimator without native multi-output support is wrapped in a
 ``MultiOutputClassifier``.
