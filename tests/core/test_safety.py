@@ -17,6 +17,7 @@ from medalist.core.safety import (
     check_trust_entry,
     current_trust,
     import_checked,
+    restore_trust,
     set_trust,
     trusted,
 )
@@ -26,9 +27,9 @@ COMP = {"competition": {"name": "c", "task": "binary", "metric": "auc", "id": "i
 
 @pytest.fixture(autouse=True)
 def _restore_trust():
-    token = set_trust(current_trust())
+    previous = set_trust(current_trust())
     yield
-    token.var.reset(token)
+    restore_trust(previous)
 
 
 @pytest.mark.parametrize(("spec", "kind"), [
@@ -95,9 +96,25 @@ def test_trusted_modules_and_their_limits(tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match="numpy.*neither in"):
             check_resolved(mod.load, "team_feats:load", where="w", kind="estimator")  # re-exported numpy.load
     monkeypatch.delitem(sys.modules, "team_feats")
-    assert current_trust() == ()
+    assert "team_feats" not in current_trust()
     with pytest.raises(ConfigError, match="not trusted"):
         check_dotted("team_feats:feat", where="w", kind="feature")
+
+
+def test_trust_is_process_wide():
+    """Set once (opening a workspace), seen by later notebook cells, tasks and threads alike."""
+    import asyncio
+    import threading
+
+    async def open_workspace():
+        set_trust(["cell_one_pkg"])
+
+    asyncio.run(open_workspace())  # a task runs in a copy of the context: a context variable would be lost here
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(current_trust()))
+    t.start()
+    t.join()
+    assert seen == [("cell_one_pkg",)] and current_trust() == ("cell_one_pkg",)
 
 
 @pytest.mark.parametrize("name", ["numpy", "os", "subprocess", "pandas.io", "torch", "sklearn", "medalist", "my pkg", "1abc"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from medalist.core.safety import current_trust, set_trust
+from medalist.core.safety import current_trust, restore_trust, set_trust
 
 
 @pytest.fixture(autouse=True)
 def _restore_trust():
-    token = set_trust(current_trust())
+    previous = set_trust(current_trust())
     yield
-    token.var.reset(token)
+    restore_trust(previous)

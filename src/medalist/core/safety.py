@@ -19,7 +19,6 @@ and ``predict``/``transform``), a metric function ``(y_true, y_pred, ...)`` or a
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import importlib
 import inspect
 import re
@@ -27,13 +26,13 @@ import sys
 import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from medalist.core.errors import ConfigError
 
 __all__ = [
     "ALLOWED", "DENIED_PARTS", "REFUSED_MODULES", "Kind", "check_dotted", "check_resolved", "check_trust_entry",
-    "current_trust", "check_params", "import_checked", "set_trust", "trusted", "check_pickle_source",
+    "current_trust", "check_params", "import_checked", "restore_trust", "set_trust", "trusted", "Trust", "check_pickle_source",
 ]
 
 Kind = Literal["any", "estimator", "metric", "feature"]
@@ -72,7 +71,18 @@ REFUSED_MODULES = frozenset({
 })
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_TRUST: contextvars.ContextVar[tuple[tuple[str, ...], Path | None]] = contextvars.ContextVar("medalist_trust", default=((), None))
+
+
+class Trust(NamedTuple):
+    """The trusted modules in effect and the workspace folder they may live in."""
+
+    modules: tuple[str, ...] = ()
+    root: Path | None = None
+
+
+# Process-wide, like the workspace a session works in (a context variable would be lost between
+# notebook cells, which run as separate tasks).
+_trust = Trust()
 
 
 def check_trust_entry(name: str) -> str:
@@ -95,33 +105,42 @@ def check_trust_entry(name: str) -> str:
     return name
 
 
-def set_trust(modules: Iterable[str], *, root: Path | None = None) -> contextvars.Token:
-    """Make ``modules`` (medalist.yaml's ``trust:``) the trusted ones from now on; ``root`` (the workspace)
-    is appended to ``sys.path`` when a trusted module is imported. Returns the token to undo it."""
-    mods = tuple(check_trust_entry(m) for m in modules)
-    return _TRUST.set((mods, Path(root) if root is not None else None))
+def set_trust(modules: Iterable[str], *, root: Path | None = None) -> Trust:
+    """Make ``modules`` (medalist.yaml's ``trust:``) the trusted ones from now on, in this process;
+    ``root`` (the workspace) is appended to ``sys.path`` when a trusted module is imported. Returns the
+    previous :class:`Trust`, for :func:`restore_trust`."""
+    global _trust
+    new = Trust(tuple(check_trust_entry(m) for m in modules), Path(root) if root is not None else None)
+    previous, _trust = _trust, new
+    return previous
+
+
+def restore_trust(previous: Trust) -> None:
+    """Put back what :func:`set_trust` returned."""
+    global _trust
+    _trust = previous
 
 
 @contextlib.contextmanager
 def trusted(modules: Iterable[str], *, root: Path | None = None) -> Iterator[tuple[str, ...]]:
     """Trust ``modules`` inside the ``with`` block only (for code that uses medalist without a workspace).
 
-    >>> with trusted(["my_pkg"]):
-    ...     check_dotted("my_pkg.models:make", where="model", kind="estimator")
-    ('my_pkg.models', 'make')
-    >>> current_trust()
-    ()
+    >>> with trusted(["their_pkg"]):
+    ...     check_dotted("their_pkg.models:make", where="model", kind="estimator")
+    ('their_pkg.models', 'make')
+    >>> "their_pkg" in current_trust()
+    False
     """
-    token = set_trust(modules, root=root)
+    previous = set_trust(modules, root=root)
     try:
         yield current_trust()
     finally:
-        _TRUST.reset(token)
+        restore_trust(previous)
 
 
 def current_trust() -> tuple[str, ...]:
     """The trusted module names now in effect (the opened workspace's ``trust:`` list)."""
-    return _TRUST.get()[0]
+    return _trust.modules
 
 
 def _under(module: str, prefixes: Iterable[str]) -> bool:
@@ -198,7 +217,7 @@ def _wrong_scope(spec: str, where: str, kind: Kind, module: str) -> None:
 def import_checked(module: str) -> types.ModuleType:
     """Import a module that :func:`check_dotted` accepted; a trusted one may live in the workspace
     folder, which is appended to ``sys.path`` (installed packages keep precedence)."""
-    mods, root = _TRUST.get()
+    mods, root = _trust
     if root is not None and _under(module, mods) and str(root) not in sys.path:
         sys.path.append(str(root))
     return importlib.import_module(module)
