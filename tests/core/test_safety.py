@@ -155,3 +155,20 @@ def test_bases_stay_inside_the_workspace(tmp_path):
     (tmp_path / "loose" / "c.yaml").write_text("base: ../x.yaml\n")
     with pytest.raises(ConfigError, match="outside it"):
         load_experiment(tmp_path / "loose" / "c.yaml")
+
+
+def test_config_dicts_from_elsewhere_are_checked_without_importing():
+    from medalist.core.safety import check_config_paths
+
+    ok = {"model": {"name": "sklearn:sklearn.linear_model.Ridge", "params": {"alpha": 1}},
+          "features": [{"block": "custom", "function": "team_pkg:feat"}], "competition": {"metric": {"name": "sklearn.metrics.r2_score"}}}
+    with trusted(["team_pkg"]):
+        check_config_paths(ok, where="bundle/run/config.yaml")
+    assert "team_pkg" not in sys.modules
+    bad = [({**ok, "trust": ["x"]}, "key 'trust'"), ({"model": {"name": "sklearn:numpy.load"}}, "model.name.*numpy"),
+           ({"model": {"name": "sklearn:sklearn.cluster.FeatureAgglomeration", "params": {"memory": "c"}}}, "params.memory"),
+           ({"competition": {"metric": "evil_mod:score"}}, r"competition.metric.*trust: \[evil_mod\]"),
+           (ok, r"features\[0\].function.*team_pkg")]
+    for data, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            check_config_paths(data, where="bundle/run/config.yaml")

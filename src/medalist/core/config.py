@@ -1,6 +1,7 @@
 """Typed configuration: the workspace's ``medalist.yaml`` and experiment YAMLs.
 
-Experiment files may inherit with ``base: other.yaml`` (deep merge, paths relative to the file) and
+Experiment files may inherit with ``base: other.yaml`` (deep merge, paths relative to the file, which
+must stay inside the workspace) and
 take dotted overrides from the command line (``model.params.learning_rate=0.03``). Unknown keys are
 errors with a did-you-mean; the fully resolved config is saved with each run.
 """

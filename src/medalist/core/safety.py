@@ -32,7 +32,7 @@ from medalist.core.errors import ConfigError
 
 __all__ = [
     "ALLOWED", "DENIED_PARTS", "REFUSED_MODULES", "Kind", "check_dotted", "check_resolved", "check_trust_entry",
-    "current_trust", "check_params", "import_checked", "restore_trust", "set_trust", "trusted", "Trust", "check_pickle_source",
+    "current_trust", "check_config_paths", "check_params", "import_checked", "restore_trust", "set_trust", "trusted", "Trust", "check_pickle_source",
 ]
 
 Kind = Literal["any", "estimator", "metric", "feature"]
@@ -292,6 +292,36 @@ def check_resolved(obj: Any, spec: str, *, where: str, kind: Kind = "any") -> An
                           found=f"'{spec}' resolves to {name}: {problem}",
                           fix=_FIX[kind])
     return obj
+
+
+def check_config_paths(data: dict[str, Any], *, where: str) -> None:
+    """Check every dotted path of a config dict (an experiment config, or a run's resolved config.yaml
+    with its ``competition``) against the trust list in effect, importing nothing: ``sklearn:`` model
+    names and their params, ``custom`` feature functions, a metric named by path; ``trust:`` is refused.
+    For configs that arrive from elsewhere (bundles) before anything uses them.
+
+    >>> check_config_paths({"model": {"name": "sklearn:sklearn.svm.SVC"}, "competition": {"metric": "auc"}}, where="x.yaml")
+    >>> check_config_paths({"model": {"name": "lightgbm"}, "features": [{"block": "custom", "function": "evil:f"}]}, where="x.yaml")
+    Traceback (most recent call last):
+    ...
+    medalist.core.errors.ConfigError: x.yaml: features[0].function: expected modelling code from scikit-learn, LightGBM, XGBoost, CatBoost, timm or medalist, or a module medalist.yaml trusts, found 'evil:f' (module 'evil' is not trusted; nothing was imported). Fix: if evil is your own code, add the line `trust: [evil]` to the workspace's medalist.yaml (not to an experiment config)
+    """
+    if "trust" in data:
+        raise ConfigError(f"{where}: key 'trust'", expected="trust: only in the workspace's medalist.yaml",
+                          found=f"trust: {data['trust']!r}", fix="remove it; the receiver's medalist.yaml decides what is trusted")
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    name = str(model.get("name", ""))
+    if name.startswith("sklearn:") and any(c in name[8:] for c in ".:"):
+        check_dotted(name[8:], where=f"{where}: model.name", kind="estimator")
+        check_params(model.get("params") or {}, where=f"{where}: model")
+    for i, block in enumerate(data.get("features") or []):
+        if isinstance(block, dict) and block.get("block") == "custom":
+            check_dotted(str(block.get("function", "")), where=f"{where}: features[{i}].function", kind="feature")
+    comp = data.get("competition") if isinstance(data.get("competition"), dict) else {}
+    metric = comp.get("metric")
+    metric = metric.get("name") if isinstance(metric, dict) else metric
+    if isinstance(metric, str) and any(c in metric for c in ".:"):
+        check_dotted(metric, where=f"{where}: competition.metric", kind="metric")
 
 
 def check_pickle_source(path, *, allow: bool = False) -> None:
