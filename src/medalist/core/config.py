@@ -1,9 +1,9 @@
 """Typed configuration: the workspace's ``medalist.yaml`` and experiment YAMLs.
 
 Experiment files may inherit with ``base: other.yaml`` (deep merge, paths relative to the file, which
-must stay inside the workspace) and
-take dotted overrides from the command line (``model.params.learning_rate=0.03``). Unknown keys are
-errors with a did-you-mean; the fully resolved config is saved with each run.
+must stay inside the workspace) and take dotted overrides from the command line
+(``model.params.learning_rate=0.03``). Unknown keys are errors with a did-you-mean; the fully resolved
+config is saved with each run. ``trust:`` (modules configs may name) belongs to medalist.yaml only.
 """
 
 from __future__ import annotations
