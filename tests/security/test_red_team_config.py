@@ -57,7 +57,10 @@ def snapshot(root: Path) -> dict[str, str]:
 def plant(case: dict, root: Path, canary: Path) -> None:
     """Write the case's config, files, links, payloads and medalist.yaml changes into the workspace at ``root``."""
     subs = {"canary": str(canary), "outside": str(root.parent / "outside")}
-    fill = lambda text: text.replace("{canary}", subs["canary"]).replace("{outside}", subs["outside"])  # noqa: E731
+
+    def fill(text: str) -> str:
+        return text.replace("{canary}", subs["canary"]).replace("{outside}", subs["outside"])
+
     for rel, text in {**case.get("files", {}), "configs/evil.yaml": case["config"]}.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,7 @@ def test_untrusted_module_is_refused_by_the_real_cli(covid_ws, tmp_path):
     plant(case, covid_ws.root, canary)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     res = subprocess.run([sys.executable, "-m", "medalist.cli.app", "train", "configs/evil.yaml"], cwd=covid_ws.root,
-                         env=env, capture_output=True, text=True, timeout=300)
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 2, res.stderr
     assert "trust: [evil_mod]" in " ".join(res.stderr.split()) and not canary.exists()
 
@@ -172,7 +175,7 @@ def test_trusted_workspace_module_is_a_model_and_a_custom_block(trusting_ws, mon
     (trusting_ws / "configs" / "mine.yaml").write_text(
         f"model: {{name: '{model}', params: {{C: 0.5}}}}\ncolumns: {{use: [age, pan_day]}}\nthreads: 1\n"
         "features:\n  - {block: custom, function: 'my_pkg:age_squared', params: {power: 2}}\n")
-    code, out, err = run_medalist(monkeypatch, capsys, "train", "configs/mine.yaml")
+    code, _, err = run_medalist(monkeypatch, capsys, "train", "configs/mine.yaml")
     assert code == 0, err
     run = trusting_ws / "runs" / "mine-001"
     info = json.loads((run / "run.json").read_text())
