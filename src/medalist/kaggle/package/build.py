@@ -261,7 +261,7 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
     """
     from medalist.kaggle.api import kaggle_settings
     from medalist.kaggle.bundle import assert_no_secrets
-    from medalist.kaggle.package.deps import runtime_deps, source_root, write_wheels
+    from medalist.kaggle.package.deps import closure, runtime_deps, source_root, write_wheels
     from medalist.kaggle.package.kernel import write_kernel
     from medalist.kaggle.package.wheels import KAGGLE_DATASET_LIMIT, KAGGLE_TARGET, check_size
 
@@ -285,7 +285,7 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
             shipped = write_wheels(runtime_deps(imported, src, [g.nodes[r].model or "" for r in g.order]), src, out,
                                    target=target, skip=skip)
         manifest.update(target={"python": target.python_version, "platforms": list(target.platforms), "abi": target.abi},
-                        preinstalled=[p.split("==")[0] for p in shipped["skipped"]],
+                        preinstalled=closure([p.split("==")[0] for p in shipped["skipped"]]),
                         budget=time_budget(probe, test_rows=test_rows, limit_hours=limit_hours))
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         kern = write_kernel(out, dataset=dataset, competition=comp_slug, kernel=kernel, title=title, gpu=gpu, runs=list(run_ids))
