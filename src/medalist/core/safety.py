@@ -73,7 +73,7 @@ def check_pickle_source(path, *, allow: bool = False) -> None:
     Unpickling runs code chosen by whoever wrote the file. A pickle loads only when its SHA-256 is
     in the ledger of the workspace holding it (``.medalist/pickles.jsonl``, written by
     :func:`record_pickle` when medalist saved the file); where it sits proves nothing (a teammate's
-    folder copied under ``runs/`` is still theirs). Anything else needs ``allow=True`` or
+    folder copied under ``runs/`` is still theirs), the recorded bytes are what is trusted. Anything else needs ``allow=True`` or
     ``MEDALIST_ALLOW_PICKLE=1`` — an explicit decision to trust it.
     """
     import os
@@ -90,7 +90,7 @@ def check_pickle_source(path, *, allow: bool = False) -> None:
         raise DataError(str(path), expected="a pickle this medalist workspace wrote itself",
                         found="a file outside any workspace (unpickling runs code chosen by whoever wrote it)", fix=fix)
     digest = sha256_file(p)
-    if digest not in _ledger(root).get(_ledger_key(root, p), ()):
+    if digest not in _ledger(root):
         raise DataError(str(path), expected=f"a pickle whose sha256 is recorded in {root / PICKLE_LEDGER}",
                         found=f"sha256 {digest[:12]}… not recorded here (written elsewhere, or changed since; "
                               "unpickling runs code chosen by whoever wrote it)", fix=fix)
@@ -114,19 +114,19 @@ def sha256_file(path) -> str:
 
 
 def workspace_root_of(path):
-    """The nearest folder above ``path`` holding ``medalist.yaml``, or None."""
+    """The nearest folder above ``path`` (as written, links not followed) holding ``medalist.yaml``, or None."""
     from pathlib import Path
 
-    for parent in Path(path).resolve().parents:
+    for parent in Path(path).absolute().parents:
         if (parent / "medalist.yaml").is_file():
             return parent
     return None
 
 
 def _ledger_key(root, path) -> str:
-    from pathlib import Path
+    import os
 
-    return Path(path).resolve().relative_to(root).as_posix()
+    return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
 
 
 def record_pickle(path):
@@ -153,19 +153,19 @@ def record_pickle(path):
     return digest
 
 
-def _ledger(root) -> dict[str, set[str]]:
-    """path -> recorded digests; a torn or foreign line vouches for nothing."""
+def _ledger(root) -> set[str]:
+    """The digests this workspace recorded (the path beside each is informational: the bytes are what
+    medalist vouches for, wherever the file now sits); a torn or malformed line vouches for nothing."""
     import json
 
-    out: dict[str, set[str]] = {}
+    out: set[str] = set()
     try:
         lines = (root / PICKLE_LEDGER).read_text().splitlines()
     except OSError:
         return out
     for line in lines:
         try:
-            rec = json.loads(line)
-            out.setdefault(str(rec["path"]), set()).add(str(rec["sha256"]))
+            out.add(str(json.loads(line)["sha256"]))
         except (ValueError, KeyError, TypeError):
             continue
     return out

@@ -7,7 +7,7 @@ formats below — checked by its bytes, not only its name:
 - ``.json``, ``.yaml``, ``.csv``, ``.txt`` (LightGBM's model): UTF-8 text;
 - ``.parquet`` (``PAR1``), ``.ubj`` (XGBoost), ``.cbm`` (CatBoost, ``CBM1``), ``.png``;
 - ``.safetensors`` (torch weights: a JSON header of tensors);
-- ``.skops`` whose every type is on :func:`medalist.models.sklearn.skops_allowed`'s list (read from
+- ``.skops`` whose every type is on :func:`medalist.models.persist.skops_allowed`'s list (read from
   the file's schema; nothing in it is built).
 
 Pickles are refused whatever their name (``.pkl``, ``.joblib``, ``.pt``, a pickle renamed
@@ -188,7 +188,7 @@ def check_content(name: str, file: Path, head: bytes, tail: bytes, size: int, la
 
 def _check_skops(file: Path, where: str) -> None:
     """Refuse a skops file over the size caps or holding a type outside the allow-list (read from its schema)."""
-    from medalist.models.sklearn import skops_allowed
+    from medalist.models.persist import skops_allowed
 
     try:
         with zipfile.ZipFile(file) as z:

@@ -337,6 +337,8 @@ class SklearnModel(ModelAdapter):
         import skops.io as sio
         from skops.io.exceptions import UnsupportedTypeException, UntrustedTypesFoundException
 
+        from medalist.models.persist import PickleFallbackWarning, skops_allowed
+
         file = path / "model.skops"
         reason = None
         try:
@@ -373,6 +375,7 @@ class SklearnModel(ModelAdapter):
 
             file = path / "model.skops"
             from medalist.core.errors import DataError
+            from medalist.models.persist import skops_allowed
 
             trusted, refused = skops_allowed(sio.get_untrusted_types(file=file), self.spec)
             if refused:
@@ -391,40 +394,6 @@ class SklearnModel(ModelAdapter):
             from medalist.core.errors import DataError
 
             raise DataError(str(path / "model.json"), expected="format 'skops' or 'joblib'", found=repr(self.format_))
-
-
-class PickleFallbackWarning(UserWarning):
-    """A scikit-learn model was saved as a pickle because skops could not hold it safely."""
-
-
-# Modules whose types a skops file may hold (checked by name before anything in the file is built).
-SKOPS_MODULES = ("sklearn", "numpy", "scipy")
-
-
-def skops_allowed(types: list[str], spec: str | None = None) -> tuple[list[str], list[str]]:
-    """Split a skops file's untrusted type names into (allowed, refused).
-
-    Allowed: types of scikit-learn, numpy and scipy, and of the top-level package of the configured
-    estimator ``spec`` (itself checked by :func:`~medalist.core.safety.check_dotted`). Everything
-    else — ``posix.system``, ``builtins.eval``, a class in ``__main__`` — is refused.
-
-    >>> skops_allowed(["sklearn.tree._tree.Tree", "posix.system", "numpy.dtype"])
-    (['sklearn.tree._tree.Tree', 'numpy.dtype'], ['posix.system'])
-    """
-    from medalist.core.safety import REFUSED_MODULES, check_dotted
-
-    tops = set(SKOPS_MODULES)
-    if spec and ("." in spec or ":" in spec):
-        try:
-            module, _ = check_dotted(spec, where="model spec")
-            tops.add(module.split(".")[0])
-        except ConfigError:
-            pass
-    allowed, refused = [], []
-    for t in types:
-        top = str(t).split(".")[0]
-        (allowed if top in tops and top not in REFUSED_MODULES else refused).append(t)
-    return allowed, refused
 
 
 MODELS.register("sklearn")(SklearnModel)
