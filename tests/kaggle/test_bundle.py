@@ -135,8 +135,10 @@ def test_pickled_models_stay_home(trained_ws, tmp_path):
     rid = "lin-001"
     d = trained_ws.runs_dir / rid / "models" / "r0_f0_s42"
     (d / "model.joblib").write_bytes(b"\x80\x04K\x01.")
+    (trained_ws.runs_dir / rid / "models" / "state.json").write_text("{}")  # a file directly under models/ travels alone
     manifest = export_runs(trained_ws, [rid], tmp_path / "b.tar.gz", models=True)
-    assert manifest["skipped"] == [{"run": rid, "model": "r0_f0_s42", "reason": "model.joblib is not a data format "
-                                    "(a pickle or unknown file; bundles carry data, never code)"}]
+    assert manifest["skipped"] == [{"run": rid, "model": "r0_f0_s42", "reason": "model.joblib: a .joblib file (a pickle "
+                                    "format: loading it runs code chosen by its author) (bundles carry data, never code)"}]
+    assert f"runs/{rid}/models/state.json" in manifest["files"]
     assert not [n for n in manifest["files"] if "r0_f0_s42" in n]
     assert [n for n in manifest["files"] if "r0_f1_s42/model.skops" in n]

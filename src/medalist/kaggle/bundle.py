@@ -126,22 +126,33 @@ def export_runs(ws, run_ids: list[str], out: Path, *, models: bool = False) -> d
 
 
 def _model_files(run: Run, files: dict[str, bytes]) -> list[dict[str, str]]:
-    """Add the run's model folders holding only data formats to ``files``; return the folders left out and why."""
+    """Add the run's model files that ``import`` will accept to ``files``; return what was left out and why.
+
+    Each fold's folder goes whole or not at all (a model missing its native file is no model); a file
+    directly under ``models/`` (a stack's state) goes alone. Acceptance is the import's own content check.
+    """
     skipped = []
-    for d in sorted(p for p in (run.path / "models").iterdir() if p.is_dir() and not p.is_symlink()):
+    models = run.path / "models"
+    units = [[p] for p in sorted(models.iterdir()) if not p.is_dir() or p.is_symlink()]
+    units += [sorted(d.rglob("*")) for d in sorted(models.iterdir()) if d.is_dir() and not d.is_symlink()]
+    for unit in units:
         found, why = {}, None
-        for p in sorted(d.rglob("*")):
+        for p in unit:
+            name = f"runs/{run.id}/{p.relative_to(run.path).as_posix()}"
             if p.is_symlink() or not (p.is_file() or p.is_dir()):
                 why = f"{p.name} is a link or special file"
             elif p.is_file():
                 data = p.read_bytes()
-                if p.suffix.lower() not in DATA_SUFFIXES or _pickle_kind(data[:65536]):
-                    why = f"{p.name} is not a data format (a pickle or unknown file; bundles carry data, never code)"
-                found[f"runs/{run.id}/{p.relative_to(run.path).as_posix()}"] = data
+                try:
+                    check_content(name, p, data[:65536], data[-8:], len(data), "export")
+                except BundleError as e:
+                    why = f"{p.name}: {e.found} (bundles carry data, never code)"
+                found[name] = data
             if why:
                 break
         if why:
-            skipped.append({"run": run.id, "model": d.name, "reason": why})
+            rel = unit[0].relative_to(models).parts[0] if unit else "?"
+            skipped.append({"run": run.id, "model": rel, "reason": why})
         else:
             files.update(found)
     return skipped
