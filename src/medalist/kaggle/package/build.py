@@ -119,6 +119,7 @@ def _copy_graph(ws, g: RunGraph, out: Path) -> list[str]:
     (out / "workspace").mkdir()
     if ws.folds_path.is_file():
         shutil.copy2(ws.folds_path, out / "workspace" / "folds.parquet")
+    _carry_pickle_records(ws, out)
     tables = sorted({t for n in g.nodes.values() for t in n.tables})
     for t in tables:
         if Path(t).is_absolute() or ".." in Path(t).parts:
@@ -126,6 +127,21 @@ def _copy_graph(ws, g: RunGraph, out: Path) -> list[str]:
         (out / "workspace" / t).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ws.path(t), out / "workspace" / t)
     return tables
+
+
+def _carry_pickle_records(ws, out: Path) -> None:
+    """The workspace's SHA-256 records of the pickles among the packaged model files (sklearn models that
+    skops could not save), so the notebook's rebuilt workspace loads them as this one does; unrecorded
+    pickles are refused there as here."""
+    from medalist.core.safety import _ledger, sha256_file
+
+    recorded = _ledger(ws.root)
+    lines = []
+    for p in sorted((out / "runs").rglob("*")):
+        if p.is_file() and p.suffix in (".joblib", ".pkl", ".pickle") and (digest := sha256_file(p)) in recorded:
+            lines.append(json.dumps({"path": p.relative_to(out).as_posix(), "sha256": digest}))
+    if lines:
+        (out / "workspace" / "pickles.jsonl").write_text("\n".join(lines) + "\n")
 
 
 def _workspace_manifest(ws) -> dict[str, Any]:

@@ -73,6 +73,9 @@ def mirror_workspace(pkg: Path, input_dir: Path, root: Path) -> Path:
             _link(entry, root / d / entry.name)
     for rel in manifest.get("tables", []):  # joined tables as at training (they win over input files of that name)
         _link(pkg / "workspace" / rel, root / rel)
+    if (pkg / "workspace" / "pickles.jsonl").is_file():  # the packaging workspace's records of its own pickles
+        (root / ".medalist").mkdir(exist_ok=True)
+        (root / ".medalist" / "pickles.jsonl").write_bytes((pkg / "workspace" / "pickles.jsonl").read_bytes())
     if (pkg / "workspace" / "folds.parquet").is_file():
         _link(pkg / "workspace" / "folds.parquet", root / manifest["workspace"]["folds"]["file"])
     for rid in manifest["order"]:
