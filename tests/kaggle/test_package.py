@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import venv
 
 import polars as pl
@@ -26,7 +27,8 @@ def test_package_installs_offline_and_reproduces(trained_ws, tmp_path, monkeypat
     runs = list_runs(trained_ws)  # LightGBM (native model files) and logistic regression (skops)
     run = [r for r in runs if r.info["model"] == "lightgbm"][0]
     out = tmp_path / "pkg"
-    res = runner.invoke(app, ["package", *[r.id for r in runs], str(out), "--slug", "me/covid-lgbm", "--json"])
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"  # wheels for this machine's Python (the venv below)
+    res = runner.invoke(app, ["package", *[r.id for r in runs], str(out), "--slug", "me/covid-lgbm", "--python", here, "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     names = {w.split("-")[0].lower() for w in info["wheels"]}

@@ -139,3 +139,27 @@ def test_budget_warns_when_the_hidden_test_would_not_fit(package):
     assert b["measured_rows"] == top.test().height and b["seconds_per_1000_rows"] > 0
     big = time_budget(res["probe"], test_rows=10**10, limit_hours=9)
     assert not big["fits"] and "exceeds the 9 h limit" in big["warning"]
+
+
+def test_pickles_this_workspace_recorded_stay_loadable_in_the_notebook(chain, tmp_path):
+    """An sklearn model skops could not save is a joblib file whose hash the workspace recorded: the package
+    carries that record (and only for files it ships), so the notebook's rebuilt workspace loads it."""
+    import joblib
+
+    from medalist.core.errors import DataError
+    from medalist.core.safety import check_pickle_source, record_pickle
+    from medalist.kaggle.package.runtime import mirror_workspace
+
+    ws, base, top = chain
+    mine, theirs = base.path / "models" / "mine.joblib", base.path / "models" / "theirs.joblib"
+    joblib.dump({"a": 1}, mine)
+    record_pickle(mine)
+    joblib.dump({"b": 2}, theirs)  # never recorded: not vouched for here, nor in the notebook
+    build_package(ws, [top.id], tmp_path / "pkg", wheels=False)
+    lines = (tmp_path / "pkg" / "workspace" / "pickles.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "mine.joblib" in lines[0]
+    input_dir = input_folder(ws, tmp_path / "input")
+    root = mirror_workspace(tmp_path / "pkg", input_dir, tmp_path / "scratch")
+    check_pickle_source(root / "runs" / base.id / "models" / "mine.joblib")
+    with pytest.raises(DataError, match="not recorded"):
+        check_pickle_source(root / "runs" / base.id / "models" / "theirs.joblib")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 
 import polars as pl
@@ -114,7 +115,10 @@ def built(trained_ws, tmp_path):
     from medalist.runs.store import list_runs
 
     ids = [r.id for r in list_runs(trained_ws)]
-    build_package(trained_ws, ids, tmp_path / "pkg")
+    from medalist.kaggle.package.wheels import Target
+
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"  # wheels for this machine's Python, so they install here
+    build_package(trained_ws, ids, tmp_path / "pkg", target=Target.parse(python=here))
     return trained_ws, tmp_path / "pkg", ids
 
 

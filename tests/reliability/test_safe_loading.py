@@ -85,11 +85,16 @@ def test_pickles_from_outside_a_workspace_need_an_explicit_flag(covid_ws, tmp_pa
     joblib.dump(est, model_dir / "model.joblib")
     meta["format"] = "joblib"
     (model_dir / "model.json").write_text(json.dumps(meta))
-    assert load_model(model_dir) is not None  # inside the workspace's runs/: the user's own file
+    monkeypatch.delenv("MEDALIST_ALLOW_PICKLE", raising=False)
+    with pytest.raises(DataError, match="not recorded here"):
+        load_model(model_dir)  # inside runs/, but medalist did not write it: location alone proves nothing
+    from medalist.core.safety import record_pickle
+
+    record_pickle(model_dir / "model.joblib")  # what medalist does when it writes a pickle
+    assert load_model(model_dir) is not None  # the workspace's own file, hash recorded
 
     outside = tmp_path / "downloaded"
     shutil.copytree(model_dir, outside)
-    monkeypatch.delenv("MEDALIST_ALLOW_PICKLE", raising=False)
     with pytest.raises(DataError, match="MEDALIST_ALLOW_PICKLE=1"):
         load_model(outside)
     monkeypatch.setenv("MEDALIST_ALLOW_PICKLE", "1")

@@ -69,7 +69,7 @@ def test_run_artifacts_and_full_fit(fashion_run):
     fold = fashion_run.path / "models" / "r0_f0_s42"
     full = fashion_run.path / "models" / "full_s42"
     for d in (fold, full):
-        assert (d / "weights.pt").is_file() and (d / "model.json").is_file()
+        assert (d / "weights.safetensors").is_file() and (d / "model.json").is_file() and not (d / "weights.pt").exists()
     grid = Image.open(fold / "augmented_samples.png")
     assert grid.size == (3 * 32, 3 * 32)  # 8 samples of 32 px on a 3x3 tile
     worst = pl.read_csv(fold / "worst_predictions.csv")

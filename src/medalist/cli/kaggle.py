@@ -196,6 +196,8 @@ def export_cmd(
         print_json({k: v for k, v in res.items() if k != "files"} | {"n_files": len(res["files"])})
         return
     cli.console.print(f"[green]exported[/] {len(res['runs'])} runs (folds {res['folds_hash']}) -> {res['path']}")
+    for s in res.get("skipped", []):
+        cli.console.print(f"[yellow]left out[/] {s['run']}/models/{s['model']}: {s['reason']}")
 
 
 def import_cmd(

@@ -325,11 +325,13 @@ def check_config_paths(data: dict[str, Any], *, where: str) -> None:
 
 
 def check_pickle_source(path, *, allow: bool = False) -> None:
-    """Refuse to unpickle a file that is not inside a medalist workspace, unless allowed.
+    """Refuse to unpickle a file this workspace did not write itself, unless allowed.
 
-    Unpickling runs code chosen by whoever wrote the file. Files medalist wrote into a workspace's
-    ``runs/`` are the user's own; anything else (a downloaded model, a teammate's folder) needs
-    ``allow=True`` or ``MEDALIST_ALLOW_PICKLE=1`` — an explicit decision to trust it.
+    Unpickling runs code chosen by whoever wrote the file. A pickle loads only when its SHA-256 is
+    in the ledger of the workspace holding it (``.medalist/pickles.jsonl``, written by
+    :func:`record_pickle` when medalist saved the file); where it sits proves nothing (a teammate's
+    folder copied under ``runs/`` is still theirs), the recorded bytes are what is trusted. Anything else needs ``allow=True`` or
+    ``MEDALIST_ALLOW_PICKLE=1`` — an explicit decision to trust it.
     """
     import os
     from pathlib import Path
@@ -338,10 +340,89 @@ def check_pickle_source(path, *, allow: bool = False) -> None:
 
     if allow or os.environ.get("MEDALIST_ALLOW_PICKLE") == "1":
         return
-    p = Path(path).resolve()
-    for parent in p.parents:
-        if (parent / "medalist.yaml").is_file() and (parent / "runs") in [p, *p.parents]:
-            return
-    raise DataError(str(path), expected="a pickle file inside a medalist workspace's runs/ folder",
-                    found="a file from elsewhere (unpickling runs code chosen by whoever wrote it)",
-                    fix="if you trust it, set MEDALIST_ALLOW_PICKLE=1 for this command")
+    p = Path(path)
+    root = workspace_root_of(p)
+    fix = "if you trust it, set MEDALIST_ALLOW_PICKLE=1 for this command"
+    if root is None:
+        raise DataError(str(path), expected="a pickle this medalist workspace wrote itself",
+                        found="a file outside any workspace (unpickling runs code chosen by whoever wrote it)", fix=fix)
+    digest = sha256_file(p)
+    if digest not in _ledger(root):
+        raise DataError(str(path), expected=f"a pickle whose sha256 is recorded in {root / PICKLE_LEDGER}",
+                        found=f"sha256 {digest[:12]}… not recorded here (written elsewhere, or changed since; "
+                              "unpickling runs code chosen by whoever wrote it)", fix=fix)
+
+
+# -- hashes of the pickles medalist writes ----------------------------------------------------------
+
+PICKLE_LEDGER = ".medalist/pickles.jsonl"
+__all__ += ["check_pickle_source", "record_pickle", "sha256_file", "workspace_root_of", "PICKLE_LEDGER"]
+
+
+def sha256_file(path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def workspace_root_of(path):
+    """The nearest folder above ``path`` (as written, links not followed) holding ``medalist.yaml``, or None."""
+    from pathlib import Path
+
+    for parent in Path(path).absolute().parents:
+        if (parent / "medalist.yaml").is_file():
+            return parent
+    return None
+
+
+def _ledger_key(root, path) -> str:
+    import os
+
+    return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+
+
+def record_pickle(path):
+    """Record the SHA-256 of a pickle medalist just wrote, in its workspace's ledger; returns the digest.
+
+    One JSON line appended per file (a single ``write`` of a short line, so concurrent fold processes
+    do not interleave). Outside a workspace nothing is recorded and the file will need an explicit
+    ``MEDALIST_ALLOW_PICKLE=1`` to load.
+    """
+    import json
+    import os
+
+    digest = sha256_file(path)
+    root = workspace_root_of(path)
+    if root is not None:
+        ledger = root / PICKLE_LEDGER
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"path": _ledger_key(root, path), "sha256": digest}) + "\n"
+        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    return digest
+
+
+def _ledger(root) -> set[str]:
+    """The digests this workspace recorded (the path beside each is informational: the bytes are what
+    medalist vouches for, wherever the file now sits); a torn or malformed line vouches for nothing."""
+    import json
+
+    out: set[str] = set()
+    try:
+        lines = (root / PICKLE_LEDGER).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            out.add(str(json.loads(line)["sha256"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out

@@ -300,11 +300,7 @@ def push_dataset(folder: Path, *, message: str = "medalist package", api=None) -
 
         meta = json.loads((folder / "dataset-metadata.json").read_text())
         ref = meta["id"]
-        exists = True
-        try:
-            api.dataset_status(ref)
-        except Exception:
-            exists = False
+        exists = _dataset_exists(api, ref)
         if exists:
             resp = api.dataset_create_version(str(folder), message, quiet=True, dir_mode="zip")
         else:
@@ -313,6 +309,18 @@ def push_dataset(folder: Path, *, message: str = "medalist package", api=None) -
     if err:
         raise KaggleError(f"dataset {ref}", expected="created or versioned", found=str(err))
     return {"dataset": ref, "version": "new" if not exists else "update", "url": getattr(resp, "url", None)}
+
+
+def _dataset_exists(api, ref: str) -> bool:
+    """Whether Kaggle has dataset ``ref``: only an HTTP 404 means "no"; any other failure (auth, network, a bug)
+    propagates, to be reported as what it is (not answered by creating a second dataset)."""
+    try:
+        api.dataset_status(ref)
+    except Exception as e:
+        if getattr(getattr(e, "response", None), "status_code", None) == 404:
+            return False
+        raise
+    return True
 
 
 def _kernel_folder(folder: Path) -> Path:

@@ -258,7 +258,14 @@ class ModelAdapter(BaseEstimator):
     def load(cls, path: Path) -> "ModelAdapter":
         """Restore a model saved with :meth:`save` (the model.json keys are those of medalist 0.1.0)."""
         path = Path(path)
-        meta = json.loads((path / "model.json").read_text())
+        try:
+            meta = json.loads((path / "model.json").read_text())
+        except (OSError, ValueError) as e:
+            from medalist.core.errors import DataError
+
+            raise DataError(str(path / "model.json"), expected="a saved model's model.json",
+                            found=f"{'no such file' if isinstance(e, FileNotFoundError) else f'unreadable ({type(e).__name__})'}",
+                            fix="point at a model folder saved by medalist (runs/<id>/models/<fold>)") from None
         model = cls(params=meta.get("params"), spec=meta.get("spec"), **meta.get("options", {}))
         model._validate()
         model.features_ = list(meta["features"])

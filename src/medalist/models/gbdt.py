@@ -183,7 +183,20 @@ class _GBDTModel(ModelAdapter):
         lib = _require(self.package)
         self.rounds_ = [int(r) for r in meta["rounds"]]
         self.native_names_ = list(meta["native_names"])
-        self.boosters_ = [self._load_booster(lib, self._file(path, i)) for i in range(len(self.rounds_))]
+        self.boosters_ = [self._load_checked(lib, self._file(path, i)) for i in range(len(self.rounds_))]
+
+    def _load_checked(self, lib: ModuleType, file: Path) -> Any:
+        """The library's own parser on its native file (never a pickle); a missing or unreadable file is a DataError."""
+        from medalist.core.errors import DataError
+
+        if not file.is_file():
+            raise DataError(str(file), expected=f"the {self.package} model file", found="no such file",
+                            fix="re-train the run (or import it with `export --models`)")
+        try:
+            return self._load_booster(lib, file)
+        except Exception as e:  # the library's parse error: the file is damaged or not this library's format
+            raise DataError(str(file), expected=f"a {self.package} model file", found=f"unreadable ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:200] if str(e) else ''})", fix="re-train the run") from None
 
     def _save_booster(self, booster: Any, file: Path, rounds: int) -> None:
         raise NotImplementedError

@@ -330,20 +330,44 @@ class SklearnModel(ModelAdapter):
     # -- persistence -------------------------------------------------------------------------
 
     def _save_native(self, path: Path) -> None:
+        """Save with skops when every type in the file is on :func:`skops_allowed`'s list; else a recorded pickle.
+
+        The fallback is explicit: a :class:`PickleFallbackWarning` names the reason, the joblib file's
+        sha256 goes into this workspace's ledger (so it loads here and nowhere else without
+        ``MEDALIST_ALLOW_PICKLE=1``) and bundles leave it out.
+        """
+        import warnings
+
+        import skops.io as sio
+        from skops.io.exceptions import UnsupportedTypeException, UntrustedTypesFoundException
+
+        from medalist.models.persist import PickleFallbackWarning, skops_allowed
+
+        file = path / "model.skops"
+        reason = None
+        try:
+            sio.dump(self.estimator_, file)
+            _, refused = skops_allowed(sio.get_untrusted_types(file=file), self.spec)
+            if refused:
+                reason = f"it holds types outside medalist's skops allow-list: {', '.join(refused[:5])}"
+            else:  # keep the skops file only if it reads back under the allow-list
+                sio.load(file, trusted=skops_allowed(sio.get_untrusted_types(file=file), self.spec)[0])
+        except (UnsupportedTypeException, UntrustedTypesFoundException, TypeError, AttributeError, NotImplementedError) as e:
+            reason = f"skops cannot write or read it back ({type(e).__name__}: {e})"
+        if reason is None:
+            self.format_ = "skops"
+            return
+        file.unlink(missing_ok=True)
         import joblib
 
-        self.format_ = "joblib"
-        try:
-            import skops.io as sio
+        from medalist.core.safety import record_pickle
 
-            file = path / "model.skops"
-            sio.dump(self.estimator_, file)
-            # Only keep the skops file if it reads back; some custom objects don't.
-            sio.load(file, trusted=sio.get_untrusted_types(file=file))
-            self.format_ = "skops"
-        except Exception:
-            (path / "model.skops").unlink(missing_ok=True)
-            joblib.dump(self.estimator_, path / "model.joblib")
+        warnings.warn(PickleFallbackWarning(f"model '{self.registered_name}' saved as {path / 'model.joblib'} (a pickle) because "
+                                            f"{reason}; it loads only in this workspace and is left out of bundles"),
+                      stacklevel=2)
+        joblib.dump(self.estimator_, path / "model.joblib")
+        record_pickle(path / "model.joblib")
+        self.format_ = "joblib"
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"format": self.format_}
@@ -354,15 +378,26 @@ class SklearnModel(ModelAdapter):
             import skops.io as sio
 
             file = path / "model.skops"
-            # The file is one medalist wrote itself, so the types it holds are trusted.
-            self.estimator_ = sio.load(file, trusted=sio.get_untrusted_types(file=file))
-        else:
+            from medalist.core.errors import DataError
+            from medalist.models.persist import skops_allowed
+
+            trusted, refused = skops_allowed(sio.get_untrusted_types(file=file), self.spec)
+            if refused:
+                raise DataError(str(file), expected="only scikit-learn/numpy/scipy types and the configured estimator's module",
+                                found=f"types {', '.join(refused[:5])} (loading them could run their code)",
+                                fix="re-train the model in this workspace, or load it yourself with skops if you trust the file")
+            self.estimator_ = sio.load(file, trusted=trusted)
+        elif self.format_ == "joblib":
             import joblib
 
             from medalist.core.safety import check_pickle_source
 
             check_pickle_source(path / "model.joblib")
             self.estimator_ = joblib.load(path / "model.joblib")
+        else:
+            from medalist.core.errors import DataError
+
+            raise DataError(str(path / "model.json"), expected="format 'skops' or 'joblib'", found=repr(self.format_))
 
 
 MODELS.register("sklearn")(SklearnModel)

@@ -88,26 +88,38 @@ def _score(kind: str, y: np.ndarray, p: np.ndarray, n_classes: int | None) -> fl
     return float(skm.roc_auc_score(y, p))
 
 
-def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 3) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """Train-set curves recomputed from the saved GBDT fold models (when only valid curves were logged)."""
+def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 3,
+                 notes: list[str] | None = None) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Train-set curves recomputed from the saved GBDT fold models (when only valid curves were logged).
+
+    A fold whose curve cannot be recomputed is not dropped silently: the reason (no saved model, a
+    model that refuses to load, a prediction that fails with a medalist or value error) is appended
+    to ``notes``, which the report prints under the plot. Any other exception is a bug and propagates.
+    """
+    from medalist.core.errors import MedalistError
     from medalist.models import load_model
 
+    notes = [] if notes is None else notes
     kind = _METRIC_FNS.get(metric_name.split("/")[-1])
     if kind is None or data is None:
         return {}
     out = {}
     seeds = run.record.seeds or [42]
     y_all = data.train.get_column(data.target[0]).to_numpy() if data.task != "multilabel" else None
-    for split in splits[:max_folds]:
+    for split in splits[:max_folds] if y_all is not None else []:
         mdir = run.path / "models" / f"r{split.repeat}_f{split.fold}_s{seeds[0]}"
-        if not (mdir / "model.json").is_file() or y_all is None:
+        where = f"{run.id} fold {split.fold}: train curve not recomputed"
+        if not (mdir / "model.json").is_file():
+            notes.append(f"{where} (no saved fold model in {mdir.relative_to(run.path)})")
             continue
         try:
             model = load_model(mdir)
-        except Exception:
+        except MedalistError as e:
+            notes.append(f"{where} (the model did not load: {e})")
             continue
         rounds = getattr(model, "rounds_", None)
         if not rounds or len(rounds) != 1:
+            notes.append(f"{where} (model '{model.registered_name}' has no single boosting-round count to replay)")
             continue
         total = int(rounds[0])
         tr = data.train[split.train_idx]
@@ -118,7 +130,8 @@ def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 
             for k in steps:
                 model.rounds_ = [int(k)]
                 vals.append(_score(kind, y, model.predict(tr), data.n_classes))
-        except Exception:
+        except (MedalistError, ValueError) as e:
+            notes.append(f"{where} (predicting with the first rounds failed: {type(e).__name__}: {e})")
             continue
         finally:
             model.rounds_ = [total]
@@ -140,7 +153,8 @@ def curves_section(ws, run: Run, data, splits, figs: Figs) -> Markup:
     metric = vname.split("/", 1)[-1]
     tname = next((n for n in names if n.startswith("train") and n.split("/", 1)[-1] == metric), None)
     lower = _lower_is_better(metric)
-    recomputed = {} if tname else train_curves(ws, run, data, splits, vname)
+    notes: list[str] = []
+    recomputed = {} if tname else train_curves(ws, run, data, splits, vname, notes=notes)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     readings = []
@@ -170,4 +184,5 @@ def curves_section(ws, run: Run, data, splits, figs: Figs) -> Markup:
     src = "logged" if tname else ("recomputed from the saved fold models (up to the kept iteration)" if recomputed else "not logged")
     verdicts = [r["verdict"] for _, r in readings]
     main = max(set(verdicts), key=verdicts.count)
-    return join([figs.svg(fig, f"curves-{run.id}", f"train curve: {src}"), parts().reading(main, readings)])
+    return join([figs.svg(fig, f"curves-{run.id}", f"train curve: {src}"), parts().reading(main, readings),
+                 *(parts().note(n) for n in notes)])

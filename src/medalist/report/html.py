@@ -84,14 +84,17 @@ def _per_run(ws, ranked: list[Run], folds, figs: Figs) -> Markup:
         truth, classes, task = None, None, ws.competition.task
     detail = []
     for r in ranked[:MAX_DETAILED]:
-        data = splits = None
+        data = splits = problem = None
         if folds is not None and r.record.folds_hash == folds.hash and (r.path / "curves.parquet").is_file():
             try:
                 data = load_data(ws, r)
                 splits = folds.splits(data.train)
-            except Exception:
+            except MedalistError as e:
                 data = splits = None
+                problem = f"{r.id}: train curves not recomputed (the run's data did not load: {e})"
         detail.append(parts().run_heading(r.id, str(r.record.model), r.cv))
+        if problem:
+            detail.append(parts().note(problem))
         detail.append(curves_section(ws, r, data, splits or [], figs))
         if truth is not None:
             try:

@@ -51,8 +51,9 @@ __all__ = ["SignalModel"]
 log = logging.getLogger("medalist.signal")
 
 
-def _require(p: SignalParams) -> None:
-    pkgs = ["torch", "lightning"]
+def _require(p: SignalParams, *, training: bool = True) -> None:
+    """The libraries the model needs: lightning only to train (a code-competition package predicts without it)."""
+    pkgs = ["torch", "lightning"] if training else ["torch"]
     inputs = {b.input for b in p.branches}
     if any(b.resolved_net() == "timm" for b in p.branches):
         pkgs.append("timm")
@@ -218,7 +219,7 @@ class SignalModel(TimmImageModel):
         return out.reshape(self._output_shape(frame.height))
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:
-        _require(self.p)
+        _require(self.p, training=False)
         import torch
 
         from medalist.vision.net import logits_to_pred
@@ -254,7 +255,7 @@ class SignalModel(TimmImageModel):
                 "stage_rows": getattr(self, "stage_rows_", None)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
-        _require(self.p)
+        _require(self.p, training=False)
         import torch
 
         from medalist.signal.net import build_signal_net

@@ -1,16 +1,21 @@
 """The answerer: exact rules for lexical questions, an AnswerModel for everything else.
 
 Always returns "yes" or "no" (the environment ends the game against an answerer that says anything
-else), whatever the question looks like.
+else), whatever the question looks like; a failing answer model is answered "no" and recorded, a bug in
+the rules raises.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Protocol
 
 from .rules import rule_answer
 
 __all__ = ["Answerer", "AnswerModelLike", "TableAnswerModel"]
+
+log = logging.getLogger(__name__)
 
 
 class AnswerModelLike(Protocol):
@@ -49,6 +54,11 @@ class TableAnswerModel:
 class Answerer:
     """Answer a question about ``keyword``.
 
+    Rules answer exactly; other questions go to the answer model. A failing model is the one
+    handled failure (a GPU running out of memory must not end the game): the answer is "no", the
+    error is logged and kept in :attr:`model_errors`. A model answer that is not a probability is
+    treated the same way. A bug in the rules is not hidden: it raises.
+
     >>> Answerer().answer('Does the keyword begin with the letter "b"?', "Bagpipes")
     'yes'
     >>> Answerer().answer("Is it alive?", "Bagpipes")      # no model: a safe "no"
@@ -58,19 +68,29 @@ class Answerer:
     def __init__(self, model: AnswerModelLike | None = None, threshold: float = 0.5) -> None:
         self.model = model
         self.threshold = threshold
+        self.model_errors: list[str] = []
 
     def answer(self, question, keyword) -> str:
+        q = "" if question is None else str(question)
+        kw = "" if keyword is None else str(keyword)
+        if not kw.strip():
+            return "no"
+        exact = rule_answer(q, kw)
+        if exact is not None:
+            return "yes" if exact else "no"
+        if self.model is None or not q.strip():
+            return "no"
         try:
-            q = str(question or "")
-            kw = str(keyword or "")
-            if not kw:
-                return "no"
-            exact = rule_answer(q, kw)
-            if exact is not None:
-                return "yes" if exact else "no"
-            if self.model is not None and q.strip():
-                p = float(self.model.p_yes([q], [kw])[0][0])
-                return "yes" if p > self.threshold else "no"
-        except Exception:  # never let an answerer error reach the environment
-            pass
+            p = float(self.model.p_yes([q], [kw])[0][0])
+        except Exception as e:  # the model's failure (OOM, a bad output shape): answered "no", logged, kept
+            return self._model_failed(q, f"{type(e).__name__}: {e}")
+        if not math.isfinite(p):
+            return self._model_failed(q, f"p(yes) = {p}")
+        return "yes" if p > self.threshold else "no"
+
+    def _model_failed(self, question: str, why: str) -> str:
+        name = getattr(self.model, "name", type(self.model).__name__)
+        msg = f"answer model '{name}' failed on {question[:80]!r}: {why}; answered 'no'"
+        self.model_errors.append(msg)
+        log.warning(msg)
         return "no"

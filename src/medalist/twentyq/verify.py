@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -140,19 +139,13 @@ def verify_agent(tarball: Path, *, work: Path | None = None, games: int = 2, see
         offline_environ,
         run_logged,
         stderr_tail,
+        work_folder,
     )
     from medalist.kaggle.package.runtime import PackageError
 
     if games < 1:
         raise ConfigError("games", expected="a positive number of games", found=str(games))
-    keep = work is not None
-    if keep:
-        work = Path(work).resolve()
-        if work.exists() and any(work.iterdir()):
-            raise ConfigError(str(work), expected="a new or empty folder", found="files", fix="pass another work folder")
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="medalist-agent-"))
+    work, keep = work_folder(work, "medalist-agent-")
     try:
         agent_dir = _unpack(Path(tarball), work / "kaggle_simulations" / "agent")
         pre = env_distributions(work)

@@ -188,7 +188,11 @@ class TimmImageModel(ModelAdapter):
 
         from medalist.vision.diagnostics import save_diagnostics
 
-        torch.save(self.net_.state_dict(), path / "weights.pt")
+        from safetensors.torch import save_file
+
+        # safetensors: tensors and a JSON header, nothing that runs on load (a .pt file is a pickle)
+        state = {k: v.detach().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(path / "weights.safetensors"))
         save_diagnostics(self, path)
 
     def _extra_meta(self) -> dict[str, Any]:
@@ -208,8 +212,35 @@ class TimmImageModel(ModelAdapter):
         # The architecture only: weights come from the saved file, never from a hub or a local checkpoint.
         arch = self.p.model_copy(update={"pretrained": False})
         net = build_net(arch, n_outputs(self.task_, self.loss_, self._width()), self.aux_out_)
-        net.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
+        net.load_state_dict(load_weights(path))
         self.net_ = net.eval()
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A saved net's state dict: ``weights.safetensors``, or an older ``weights.pt`` read with
+    ``torch.load(weights_only=True)`` (tensors only; a pickle naming any other callable is refused)."""
+    import torch
+
+    st = path / "weights.safetensors"
+    if st.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(st), device="cpu")
+    try:
+        return torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        from medalist.core.errors import DataError
+
+        raise DataError(str(path), expected="weights.safetensors (or weights.pt)", found="neither",
+                        fix="re-train the run, or import it with `export --models`") from None
+    except Exception as e:  # torch's UnpicklingError: the file names something beyond tensors
+        if type(e).__name__ != "UnpicklingError":
+            raise
+        from medalist.core.errors import DataError
+
+        raise DataError(str(path / "weights.pt"), expected="tensors only (weights_only=True)",
+                        found=f"a pickle that needs more ({str(e).splitlines()[0][:200]})",
+                        fix="do not load this file; re-train the model") from None
 
 
 MODELS.register("timm_image")(TimmImageModel)

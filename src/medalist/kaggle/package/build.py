@@ -119,6 +119,7 @@ def _copy_graph(ws, g: RunGraph, out: Path) -> list[str]:
     (out / "workspace").mkdir()
     if ws.folds_path.is_file():
         shutil.copy2(ws.folds_path, out / "workspace" / "folds.parquet")
+    _carry_pickle_records(ws, out)
     tables = sorted({t for n in g.nodes.values() for t in n.tables})
     for t in tables:
         if Path(t).is_absolute() or ".." in Path(t).parts:
@@ -126,6 +127,21 @@ def _copy_graph(ws, g: RunGraph, out: Path) -> list[str]:
         (out / "workspace" / t).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ws.path(t), out / "workspace" / t)
     return tables
+
+
+def _carry_pickle_records(ws, out: Path) -> None:
+    """The workspace's SHA-256 records of the pickles among the packaged model files (sklearn models that
+    skops could not save), so the notebook's rebuilt workspace loads them as this one does; unrecorded
+    pickles are refused there as here."""
+    from medalist.core.safety import _ledger, sha256_file
+
+    recorded = _ledger(ws.root)
+    lines = []
+    for p in sorted((out / "runs").rglob("*")):
+        if p.is_file() and p.suffix in (".joblib", ".pkl", ".pickle") and (digest := sha256_file(p)) in recorded:
+            lines.append(json.dumps({"path": p.relative_to(out).as_posix(), "sha256": digest}))
+    if lines:
+        (out / "workspace" / "pickles.jsonl").write_text("\n".join(lines) + "\n")
 
 
 def _workspace_manifest(ws) -> dict[str, Any]:
@@ -261,7 +277,7 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
     """
     from medalist.kaggle.api import kaggle_settings
     from medalist.kaggle.bundle import assert_no_secrets
-    from medalist.kaggle.package.deps import runtime_deps, source_root, write_wheels
+    from medalist.kaggle.package.deps import closure, runtime_deps, source_root, write_wheels
     from medalist.kaggle.package.kernel import write_kernel
     from medalist.kaggle.package.wheels import KAGGLE_DATASET_LIMIT, KAGGLE_TARGET, check_size
 
@@ -285,7 +301,7 @@ def build_package(ws, run_ids: list[str], out: Path, *, slug: str | None = None,
             shipped = write_wheels(runtime_deps(imported, src, [g.nodes[r].model or "" for r in g.order]), src, out,
                                    target=target, skip=skip)
         manifest.update(target={"python": target.python_version, "platforms": list(target.platforms), "abi": target.abi},
-                        preinstalled=[p.split("==")[0] for p in shipped["skipped"]],
+                        preinstalled=closure([p.split("==")[0] for p in shipped["skipped"]]),
                         budget=time_budget(probe, test_rows=test_rows, limit_hours=limit_hours))
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         kern = write_kernel(out, dataset=dataset, competition=comp_slug, kernel=kernel, title=title, gpu=gpu, runs=list(run_ids))

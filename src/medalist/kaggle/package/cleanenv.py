@@ -18,7 +18,7 @@ from pathlib import Path
 
 from medalist.core.errors import ConfigError
 
-__all__ = ["clean_env", "offline_environ", "run_logged", "stderr_tail"]
+__all__ = ["clean_env", "offline_environ", "run_logged", "stderr_tail", "work_folder"]
 
 # an address nothing listens on: HTTP clients that honour proxy variables fail fast instead of reaching the internet
 _DEAD_PROXY = "http://127.0.0.1:9"
@@ -128,3 +128,16 @@ def run_logged(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
         res = subprocess.CompletedProcess(cmd, 124, out, err + f"\n(timed out after {timeout:.0f} s)")
     return res, time.perf_counter() - t0
+
+
+def work_folder(work: Path | None, prefix: str) -> tuple[Path, bool]:
+    """``(folder, keep)``: the caller's ``work`` (new or empty; kept) or a fresh temporary folder (removed by the caller)."""
+    import tempfile
+
+    if work is None:
+        return Path(tempfile.mkdtemp(prefix=prefix)), False
+    work = Path(work).resolve()
+    if work.exists() and any(work.iterdir()):
+        raise ConfigError(str(work), expected="a new or empty folder", found="files", fix="pass another work folder")
+    work.mkdir(parents=True, exist_ok=True)
+    return work, True

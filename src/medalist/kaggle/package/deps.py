@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medalist.kaggle.package.runtime import PackageError
 
-__all__ = ["runtime_deps", "write_wheels", "source_root", "copy_build_inputs"]
+__all__ = ["runtime_deps", "write_wheels", "source_root", "copy_build_inputs", "closure"]
 
 # distributions never shipped: the standard library shim names and build tooling
 _SKIP = {"pip", "setuptools", "wheel", "medalist", "_distutils_hack", "pkg_resources"}
@@ -86,10 +86,21 @@ def runtime_deps(imported: dict[str, str], src: Path, models: list[str]) -> dict
     project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
     roots = [Requirement(r).name for r in project.get("dependencies", [])]
     extras = project.get("optional-dependencies", {})
+
+    def extra_names(extra: str, seen: set[str]) -> list[str]:  # 'signal' includes 'medalist[vision]'
+        out: list[str] = []
+        for r in extras.get(extra, []):
+            rq = Requirement(r)
+            if _canon(rq.name) == "medalist":
+                out += [n for e in rq.extras if e not in seen for n in extra_names(e, seen | {e})]
+            else:
+                out.append(rq.name)
+        return out
+
     for model in models:
         for part in str(model or "").split(":"):  # 'stack:lightgbm' needs lightgbm
             roots += _MODEL_DISTS.get(part, [])
-            roots += [Requirement(r).name for r in extras.get(_MODEL_EXTRAS.get(part, ""), [])]
+            roots += extra_names(_MODEL_EXTRAS.get(part, ""), set())
     have = {_canon(d): d for d in imported}
     keep: set[str] = set()
     todo = [_canon(r) for r in roots]
@@ -106,6 +117,36 @@ def runtime_deps(imported: dict[str, str], src: Path, models: list[str]) -> dict
     return {have[n]: imported[have[n]] for n in sorted(keep) if n not in _SKIP}
 
 
+
+
+def closure(names: list[str]) -> list[str]:
+    """``names`` and every installed distribution they require (non-extra requirements), transitively:
+    what the notebook image must have for the distributions a package does not ship (torch needs its CUDA
+    wheels, sympy, filelock, …)."""
+    from importlib import metadata as md
+
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pragma: no cover
+        from pip._vendor.packaging.requirements import Requirement
+
+    seen: dict[str, str] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        key = _canon(dist.metadata["Name"])
+        if key in seen:
+            continue
+        seen[key] = dist.metadata["Name"]
+        for req in dist.requires or []:
+            rq = Requirement(req)
+            if rq.marker is None or rq.marker.evaluate({"extra": ""}):
+                todo.append(rq.name)
+    return sorted(seen.values(), key=str.lower)
 
 
 def write_wheels(deps: dict[str, str], src: Path, out: Path, *, target=None, skip: set[str] | None = None) -> dict:

@@ -30,7 +30,7 @@ import polars as pl
 from medalist.core.errors import MedalistError
 from medalist.runs.record import RunRecord
 
-__all__ = ["predict_package", "PackageError", "MANIFEST", "mirror_workspace"]
+__all__ = ["predict_package", "PackageError", "MANIFEST", "mirror_workspace", "mean_predictions"]
 
 MANIFEST = "package.json"
 RUN_LINKS = ("config.yaml", "run.json", "metrics.json", "oof.parquet", "models")
@@ -73,6 +73,9 @@ def mirror_workspace(pkg: Path, input_dir: Path, root: Path) -> Path:
             _link(entry, root / d / entry.name)
     for rel in manifest.get("tables", []):  # joined tables as at training (they win over input files of that name)
         _link(pkg / "workspace" / rel, root / rel)
+    if (pkg / "workspace" / "pickles.jsonl").is_file():  # the packaging workspace's records of its own pickles
+        (root / ".medalist").mkdir(exist_ok=True)
+        (root / ".medalist" / "pickles.jsonl").write_bytes((pkg / "workspace" / "pickles.jsonl").read_bytes())
     if (pkg / "workspace" / "folds.parquet").is_file():
         _link(pkg / "workspace" / "folds.parquet", root / manifest["workspace"]["folds"]["file"])
     for rid in manifest["order"]:
@@ -109,7 +112,8 @@ class _PackagedRun:
         return self._test
 
 
-def _mean(frames: list[pl.DataFrame], id_col: str) -> pl.DataFrame:
+def mean_predictions(frames: list[pl.DataFrame], id_col: str) -> pl.DataFrame:
+    """The equal-weight mean of prediction frames with the same ids in the same order."""
     test = frames[0]
     if len(frames) > 1:
         cols = [c for c in test.columns if c != id_col]
@@ -155,7 +159,7 @@ def predict_package(pkg: Path, input_dir: Path, out: Path, *, scratch: Path | No
                 seconds[rid] = round(time.perf_counter() - t, 3)
         roots = manifest["runs"]
         rec = RunRecord.load(pkg / "runs" / roots[0] / "run.json")
-        sub = build_submission(ws, _PackagedRun(rec, _mean([frames[r] for r in roots], comp.id)))
+        sub = build_submission(ws, _PackagedRun(rec, mean_predictions([frames[r] for r in roots], comp.id)))
         sample = read_table(ws.sample_submission_path, what="sample submission")
         validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=get_metric(comp.metric), file=str(out))
         sub.write_csv(out)

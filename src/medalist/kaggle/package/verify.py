@@ -19,7 +19,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,9 +34,10 @@ from medalist.kaggle.package.cleanenv import (
     offline_environ,
     run_logged,
     stderr_tail,
+    work_folder,
 )
 from medalist.kaggle.package.inputs import copy_input, unseen_input
-from medalist.kaggle.package.runtime import PackageError
+from medalist.kaggle.package.runtime import PackageError, mean_predictions
 from medalist.kaggle.submit import build_submission, score_local, validate_submission
 from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
@@ -199,15 +199,6 @@ def _compare(check: str, rid: str, got: pl.DataFrame, want: pl.DataFrame, id_col
     return worst
 
 
-def _mean(frames: list[pl.DataFrame], id_col: str) -> pl.DataFrame:
-    test = frames[0]
-    if len(frames) > 1:
-        cols = [c for c in test.columns if c != id_col]
-        mean = sum(f.select(cols).to_numpy() for f in frames) / len(frames)
-        test = test.with_columns([pl.Series(c, mean[:, i]) for i, c in enumerate(cols)])
-    return test
-
-
 def _read_sub(path: Path, sample: pl.DataFrame, id_col: str) -> pl.DataFrame:
     sub = read_table(path, what="packaged submission")
     if id_col in sub.columns:
@@ -232,7 +223,7 @@ def _check_seen(ws, man: dict, runs: dict[str, Run], out: Path, stderr: str, che
         return {}
     got = score_local(ws, sub)
     roots = [runs[rid] for rid in man["roots"]]
-    want = score_local(ws, build_submission(ws, _Frame(roots[0].record, _mean([r.test() for r in roots], comp.id))))
+    want = score_local(ws, build_submission(ws, _Frame(roots[0].record, mean_predictions([r.test() for r in roots], comp.id))))
     for k in ("public", "private"):
         if not np.isclose(got[k], want[k], rtol=0, atol=1e-9):
             raise _fail("seen rows: local score", ",".join(man["roots"]), f"{k} score {want[k]!r} (submit --local)",
@@ -326,14 +317,7 @@ def verify_package(ws, pkg: Path, *, test_file: Path | None = None, work: Path |
     pkg = Path(pkg).resolve()
     man = _manifest(pkg)
     runs = {rid: Run.open(ws, rid) for rid in man["order"]}
-    keep = work is not None
-    if keep:
-        work = Path(work).resolve()
-        if work.exists() and any(work.iterdir()):
-            raise ConfigError(str(work), expected="a new or empty folder", found="files", fix="pass another work folder")
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="medalist-verify-"))
+    work, keep = work_folder(work, "medalist-verify-")
     try:
         return _verify(ws, pkg, man, runs, Path(work), test_file, seed) | {"work": str(work) if keep else None}
     finally:
