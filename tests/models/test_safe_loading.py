@@ -146,7 +146,11 @@ def test_skops_allow_list():
     types = ["sklearn.tree._tree.Tree", "numpy.dtype", "scipy.sparse._csr.csr_matrix", "posix.system", "builtins.eval",
              "__main__.Evil", "numpy.testing._private.utils.runstring", "sklearn.externals.x", "mypkg.models.Net"]
     assert skops_allowed(types) == (types[:3], types[3:])
-    assert skops_allowed(types, "mypkg.models:make")[0] == types[:3] + ["mypkg.models.Net"]
+    from medalist.core.safety import trusted
+
+    assert skops_allowed(types, "mypkg.models:make")[0] == types[:3]  # an untrusted estimator package adds nothing
+    with trusted(["mypkg"]):
+        assert skops_allowed(types, "mypkg.models:make")[0] == types[:3] + ["mypkg.models.Net"]
     assert skops_allowed(["os.system"], "os:system") == ([], ["os.system"])  # a refused spec adds nothing
 
 
@@ -157,19 +161,22 @@ def test_skops_allow_list():
 def test_skops_fallback_is_a_warned_recorded_pickle(ws_root, monkeypatch, cls, reason):
     monkeypatch.delenv("MEDALIST_ALLOW_PICKLE", raising=False)
     df, ctx = _data()
+    from medalist.core.safety import trusted
+
     d = ws_root / "runs" / "r1" / "models" / "f0"
-    m = create_model(f"sklearn:{__name__}:{cls}", {}, preprocess=False).fit(df, None, ctx)
-    with warnings.catch_warnings(record=True) as w:
+    with trusted(["tests"]), warnings.catch_warnings(record=True) as w:  # the test module's estimators
+        m = create_model(f"sklearn:{__name__}:{cls}", {}, preprocess=False).fit(df, None, ctx)
         warnings.simplefilter("always")
         m.save(d)
     msgs = [str(x.message) for x in w if issubclass(x.category, PickleFallbackWarning)]
     assert len(msgs) == 1 and reason in msgs[0] and "left out of bundles" in msgs[0], msgs
     assert not (d / "model.skops").exists() and json.loads((d / "model.json").read_text())["format"] == "joblib"
     assert "runs/r1/models/f0/model.joblib" in (ws_root / PICKLE_LEDGER).read_text()
-    np.testing.assert_allclose(load_model(d).predict(df), m.predict(df))
+    with trusted(["tests"]):
+        np.testing.assert_allclose(load_model(d).predict(df), m.predict(df))
     other = ws_root.parent / "other"
     shutil.copytree(ws_root, other, ignore=shutil.ignore_patterns(".medalist"))
-    with pytest.raises(DataError, match="not recorded here"):
+    with trusted(["tests"]), pytest.raises(DataError, match="not recorded here"):
         load_model(other / "runs" / "r1" / "models" / "f0")
 
 

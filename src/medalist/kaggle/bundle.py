@@ -327,23 +327,14 @@ def _check_run(ws, src: Path, where: str, ours: str, force: bool) -> None:
 def check_bundle_config(path: Path, where: str) -> None:
     """Re-validate a config from a bundle as this workspace would its own: safe YAML, the experiment schema,
     and every dotted path (``sklearn:`` models, feature ``function``, a dotted metric) through this
-    workspace's checks (:func:`medalist.core.safety.check_dotted`) — all without importing anything."""
+    workspace's trust list (:func:`medalist.core.safety.check_config_paths`) — all without importing anything."""
     from medalist.core.config import ExperimentConfig, load_yaml, validate
-    from medalist.core.safety import check_dotted
+    from medalist.core.safety import check_config_paths
 
     data = load_yaml(path)
     if not isinstance(data, dict) or "base" in data:
         raise BundleError(where, expected="a run's resolved config", found="a 'base:' key (it would read other files)"
                           if isinstance(data, dict) else type(data).__name__, fix="do not import this bundle")
-    comp = data.pop("competition", None)
-    cfg = validate(ExperimentConfig, data, where)
-    metric = comp.get("metric") if isinstance(comp, dict) else None
-    metric = metric.get("name") if isinstance(metric, dict) else metric
-    if isinstance(metric, str) and ("." in metric or ":" in metric):
-        check_dotted(metric, where=f"{where}: competition.metric")
-    if cfg.model.name.startswith("sklearn:"):
-        check_dotted(cfg.model.name.removeprefix("sklearn:"), where=f"{where}: model.name")
-    for i, block in enumerate(cfg.features):
-        for key in ("function",):
-            if isinstance(block.get(key), str):
-                check_dotted(block[key], where=f"{where}: features[{i}].{key}")
+    check_config_paths(data, where=where)  # model, params, custom blocks, metric and trust: under this workspace's list
+    data.pop("competition", None)
+    validate(ExperimentConfig, data, where)

@@ -41,6 +41,9 @@ def skops_allowed(types: list[str], spec: str | None = None) -> tuple[list[str],
     allowed, refused = [], []
     for t in types:
         parts = str(t).split(".")
-        ok = parts[0] in tops and parts[0] not in REFUSED_MODULES and not SKOPS_REFUSED_PARTS.intersection(parts)
+        # numpy/scipy are loader libraries for dotted paths, but their types (dtype, arrays) are what a model holds;
+        # their loading parts are refused by name (SKOPS_REFUSED_PARTS)
+        known = parts[0] in SKOPS_MODULES or parts[0] not in REFUSED_MODULES
+        ok = parts[0] in tops and known and not SKOPS_REFUSED_PARTS.intersection(parts)
         (allowed if ok else refused).append(t)
     return allowed, refused
