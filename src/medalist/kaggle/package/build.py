@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError, FoldsError, RunError
@@ -155,29 +154,28 @@ def _workspace_manifest(ws) -> dict[str, Any]:
 
 def input_folder(ws, dest: Path) -> Path:
     """A folder like Kaggle's competition input: links to every entry of the workspace's data folder."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(ws.train_path.parent.iterdir()):
-        os.symlink(entry.resolve(), dest / entry.name, target_is_directory=entry.is_dir())
-    for p in (ws.test_path, ws.sample_submission_path):
-        if not (dest / p.name).exists():
-            os.symlink(p.resolve(), dest / p.name)
-    return dest
+    from medalist.kaggle.package.inputs import copy_input
+
+    return copy_input(ws, dest, link=True)
 
 
 def compare_predictions(got: pl.DataFrame, want: pl.DataFrame, rid: str, id_col: str) -> float:
-    """Max abs difference of two prediction frames on the same ids; raises when ids or values disagree."""
-    if got.columns != want.columns or got.height != want.height or not got.get_column(id_col).equals(want.get_column(id_col)):
-        raise PackageError(f"package of run '{rid}'", expected=f"predictions for the run's {want.height} test ids, columns {want.columns}",
-                           found=f"{got.height} rows, columns {got.columns}", fix="re-run the run with this medalist version")
-    cols = [c for c in want.columns if c != id_col]
-    a, b = got.select(cols).to_numpy().astype(float), want.select(cols).to_numpy().astype(float)
-    diff = np.abs(a - b)
-    worst = float(np.nanmax(diff)) if diff.size else 0.0
-    if worst > TOLERANCE or (np.isnan(a) != np.isnan(b)).any():
-        row = int(np.nanargmax(diff.max(axis=1))) if diff.size else 0
-        raise PackageError(f"package of run '{rid}'", expected=f"the run's test predictions (max abs difference <= {TOLERANCE})",
-                           found=f"difference {worst:.3g} at id {want.get_column(id_col)[row]!r}",
-                           fix="re-run the run with this medalist version; if it persists, report it")
+    """Max abs difference of two prediction frames; raises unless they hold the same ids in the same order
+    and agree within :data:`TOLERANCE`."""
+    from medalist.kaggle.package.inputs import PredictionMismatch, prediction_diff
+
+    where = f"package of run '{rid}'"
+    try:
+        worst, row, _ = prediction_diff(got, want, id_col)
+    except PredictionMismatch as e:
+        raise PackageError(where, expected=f"predictions for {e.expected}", found=e.found,
+                           fix="re-run the run with this medalist version") from None
+    if not got.get_column(id_col).equals(want.get_column(id_col)):
+        raise PackageError(where, expected="the run's test ids in the test file's order", found="another order",
+                           fix="re-run the run with this medalist version")
+    if worst > TOLERANCE:
+        raise PackageError(where, expected=f"the run's test predictions (max abs difference <= {TOLERANCE})",
+                           found=f"difference {worst:.3g} at id {row!r}", fix="re-run the run with this medalist version; if it persists, report it")
     return worst
 
 

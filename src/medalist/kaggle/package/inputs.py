@@ -18,12 +18,13 @@ import polars as pl
 from medalist.core.errors import DataError
 from medalist.workspace.data import read_table
 
-__all__ = ["copy_input", "unseen_input", "UnseenInput"]
+__all__ = ["copy_input", "unseen_input", "UnseenInput", "prediction_diff", "PredictionMismatch"]
 
 
-def copy_input(ws, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
+def copy_input(ws, dst: Path, *, skip: tuple[str, ...] = (), link: bool = False) -> Path:
     """A folder like Kaggle's competition input at ``dst`` (created): copies of the files of the workspace's data folder
-    (train, test, sample submission, tables), links to its sub-folders (images), except the names in ``skip``."""
+    (train, test, sample submission, tables), links to its sub-folders (images), except the names in ``skip``.
+    ``link=True`` links the files too (the build's probe: nothing is copied)."""
     dst = Path(dst)
     dst.mkdir(parents=True)
     entries = [e for e in sorted(ws.train_path.parent.iterdir()) if not e.name.startswith(".")]
@@ -31,8 +32,8 @@ def copy_input(ws, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
     for e in entries:
         if e.name in skip or (dst / e.name).exists():
             continue
-        if e.is_dir():
-            os.symlink(e.resolve(), dst / e.name, target_is_directory=True)
+        if e.is_dir() or link:
+            os.symlink(e.resolve(), dst / e.name, target_is_directory=e.is_dir())
         else:
             shutil.copy2(e, dst / e.name)
     return dst
@@ -111,3 +112,38 @@ def unseen_input(ws, dst: Path, *, seed: int = 0, fraction: tuple[float, float] 
         answers = dst.parent / f"{dst.name}-answers.parquet"
         mapped.with_columns(pl.col("__new").alias(id_col)).select(ans.columns).write_parquet(answers)
     return UnseenInput(dst, ids, answers, k)
+
+
+class PredictionMismatch(Exception):
+    """Two prediction frames do not cover the same ids and columns (``expected``/``found`` say how)."""
+
+    def __init__(self, expected: str, found: str) -> None:
+        super().__init__(f"expected {expected}, found {found}")
+        self.expected, self.found = expected, found
+
+
+def prediction_diff(got: pl.DataFrame, want: pl.DataFrame, id_col: str) -> tuple[float, object, str]:
+    """``(worst, id, column)``: the max abs difference of two prediction frames matched by id (a NaN on one
+    side only counts as infinite), and where it is. Raises :class:`PredictionMismatch` when ids or columns differ.
+
+    >>> a = pl.DataFrame({"id": [1, 2], "pred": [0.1, 0.5]})
+    >>> prediction_diff(a, a.reverse().with_columns(pl.Series("pred", [0.75, 0.1])), "id")
+    (0.25, 2, 'pred')
+    """
+    cols = [c for c in want.columns if c != id_col]
+    if sorted(got.columns) != sorted(want.columns):
+        raise PredictionMismatch(f"columns {want.columns}", f"{got.columns}")
+    g_ids, w_ids = got[id_col].cast(pl.String), want[id_col].cast(pl.String)
+    if got.height != want.height or set(g_ids.to_list()) != set(w_ids.to_list()):
+        extra = sorted(set(g_ids.to_list()) ^ set(w_ids.to_list()))[:3]
+        raise PredictionMismatch(f"{want.height} rows with the expected ids", f"{got.height} rows; ids differ, e.g. {extra}")
+    j = want.with_columns(pl.col(id_col).cast(pl.String).alias("__key")).join(
+        got.drop(id_col).with_columns(g_ids.alias("__key")), on="__key", how="left", suffix="__got", maintain_order="left")
+    worst, where = 0.0, (None, "")
+    for c in cols:
+        d = np.abs(j[c].cast(pl.Float64).to_numpy() - j[f"{c}__got"].cast(pl.Float64).to_numpy())
+        both_nan = np.isnan(j[c].cast(pl.Float64).to_numpy()) & np.isnan(j[f"{c}__got"].cast(pl.Float64).to_numpy())
+        d = np.where(both_nan, 0.0, np.where(np.isnan(d), np.inf, d))
+        if len(d) and d.max() > worst:
+            worst, where = float(d.max()), (j[id_col][int(d.argmax())], c)
+    return worst, where[0], where[1]

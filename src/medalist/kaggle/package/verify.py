@@ -36,7 +36,8 @@ from medalist.kaggle.package.cleanenv import (
     stderr_tail,
     work_folder,
 )
-from medalist.kaggle.package.inputs import copy_input, unseen_input
+from medalist.kaggle.package.build import TOLERANCE
+from medalist.kaggle.package.inputs import PredictionMismatch, copy_input, prediction_diff, unseen_input
 from medalist.kaggle.package.runtime import PackageError, mean_predictions
 from medalist.kaggle.submit import build_submission, score_local, validate_submission
 from medalist.metrics.registry import get_metric
@@ -45,7 +46,6 @@ from medalist.workspace.data import read_table
 
 __all__ = ["clean_env", "verify_package", "TOLERANCE"]
 
-TOLERANCE = 1e-6  # max abs difference between packaged and workspace predictions
 _TIMEOUT = 1800.0
 
 _INSTALL = r"""
@@ -177,24 +177,13 @@ def _infer(py: Path, staged: Path, input_dir: Path, out_dir: Path, env: dict, ch
 
 def _compare(check: str, rid: str, got: pl.DataFrame, want: pl.DataFrame, id_col: str, stderr: str) -> float:
     """Max abs difference of ``got`` and ``want`` (same ids, same prediction columns); raises above TOLERANCE."""
-    cols = [c for c in want.columns if c != id_col]
-    if sorted(got.columns) != sorted(want.columns):
-        raise _fail(check, rid, f"columns {want.columns}", f"{got.columns}", stderr)
-    g_ids, w_ids = got[id_col].cast(pl.String), want[id_col].cast(pl.String)
-    if got.height != want.height or set(g_ids.to_list()) != set(w_ids.to_list()):
-        extra = sorted(set(g_ids.to_list()) ^ set(w_ids.to_list()))[:3]
-        raise _fail(check, rid, f"{want.height} rows with the expected ids", f"{got.height} rows; ids differ, e.g. {extra}", stderr)
-    j = want.with_columns(pl.col(id_col).cast(pl.String).alias("__key")).join(
-        got.drop(id_col).with_columns(g_ids.alias("__key")), on="__key", how="left", suffix="__got", maintain_order="left")
-    worst, where = 0.0, ("", "")
-    for c in cols:
-        d = np.abs(j[c].cast(pl.Float64).to_numpy() - j[f"{c}__got"].cast(pl.Float64).to_numpy())
-        d = np.where(np.isnan(d), np.inf, d)
-        if len(d) and d.max() > worst:
-            worst, where = float(d.max()), (j[id_col][int(d.argmax())], c)
+    try:
+        worst, row, col = prediction_diff(got, want, id_col)
+    except PredictionMismatch as e:
+        raise _fail(check, rid, e.expected, e.found, stderr) from None
     if worst > TOLERANCE:
         raise _fail(check, rid, f"the run's test predictions (max abs difference <= {TOLERANCE:g})",
-                    f"max abs difference {worst:.6g} at {id_col}={where[0]!r} (column {where[1]})", stderr,
+                    f"max abs difference {worst:.6g} at {id_col}={row!r} (column {col})", stderr,
                     fix="re-run the run or rebuild the package; the packaged models no longer give the run's predictions")
     return worst
 
