@@ -29,7 +29,7 @@ def test_inputs_of_every_kind_are_derived_from_a_config():
     assert derive_inputs({"features": [{"block": "my_te"}]}, per_fold={"my_te"})["in_fold"] == ["my_te"]
 
 
-def test_graph_cli_prints_the_order_and_json(chain, monkeypatch):
+def test_graph_cli_prints_the_order_and_json(chain, monkeypatch, capsys):
     ws, base, top = chain
     monkeypatch.chdir(ws.root)
     runner = CliRunner()
@@ -39,5 +39,7 @@ def test_graph_cli_prints_the_order_and_json(chain, monkeypatch):
     assert g["order"] == [base.id, top.id] and g["runs"][top.id]["in_fold"] == ["target_encode"]
     res = runner.invoke(app, ["graph", top.id])
     assert f"{top.id}" in res.output and f"<- predictions of {base.id}" in res.output and "in-fold blocks: target_encode" in res.output
-    res = runner.invoke(app, ["graph", "nope-001"])
-    assert res.exit_code != 0
+    from tests.conftest import run_medalist
+
+    code, out, err = run_medalist(monkeypatch, capsys, "graph", "nope-001")
+    assert code == 2 and "run 'nope-001'" in err and "no such run" in err and "Traceback" not in out + err
