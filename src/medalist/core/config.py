@@ -36,7 +36,7 @@ __all__ = [
     "validate",
 ]
 
-Task = Literal["binary", "multiclass", "regression", "multilabel"]
+Task = Literal["binary", "multiclass", "regression", "multilabel", "distribution"]
 
 
 class Strict(BaseModel):
@@ -66,6 +66,15 @@ class CompetitionConfig(Strict):
     @property
     def targets(self) -> list[str]:
         return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    @field_validator("target")
+    @classmethod
+    def _distribution_targets(cls, v, info):
+        # ``task: distribution``: one column per class holding votes or probabilities (class order = column order).
+        if info.data.get("task") == "distribution" and (isinstance(v, str) or len(v) < 2):
+            raise ValueError("task 'distribution' needs target: a list of at least 2 columns, one per class "
+                             "(votes or probabilities, e.g. [seizure_vote, lpd_vote, ...])")
+        return v
 
 
 class FoldsConfig(Strict):

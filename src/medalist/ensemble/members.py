@@ -21,7 +21,7 @@ from medalist.metrics.registry import Metric, get_metric
 from medalist.runs.record import RunRecord
 from medalist.runs.store import Run
 from medalist.runs.writer import RunWriter
-from medalist.workspace.data import CompetitionData, load_competition_data
+from medalist.workspace.data import CompetitionData, load_competition_data, target_array
 from medalist.workspace.folds import Folds
 
 __all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores"]
@@ -52,9 +52,7 @@ class Members:
     @property
     def y(self) -> np.ndarray:
         d = self.data
-        if d.task == "multilabel":
-            return d.train.select(d.target).to_numpy()
-        return d.train.get_column(d.target[0]).to_numpy()
+        return target_array(d.task, d.target, d.train)
 
     @property
     def valid(self) -> np.ndarray:

@@ -39,7 +39,7 @@ _ID_RE = re.compile(r"^(?P<stem>.+)-(?P<n>\d{3,})$")
 
 def pred_columns(task: str, classes: list | None, target: list[str]) -> list[str]:
     """Names of prediction columns: ``pred`` or one ``pred_<label>`` per class/label."""
-    if task == "multiclass":
+    if task in ("multiclass", "distribution"):
         return [f"pred_{c}" for c in classes or []]
     if task == "multilabel":
         return [f"pred_{t}" for t in target]

@@ -117,13 +117,56 @@ class CompetitionData:
     features: list[str]
     categorical: list[str]
     task: str
-    classes: list | None = None  # original labels of classes 0..K-1 (binary/multiclass)
+    classes: list | None = None  # original labels of classes 0..K-1 (binary/multiclass); the target columns (distribution)
     weight: str | None = None
     categories: dict[str, list] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int | None:
-        return len(self.classes) if self.task == "multiclass" and self.classes else None
+        return len(self.classes) if self.task in ("multiclass", "distribution") and self.classes else None
+
+    def y(self, frame: pl.DataFrame | None = None) -> np.ndarray:
+        """The target of ``frame`` (default: train) as models and metrics take it: (n,) codes or values,
+        (n, L) 0/1 for multilabel, (n, K) row-normalised class probabilities for a distribution."""
+        return target_array(self.task, self.target, self.train if frame is None else frame)
+
+
+def target_array(task: str, target: list[str], frame: pl.DataFrame) -> np.ndarray:
+    """``frame``'s target for ``task``; a distribution's votes become per-row fractions (rows sum to 1).
+
+    >>> f = pl.DataFrame({"a": [3.0, 0.0], "b": [1.0, 2.0]})
+    >>> target_array("distribution", ["a", "b"], f).tolist()
+    [[0.75, 0.25], [0.0, 1.0]]
+    """
+    if task == "multilabel":
+        return frame.select(target).to_numpy()
+    if task == "distribution":
+        v = frame.select(target).to_numpy().astype(np.float64)
+        return v / v.sum(axis=1, keepdims=True)
+    return frame.get_column(target[0]).to_numpy()
+
+
+def _check_distribution(train: pl.DataFrame, tcols: list[str], file: str) -> pl.DataFrame:
+    """Vote/probability columns: numeric, >= 0, and no row summing to zero (it has no distribution)."""
+    for t in tcols:
+        s = train.get_column(t)
+        if not s.dtype.is_numeric():
+            raise DataError(f"{file}: target '{t}'", expected="numeric votes or probabilities for a distribution task",
+                            found=f"dtype {s.dtype} (e.g. {s[0]!r})", fix="convert the column to numbers")
+        n_neg = int((s < 0).sum())
+        if n_neg:
+            raise DataError(f"{file}: target '{t}'", expected="non-negative votes or probabilities",
+                            found=f"{n_neg} negative values (e.g. {s.filter(s < 0)[0]!r})",
+                            fix="fix or drop those rows; votes count annotators, so they are never negative")
+    train = train.with_columns(pl.col(tcols).cast(pl.Float64))
+    total = train.select(pl.sum_horizontal(tcols)).to_series()
+    zero = total <= 0
+    if zero.any():
+        first = int(np.flatnonzero(zero.to_numpy())[0])
+        raise DataError(f"{file}: targets {', '.join(tcols)}", expected="rows whose votes/probabilities sum to more than 0",
+                        found=f"{int(zero.sum())} rows summing to 0 (the first is row {first + 1} of the file's data rows)",
+                        fix="drop rows nobody voted on before training")
+    return train
 
 
 def encode_target(train: pl.DataFrame, comp: CompetitionConfig, file: str) -> tuple[pl.DataFrame, list | None]:
@@ -145,6 +188,8 @@ def encode_target(train: pl.DataFrame, comp: CompetitionConfig, file: str) -> tu
                 found=f"dtype {s.dtype} (e.g. {s[0]!r})", fix="convert it to numbers or set competition.task",
             )
         return train.with_columns(pl.col(tcols[0]).cast(pl.Float64)), None
+    if comp.task == "distribution":
+        return _check_distribution(train, tcols, file), list(tcols)
     if comp.task == "multilabel":
         for t in tcols:
             vals = set(train.get_column(t).cast(pl.Float64, strict=False).unique().to_list())

@@ -37,6 +37,4 @@ def _context(data: CompetitionData, exp: ExperimentConfig, metric: Metric, seed:
 
 
 def _y(data: CompetitionData, frame: pl.DataFrame) -> np.ndarray:
-    if data.task == "multilabel":
-        return frame.select(data.target).to_numpy()
-    return frame.get_column(data.target[0]).to_numpy()
+    return data.y(frame)

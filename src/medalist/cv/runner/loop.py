@@ -126,7 +126,7 @@ def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tupl
 
 
 def _width(data: CompetitionData) -> int:
-    if data.task == "multiclass":
+    if data.task in ("multiclass", "distribution"):
         return len(data.classes)
     return len(data.target) if data.task == "multilabel" else 0
 

@@ -33,7 +33,7 @@ def build_folds(ws, *, scheme: str | None = None, k: int | None = None, group: s
     group_col = settings.group or (comp.group if settings.scheme in GROUP_SCHEMES else None)
     time_col = settings.time or (comp.time if settings.scheme == "time" else None)
     if settings.scheme is None:
-        settings.scheme = "stratified" if comp.task in ("binary", "multiclass") else "multilabel" if comp.task == "multilabel" else "kfold"
+        settings.scheme = "stratified" if comp.task in ("binary", "multiclass", "distribution") else "multilabel" if comp.task == "multilabel" else "kfold"
     train = read_table(ws.train_path, what="train")
     train, _ = encode_target(train, comp, comp.data.train)
     folds = make_folds(train, id_col=comp.id, target=comp.targets, task=comp.task, scheme=settings.scheme,

@@ -24,7 +24,7 @@ from medalist.core.errors import ConfigError, DataError, did_you_mean
 __all__ = ["SCHEMES", "TASKS", "GROUP_SCHEMES", "need_column", "time_blocks", "assign"]
 
 SCHEMES = ("kfold", "stratified", "group", "stratified-group", "time", "multilabel")
-TASKS = ("binary", "multiclass", "regression", "multilabel")
+TASKS = ("binary", "multiclass", "regression", "multilabel", "distribution")
 GROUP_SCHEMES = ("group", "stratified-group")
 
 
@@ -48,7 +48,10 @@ def _check_k(k: object, upper: int, what: str) -> None:
 
 
 def _strat_labels(train: pl.DataFrame, target: list[str], task: str) -> np.ndarray:
-    """Class labels to stratify on; a regression target is cut into ~10 quantile bins."""
+    """Class labels to stratify on; a regression target is cut into ~10 quantile bins, a distribution
+    target (one column per class) stratifies on each row's majority class."""
+    if task == "distribution":
+        return train.select(target).to_numpy().astype(np.float64).argmax(axis=1)
     if len(target) != 1 or task == "multilabel":
         raise ConfigError(
             "scheme 'stratified'",
