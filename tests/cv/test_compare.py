@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medalist.core.errors import FoldsError
-from medalist.cv.compare import compare
+from medalist.cv.compare import compare, nadeau_bengio, repeats_needed, seed_replicas
 from medalist.cv.runner import train
 
 BAGGED = """\
@@ -73,3 +73,53 @@ def test_compare_refuses_other_folds(covid_ws):
     p.write_text(json.dumps(info))
     with pytest.raises(FoldsError, match="same folds"):
         compare(covid_ws, a.id, b.id, seeds=0)
+
+
+# Six fold differences (2 repeats × 3 folds), n_test/n_train = 1/4, worked by hand:
+# mean = 0.038 / 6 = 0.0063333…; squared deviations sum to 1.23333e-4, s² = 1.23333e-4 / 5 = 2.46667e-5;
+# corrected variance (1/6 + 1/4) · s² = 5/12 · 2.46667e-5 = 1.02778e-5, sqrt = 0.00320590;
+# t = 0.0063333 / 0.0032059 = 1.97553 on df 5. Naive: s²/6 = 4.11111e-6, sqrt = 0.00202759, t = 3.12358.
+DIFFS = [0.004, 0.012, -0.002, 0.008, 0.006, 0.010]
+
+
+def test_nadeau_bengio_matches_the_hand_computation():
+    from scipy import stats
+
+    nb = nadeau_bengio(DIFFS, ratio=0.25)
+    assert nb.corrected and nb.df == 5 and nb.ratio == 0.25
+    assert nb.t == pytest.approx(1.97553, abs=1e-5)
+    assert nb.p == pytest.approx(2 * stats.t.sf(1.97553, 5), abs=1e-5)
+    assert nb.p == pytest.approx(0.10516, abs=1e-4)
+    naive = nadeau_bengio(DIFFS, ratio=0.25, corrected=False)
+    assert naive.t == pytest.approx(3.12358, abs=1e-5) and not naive.corrected
+    assert nb.p > naive.p  # the correction is more cautious on the same differences
+    assert naive.p < 0.05 < nb.p  # ... and here it changes the answer
+    # at the observed mean and variance: r repeats of 3 folds give t = mean / sqrt((1/(3r) + 1/4) s²)
+    need = repeats_needed(DIFFS, ratio=0.25, folds=3)
+    assert need == 4
+    def p_at(r):
+        return 2 * stats.t.sf(0.0063333333 / (((1 / (3 * r) + 0.25) * 2.4666667e-5) ** 0.5), 3 * r - 1)
+
+    assert p_at(3) > 0.05 > p_at(4)
+    # ... cannot be beaten by repeats when the ratio term alone keeps t below the critical value
+    assert repeats_needed(DIFFS, ratio=2.0, folds=3) is None
+
+
+SEEDED = WEAK + "seeds: [1, 2, 3]\n"
+
+
+def test_compare_replicas_average_as_many_seeds_as_the_run(covid_ws):
+    (covid_ws.root / "configs" / "weak3.yaml").write_text(SEEDED)
+    (covid_ws.root / "configs" / "bagged.yaml").write_text(BAGGED)
+    a = train(covid_ws, Path("configs/weak3.yaml"), tracking=False)
+    b = train(covid_ws, Path("configs/bagged.yaml"), tracking=False)
+    assert a.record.seeds == [1, 2, 3]
+    res = compare(covid_ws, a.id, b.id, seeds=2, alpha=0.05).summary()
+    reps = seed_replicas(covid_ws, a)
+    assert len(reps) == 2 and [len(r.record.seeds) for r in reps] == [3, 3]
+    assert set(reps[0].record.seeds).isdisjoint([1, 2, 3]) and set(reps[0].record.seeds).isdisjoint(reps[1].record.seeds)
+    assert res["replica_seed_count"] == 3 and res["n_seeds"] == 3
+    for key in ("t", "df", "p", "corrected", "repeats_needed"):
+        assert key in res
+    assert res["corrected"] and res["df"] == 2 and res["p"] > res["p_naive"]
+    assert 0.4 < res["test_ratio"] < 0.6  # 3 folds: each validates on about half as many rows as it trains on

@@ -312,3 +312,66 @@ def test_register_metric(scratch_registry):
         register_metric("thresh_acc", direction="maximize", overwrite=True)(thresh_acc)
     with pytest.raises(ConfigError, match="direction"):
         register_metric("bad", direction="max")
+
+
+# ---------------------------------------------------------------- directions
+# Written from the metrics' definitions, not read from the registry.
+KNOWN_DIRECTIONS = {
+    "auc": "maximize", "pauc": "maximize", "accuracy": "maximize", "f1": "maximize", "f1_micro": "maximize",
+    "r2": "maximize", "qwk": "maximize", "map@k": "maximize", "ndcg@k": "maximize", "recall@k": "maximize",
+    "logloss": "minimize", "mlogloss": "minimize", "rmse": "minimize", "rmsle": "minimize", "mae": "minimize",
+    "kl": "minimize",
+}
+
+
+def _perfect(name: str, y_true):
+    """The prediction that cannot be improved on, in the form the metric takes."""
+    if name == "mlogloss":
+        return np.eye(4)[np.asarray(y_true)]
+    if name.endswith("@k"):
+        return [list(t) for t in y_true]
+    return np.asarray(y_true, dtype=float)
+
+
+def direction_problems(names, rng) -> list[str]:
+    """Metrics whose registered direction disagrees with KNOWN_DIRECTIONS or with behaviour
+    (a perfect prediction must be ``better`` than a noisy one)."""
+    problems = []
+    for name in names:
+        metric = get_metric(name)
+        known = KNOWN_DIRECTIONS.get(name)
+        if known is not None and metric.direction != known:
+            problems.append(f"{name}: registered {metric.direction}, known {known}")
+        y_true, noisy = _inputs("map@k" if name.endswith("@k") else name, rng)
+        perfect = _perfect(name, y_true)
+        good, bad = metric(y_true, perfect), metric(y_true, noisy)
+        if not metric.better(good, bad):
+            problems.append(f"{name}: perfect {good:.4f} not better than noisy {bad:.4f} under {metric.direction}")
+    return problems
+
+
+def test_every_metric_direction_is_known_and_behaves(rng):
+    unknown = sorted(set(list_metrics()) - set(KNOWN_DIRECTIONS))
+    assert not unknown, f"add the direction of {unknown} to KNOWN_DIRECTIONS"
+    assert direction_problems(list_metrics(), rng) == []
+
+
+def test_direction_check_catches_a_maximized_error(scratch_registry, rng):
+    def rmse_fn(y_true, y_pred, sample_weight=None):
+        return float(np.sqrt(np.average((np.asarray(y_true) - np.asarray(y_pred)) ** 2, weights=sample_weight)))
+
+    register_metric("rmse", direction="maximize", needs="value", overwrite=True)(rmse_fn)
+    register_metric("my_rmse", direction="maximize", needs="value")(rmse_fn)  # unknown to the table: behaviour catches it
+    problems = direction_problems(["rmse", "my_rmse", "mae"], rng)
+    assert problems[0] == "rmse: registered maximize, known minimize"
+    assert problems[1].startswith("rmse: perfect 0.0000 not better than noisy")
+    assert problems[2].startswith("my_rmse: perfect 0.0000 not better than noisy")
+    assert len(problems) == 3  # mae is fine
+
+
+@pytest.mark.parametrize("direction", [None, "", "higher"])
+def test_metric_without_a_direction_is_a_config_error(scratch_registry, direction):
+    with pytest.raises(ConfigError, match="direction") as e:
+        register_metric("nodir", direction=direction, needs="value")
+    assert "maximize or minimize" in str(e.value)
+    assert "nodir" not in list_metrics()

@@ -133,14 +133,15 @@ def compare_cmd(
     b: Annotated[str, typer.Argument(help="Candidate run id.")],
     seeds: Annotated[int, typer.Option("--seeds", help="Retrain A's config with this many extra seeds to measure the noise (0: use runs from --noise or earlier replicas).")] = 2,
     noise: Annotated[Optional[list[str]], typer.Option("--noise", help="Run that repeats A with another seed (repeatable).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Level of the corrected t-test and of the repeats-needed estimate.")] = 0.05,
     as_json: JsonOpt = False,
 ) -> None:
-    """Is B better than A beyond seed noise? Paired per-fold differences and the spread of A over seeds."""
+    """Is B better than A beyond seed noise? Paired fold differences (Nadeau–Bengio corrected t-test) and A's seed spread."""
     from rich.table import Table
 
     from medalist.cv.compare import compare
 
-    res = compare(cli.workspace(), a, b, seeds=seeds, noise_runs=noise or [])
+    res = compare(cli.workspace(), a, b, seeds=seeds, noise_runs=noise or [], alpha=alpha)
     if as_json:
         print_json(res.summary())
         return
@@ -152,7 +153,8 @@ def compare_cmd(
         table.add_row(str(f["fold"]), cli.fmt(f["a"]), cli.fmt(f["b"]), cli.fmt(f["diff"]))
     cli.console.print(table)
     cli.console.print(f"CV {a} = {cli.fmt(s['cv_a'])}, {b} = {cli.fmt(s['cv_b'])}; gain {cli.fmt(s['gain'])}; "
-                    f"paired t-test p = {cli.fmt(s['p_value'], 4)}; seed spread (std over {s['n_seeds']} seeds) = {cli.fmt(s['seed_std'])}")
+                    f"corrected t = {cli.fmt(s['t'], 3)} (df {s['df']}) p = {cli.fmt(s['p'], 4)} (naive p = {cli.fmt(s['p_naive'], 4)}); "
+                    f"seed spread (std over {s['n_seeds']} seeds) = {cli.fmt(s['seed_std'])}")
     color = "green" if s["beyond_noise"] else "yellow"
     cli.console.print(f"[bold {color}]{s['verdict']}[/]")
 

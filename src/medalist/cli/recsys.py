@@ -102,6 +102,29 @@ def threshold(
     console.print(f"{res.metric}: best threshold [bold]{res.threshold:.2f}[/] -> {res.score:.5f}  (at 0.5: {res.default_score:.5f})")
 
 
+@postprocess_app.command("thresholds")
+def thresholds(
+    run: Annotated[str, typer.Argument(help="A finished regression or binary run: its OOF is cut, fold by fold.")],
+    metric: Annotated[str, typer.Option(help="qwk (ordinal: K-1 cut-points), f1, mcc, dice or accuracy (one threshold).")] = "qwk",
+    note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Nested cut-points on a run's OOF (each fold cut by points fitted on the others); writes a run of labels."""
+    from medalist.cli._shared import console
+    from medalist.cv.thresholded import threshold_run
+    from medalist.workspace.paths import Workspace
+
+    ws = Workspace.find()
+    new, res = threshold_run(ws, run, metric=metric, note=note or "", tracking=not no_track)
+    if as_json:
+        print_json({"run": new.id, "source": run, **res.summary()})
+        return
+    cuts = ", ".join(f"{c:.4f}" for c in res.cutpoints)
+    console.print(f"{res.metric}: nested CV [bold]{res.nested_score:.5f}[/] (in-sample {res.in_sample_score:.5f}, "
+                  f"rounding {res.rounding_score:.5f}); cut-points [{cuts}] -> [bold green]{new.id}[/]")
+
+
 @postprocess_app.command("smooth")
 def smooth(
     file: Annotated[Path, typer.Argument(help="CSV/Parquet of per-frame predictions.")],

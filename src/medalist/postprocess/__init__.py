@@ -6,6 +6,8 @@
 * :func:`smooth_temporal` — per-video moving average / median / max of per-frame predictions;
 * :func:`search_threshold` — the OOF threshold that maximises F1, dice or any label metric
   (``medalist postprocess threshold``);
+* :func:`nested_cutpoints` / :func:`fit_cutpoints` — ordinal cut-points (QWK) or one threshold (F1,
+  MCC, dice) fitted fold by fold on OOF (``medalist postprocess thresholds``);
 * :func:`gate_masks` — empty masks where a classifier says "no finding" (pneumothorax gold).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from medalist.postprocess.assign import Assignment, assign, box_iou, match_boxes
 from medalist.postprocess.boxes import soft_nms, weighted_boxes_fusion
+from medalist.postprocess.ordinal import CutpointResult, apply_cutpoints, fit_cutpoints, nested_cutpoints
 from medalist.postprocess.smoothing import smooth_temporal
 from medalist.postprocess.thresholds import (
     ThresholdResult,
@@ -33,4 +36,8 @@ __all__ = [
     "search_threshold",
     "dice_score",
     "gate_masks",
+    "CutpointResult",
+    "apply_cutpoints",
+    "fit_cutpoints",
+    "nested_cutpoints",
 ]

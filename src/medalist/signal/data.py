@@ -173,12 +173,14 @@ def filter_mask(frame: pl.DataFrame, cond: tuple[str, str, float] | None, votes:
 
 
 class SignalDataset:
-    """Rows of a fixed-length (n, C, T) array, with optional soft targets and provided spectrograms."""
+    """Rows of a fixed-length (n, C, T) array, with optional soft targets, provided spectrograms and
+    per-sample loss weights (``weights``, (n,))."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray | None, extra: dict[str, np.ndarray] | None = None,
-                 rows: np.ndarray | None = None) -> None:
+                 rows: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
         self.x, self.y, self.extra = x, y, extra or {}
         self.rows = np.arange(len(x)) if rows is None else rows
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -192,4 +194,6 @@ class SignalDataset:
             item["target"] = torch.from_numpy(self.y[r])
         for k, v in self.extra.items():
             item[k] = torch.from_numpy(v[r])
+        if self.weights is not None:
+            item["weight"] = torch.tensor(self.weights[r])
         return item

@@ -136,6 +136,7 @@ class SignalModel(TimmImageModel):
         from medalist.signal.data import SignalDataset, filter_mask
         from medalist.signal.module import SignalModule
         from medalist.signal.net import build_signal_net
+        from medalist.vision.loaders import sample_weights
         from medalist.vision.net import n_outputs
 
         self._start_fit(train, ctx)
@@ -167,12 +168,13 @@ class SignalModel(TimmImageModel):
             stages.append((int(st.epochs), np.flatnonzero(mask), st.filter))
         self.stage_rows_ = [len(s[1]) for s in stages]
         provided = self._provided(train, "training rows")
-        train_ds = SignalDataset(x, y, provided)
+        train_ds = SignalDataset(x, y, provided, weights=sample_weights(ctx, train, "training rows"))
         valid_ds = valid_y = None
         if valid is not None and valid.height:
             vy, _ = self._targets(valid, ctx, "validation rows")
             valid_ds = SignalDataset(self._waveforms(valid, "validation rows", p.length or self.length_), vy,
-                                     self._provided(valid, "validation rows"))
+                                     self._provided(valid, "validation rows"),
+                                     weights=sample_weights(ctx, valid, "validation rows"))
             valid_y = ctx.y(valid)
         epochs = p.total_epochs()
         if valid is None and not p.curriculum:

@@ -15,7 +15,7 @@ import torch
 from medalist.signal.config import SignalParams
 from medalist.signal.data import SignalDataset
 from medalist.vision.module import ImageModule, cosine_with_warmup
-from medalist.vision.net import per_sample_loss
+from medalist.vision.net import per_sample_loss, weighted_mean
 
 __all__ = ["SignalModule", "mix_signals"]
 
@@ -84,7 +84,7 @@ class SignalModule(ImageModule):
 
     def train_dataloader(self) -> Any:
         _, rows, _ = self.stage_at(self.current_epoch)
-        ds = SignalDataset(self.train_ds.x, self.train_ds.y, self.train_ds.extra, rows)
+        ds = SignalDataset(self.train_ds.x, self.train_ds.y, self.train_ds.extra, rows, self.train_ds.weights)
         return self.loader(ds, train=True, seed=int(self.mix_gen.initial_seed()) + self.current_epoch)
 
     def val_dataloader(self) -> Any:
@@ -96,14 +96,16 @@ class SignalModule(ImageModule):
         return batch["image"].float()
 
     def _signal_losses(self, stage: str, logits: torch.Tensor, branch_logits: list[torch.Tensor],
-                       target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                       target: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final and branch losses, each the per-sample ``weight``-ed mean of its rows (plain mean without)."""
         n = target.shape[0]
         rows = per_sample_loss(logits, target, self.task, self.loss_name, self.p.focal_gamma)
-        final = rows.mean()
+        every = torch.ones_like(rows, dtype=torch.bool)
+        final, _ = weighted_mean(rows, every, weight)
         self._add(stage, "target_loss", final, n)
         branch = final.new_zeros(())
         for name, w, lg in zip(self.branch_names, self.branch_w, branch_logits):
-            bl = per_sample_loss(lg, target, self.task, self.loss_name, self.p.focal_gamma).mean()
+            bl, _ = weighted_mean(per_sample_loss(lg, target, self.task, self.loss_name, self.p.focal_gamma), every, weight)
             self._add(stage, f"branch_{name}_loss", bl, n)
             branch = branch + w * bl
         total = final + self.sp.branch_loss * branch
@@ -113,13 +115,15 @@ class SignalModule(ImageModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x = self._inputs(batch)
-        target = batch["target"]
+        target, weight = batch["target"], batch.get("weight")
         provided = [batch[k] for k in self.provided]
         if self.p.mix is not None:
-            mixed, _, _ = mix_signals([x, target, *provided], self.p.mix, self.mix_gen)
+            mixed, perm, lam = mix_signals([x, target, *provided], self.p.mix, self.mix_gen)
             x, target, provided = mixed[0], mixed[1], mixed[2:]  # type: ignore[assignment]
+            if perm is not None and weight is not None:  # a mixed row's weight mixes like its target
+                weight = lam * weight + (1 - lam) * weight[perm]
         logits, branch_logits = self._forward(x, provided=dict(zip(self.provided, provided)))
-        total, _ = self._signal_losses("train", logits, branch_logits, target)  # type: ignore[arg-type]
+        total, _ = self._signal_losses("train", logits, branch_logits, target, weight)  # type: ignore[arg-type]
         return total
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -127,7 +131,7 @@ class SignalModule(ImageModule):
 
         x = self._inputs(batch)
         logits, branch_logits = self._forward(x, provided={k: batch[k] for k in self.provided})
-        _, rows = self._signal_losses("valid", logits, branch_logits, batch["target"])
+        _, rows = self._signal_losses("valid", logits, branch_logits, batch["target"], batch.get("weight"))
         pred = logits_to_pred(logits, self.task, self.loss_name)
         self._valid_parts.append((batch["index"].cpu().numpy(), pred.float().cpu().numpy(), rows.float().cpu().numpy()))
 

@@ -234,13 +234,16 @@ class ImageDataset:
     """(image, target, aux, index, bad) per row; a torch map-style dataset.
 
     ``targets``: (n, D) float32 soft targets or None (prediction); ``aux``: (n, A) with NaN for
-    unknown values. ``transform`` maps an HWC array to an HWC array of the network's input size.
+    unknown values; ``weights``: (n,) per-sample loss weights or None. ``transform`` maps an HWC array
+    to an HWC array of the network's input size.
     """
 
     def __init__(self, source: ImageSource, refs: list[Any], targets: np.ndarray | None, aux: np.ndarray | None,
-                 transform: Callable[[np.ndarray], np.ndarray], size: tuple[int, int]) -> None:
+                 transform: Callable[[np.ndarray], np.ndarray], size: tuple[int, int],
+                 weights: np.ndarray | None = None) -> None:
         self.source, self.refs, self.targets, self.aux = source, refs, targets, aux
         self.transform, self.size = transform, size
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -260,6 +263,8 @@ class ImageDataset:
             out["target"] = torch.from_numpy(self.targets[i])
         if self.aux is not None:
             out["aux"] = torch.from_numpy(self.aux[i])
+        if self.weights is not None:
+            out["weight"] = torch.tensor(self.weights[i])
         return out
 
 

@@ -13,7 +13,7 @@ import polars as pl
 from medalist.core.errors import ConfigError, DataError, did_you_mean
 from medalist.models.protocol import FitContext
 
-__all__ = ["soft_targets", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
+__all__ = ["soft_targets", "sample_weights", "aux_classes", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
 
 log = logging.getLogger("medalist.vision")
 
@@ -31,25 +31,95 @@ def soft_targets(y: np.ndarray, task: str, n_classes: int | None) -> np.ndarray:
     return y[:, None] if y.ndim == 1 else y
 
 
-def aux_values(p: Any, frame: pl.DataFrame, what: str) -> np.ndarray | None:
-    """The aux-head target columns of ``frame`` as float32 (n, A), NaN where missing; None: no aux heads."""
+def sample_weights(ctx: FitContext, frame: pl.DataFrame, what: str) -> np.ndarray | None:
+    """The experiment's ``weight:`` column of ``frame`` as float32 (n,), checked; None without one.
+
+    A weight is a per-sample factor of the loss (each batch's loss is the weighted mean of its rows),
+    as GBDTs use it: soft confidence of a label (ISIC), down-weighting noisy rows, 0 to ignore a row.
+    """
+    if ctx.weight is None:
+        return None
+    if ctx.weight not in frame.columns:
+        raise DataError(f"{what}: weight column '{ctx.weight}'", expected="a column of the rows",
+                        found=f"no such column{did_you_mean(ctx.weight, frame.columns)}", fix="check weight: in the experiment")
+    w = ctx.w(frame)
+    bad = ~np.isfinite(w) | (w < 0)  # type: ignore[operator]
+    if bad.any() or (len(w) and not (w > 0).any()):  # type: ignore[arg-type, operator]
+        raise DataError(f"{what}: weight column '{ctx.weight}'", expected="finite weights >= 0, not all 0",
+                        found=f"{int(bad.sum())} negative/NaN/inf of {len(w)}" if bad.any() else "every weight 0",  # type: ignore[arg-type]
+                        fix="fill or clip the weights")
+    return w.astype(np.float32)  # type: ignore[union-attr]
+
+
+def aux_classes(p: Any, frame: pl.DataFrame) -> dict[str, list[str]]:
+    """Class lists of the string/categorical aux columns (sorted values seen in ``frame``).
+
+    A ``ce`` head gets one class per value; a ``bce`` head a two-value column (the second sorted value
+    is 1). A string column under ``mse``/``l1``, or under ``bce`` with more than two values, is a
+    :class:`ConfigError` naming the column, its dtype and the fix. Numeric columns are used as they are.
+    """
+    out: dict[str, list[str]] = {}
+    for spec in p.aux or []:
+        if spec.col not in frame.columns:
+            continue  # aux_values reports it
+        dt = frame.schema[spec.col]
+        if dt.is_numeric() or dt == pl.Boolean:
+            continue
+        where = f"model.params.aux '{spec.col}'"
+        if not (dt == pl.String or isinstance(dt, (pl.Categorical, pl.Enum))):
+            raise ConfigError(where, expected="a numeric, boolean, string or categorical column", found=f"dtype {dt}",
+                              fix=f"cast '{spec.col}' to numbers or strings in a feature block")
+        values = sorted(str(v) for v in frame.get_column(spec.col).cast(pl.String).drop_nulls().unique().to_list())
+        if spec.loss in ("mse", "l1") or (spec.loss == "bce" and len(values) > 2):
+            raise ConfigError(where, expected=f"numbers for loss '{spec.loss}'" if spec.loss != "bce" else "at most two values for loss 'bce'",
+                              found=f"dtype {dt} with {len(values)} values (e.g. {values[:3]})",
+                              fix=f"use loss: ce for a class per value, or cast '{spec.col}' to numbers")
+        if spec.n_classes is not None and len(values) > spec.n_classes:
+            raise ConfigError(where, expected=f"at most n_classes={spec.n_classes} values", found=f"{len(values)} values",
+                              fix="raise n_classes or drop it (the values seen count)")
+        out[spec.col] = values
+    return out
+
+
+def aux_values(p: Any, frame: pl.DataFrame, what: str, classes: dict[str, list[str]] | None = None) -> np.ndarray | None:
+    """The aux-head target columns of ``frame`` as float32 (n, A), NaN where missing; None: no aux heads.
+
+    A column in ``classes`` (from :func:`aux_classes` at fit time, kept with the model) becomes the
+    index of its value; a value not in the list, or null, is NaN, so the head's loss masks it.
+    """
     if not p.aux:
         return None
+    classes = classes or {}
     cols = []
     for spec in p.aux:
         if spec.col not in frame.columns:
             raise DataError(f"{what}: aux column '{spec.col}'", expected="a column of the training rows",
                             found=f"no such column{did_you_mean(spec.col, frame.columns)}",
                             fix="list it under columns.keep in the experiment config (test may lack it)")
-        cols.append(frame.get_column(spec.col).cast(pl.Float32, strict=False).fill_null(float("nan")).to_numpy())
+        col = frame.get_column(spec.col)
+        if spec.col in classes:
+            index = {v: float(i) for i, v in enumerate(classes[spec.col])}
+            vals = [index.get(v, float("nan")) if v is not None else float("nan") for v in col.cast(pl.String).to_list()]
+            cols.append(np.asarray(vals, dtype=np.float32))
+            continue
+        dt = col.dtype
+        if not (dt.is_numeric() or dt == pl.Boolean):
+            raise ConfigError(f"model.params.aux '{spec.col}'", expected="a numeric column, or classes fitted for it",
+                              found=f"dtype {dt} ({what})", fix="fit the model on rows with this column (string values are encoded then)")
+        cols.append(col.cast(pl.Float32).fill_null(float("nan")).to_numpy())
     return np.stack(cols, axis=1).astype(np.float32)
 
 
-def aux_widths(p: Any, aux: np.ndarray | None) -> list[int]:
-    """Output width of each aux head: its class count for ``ce`` (declared or seen), else 1."""
+def aux_widths(p: Any, aux: np.ndarray | None, classes: dict[str, list[str]] | None = None) -> list[int]:
+    """Output width of each aux head: its class count for ``ce`` (declared, or the string values, or
+    the largest code seen + 1), else 1."""
     out = []
+    classes = classes or {}
     for j, spec in enumerate(p.aux):
-        k = spec.n_classes or (int(np.nanmax(aux[:, j])) + 1 if spec.loss == "ce" else 1)  # type: ignore[index]
+        seen = len(classes[spec.col]) if spec.col in classes else None
+        if spec.loss == "ce" and seen is None:
+            seen = int(np.nanmax(aux[:, j])) + 1 if np.isfinite(aux[:, j]).any() else 1  # type: ignore[index]
+        k = spec.n_classes or seen or 1
         out.append(int(k) if spec.loss == "ce" else 1)
     return out
 
@@ -83,6 +153,7 @@ class FitData:
     valid_tf: Any
     aux_out: list[int]
     n_pseudo: int | None  # None: no pseudo-labels configured
+    aux_classes: dict[str, list[str]] | None = None  # string aux columns: value list (index = class)
 
     def describe(self, stage: str, i: int) -> str:
         """The image behind row ``i`` of the train or validation dataset, for messages."""
@@ -102,21 +173,27 @@ def build_fit_data(p: Any, train: pl.DataFrame, valid: pl.DataFrame | None, ctx:
     valid_tf = build_pipeline(p.valid_augment, size, where="model.params.valid_augment")
     refs = source.refs(train, "training rows")
     y = soft_targets(ctx.y(train), task, n_classes)
-    aux = aux_values(p, train, "training rows")
-    aux_out = aux_widths(p, aux)
+    classes = aux_classes(p, train)
+    aux = aux_values(p, train, "training rows", classes)
+    aux_out = aux_widths(p, aux, classes)
+    weights = sample_weights(ctx, train, "training rows")
     n_pseudo = None
     if p.pseudo_label is not None:
+        n_before = len(refs)
         refs, y, aux, n_pseudo = _add_pseudo_labels(p, task, source, refs, y, aux)
+        if weights is not None:  # pseudo-labelled rows count once each
+            weights = np.concatenate([weights, np.ones(len(refs) - n_before, np.float32)])
     _check_first_image(p, source, refs)
     sampler = _sampler(p, task, y, ctx.seed)
-    train_ds = ImageDataset(source, refs, y, aux, train_tf, size)
+    train_ds = ImageDataset(source, refs, y, aux, train_tf, size, weights)
     valid_ds = valid_y = None
     if valid is not None and valid.height:
         valid_refs = source.refs(valid, "validation rows")
         valid_ds = ImageDataset(source, valid_refs, soft_targets(ctx.y(valid), task, n_classes),
-                                aux_values(p, valid, "validation rows"), valid_tf, size)
+                                aux_values(p, valid, "validation rows", classes), valid_tf, size,
+                                sample_weights(ctx, valid, "validation rows"))
         valid_y = ctx.y(valid)
-    return FitData(source, train_ds, valid_ds, valid_y, sampler, train_tf, valid_tf, aux_out, n_pseudo)
+    return FitData(source, train_ds, valid_ds, valid_y, sampler, train_tf, valid_tf, aux_out, n_pseudo, classes)
 
 
 def _add_pseudo_labels(p: Any, task: str, source: Any, refs: list, y: np.ndarray,

@@ -39,7 +39,7 @@ from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext, predict_in_chunks
 from medalist.models.registry import MODELS
 from medalist.vision.config import VisionParams
-from medalist.vision.loaders import aux_values, make_loader, soft_targets
+from medalist.vision.loaders import aux_classes, aux_values, make_loader, soft_targets
 from medalist.vision.trainer import (
     build_trainer,
     device_for,
@@ -96,7 +96,12 @@ class TimmImageModel(ModelAdapter):
         return 1
 
     def _aux_values(self, frame: pl.DataFrame, what: str) -> np.ndarray | None:
-        return aux_values(self.p, frame, what)
+        """Aux-head targets of ``frame``; string columns through the fitted class lists (or, before a
+        fit, lists taken from ``frame``); an unknown value is NaN (masked)."""
+        classes = getattr(self, "aux_classes_", None)
+        if classes is None:
+            classes = aux_classes(self.p, frame)
+        return aux_values(self.p, frame, what, classes)
 
     def _precision(self) -> str:
         return resolve_precision(self.p)
@@ -129,6 +134,7 @@ class TimmImageModel(ModelAdapter):
         self.loss_ = p.resolved_loss(ctx.task)
         data = build_fit_data(p, train, valid, ctx, self.n_classes_)
         self.aux_out_ = data.aux_out
+        self.aux_classes_ = data.aux_classes or {}
         if data.n_pseudo is not None:
             self.n_pseudo_ = data.n_pseudo
         epochs = p.epochs if valid is not None else (p.full_fit_epochs or ctx.num_iterations or p.epochs)
@@ -196,7 +202,8 @@ class TimmImageModel(ModelAdapter):
         save_diagnostics(self, path)
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"loss": self.loss_, "aux_out": self.aux_out_, "precision": getattr(self, "precision_", "32-true"),
+        return {"loss": self.loss_, "aux_out": self.aux_out_, "aux_classes": getattr(self, "aux_classes_", {}),
+                "precision": getattr(self, "precision_", "32-true"),
                 "epochs_trained": self.best_iteration, "bad_images": getattr(self, "bad_images_", {}),
                 "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0)}
 
@@ -208,6 +215,7 @@ class TimmImageModel(ModelAdapter):
 
         self.loss_ = meta["loss"]
         self.aux_out_ = list(meta.get("aux_out") or [])
+        self.aux_classes_ = {str(k): [str(v) for v in vs] for k, vs in (meta.get("aux_classes") or {}).items()}
         self.precision_ = meta.get("precision", "32-true")
         # The architecture only: weights come from the saved file, never from a hub or a local checkpoint.
         arch = self.p.model_copy(update={"pretrained": False})

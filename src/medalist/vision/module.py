@@ -18,7 +18,7 @@ import torch
 from medalist.core.errors import DataError
 from medalist.vision.augment import mix_batch
 from medalist.vision.config import AuxHead, VisionParams
-from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss
+from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss, weighted_mean
 
 __all__ = ["ImageModule", "cosine_with_warmup"]
 
@@ -123,18 +123,17 @@ class ImageModule(L.LightningModule):
         return self.net.normalize(x)
 
     def _losses(self, stage: str, logits: torch.Tensor, aux_logits: list[torch.Tensor], target: torch.Tensor,
-                aux: torch.Tensor | None, good: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = good.sum()
-        denom = n.clamp(min=1)
+                aux: torch.Tensor | None, good: torch.Tensor, weight: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target loss (+ weighted aux losses): per-sample ``weight`` (the experiment's ``weight:``
+        column) makes each a weighted mean; the returned per-row losses are unweighted."""
         rows = per_sample_loss(logits, target, self.task, self.loss_name, self.p.focal_gamma) * good
-        target_loss = rows.sum() / denom
+        target_loss, n = weighted_mean(rows, good, weight)
         total = target_loss
         self._add(stage, "target_loss", target_loss, n)
         for j, spec in enumerate(self.aux):
             per, mask = aux_loss(aux_logits[j], aux[:, j], spec.loss)  # type: ignore[index]
-            mask = mask & good
-            m = mask.sum()
-            a = (per * mask).sum() / m.clamp(min=1)
+            a, m = weighted_mean(per, mask & good, weight)
             total = total + spec.weight * a
             self._add(stage, f"aux_{spec.col}_loss", a, m)
         self._add(stage, "loss", total, n)
@@ -143,19 +142,19 @@ class ImageModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x = self._inputs(batch)
         good = ~batch["bad"]
-        target, aux = batch["target"], batch.get("aux")
-        if self.p.mix is not None:
-            x, (target, aux), perm = mix_batch(x, [target, aux], self.p.mix, self.mix_gen)
+        target, aux, weight = batch["target"], batch.get("aux"), batch.get("weight")
+        if self.p.mix is not None:  # a mixed row's weight mixes like its target
+            x, (target, aux, weight), perm = mix_batch(x, [target, aux, weight], self.p.mix, self.mix_gen)
             if perm is not None:
                 good = good & good[perm]
         logits, aux_logits = self._forward(x, normalized=True)
-        total, _ = self._losses("train", logits, aux_logits, target, aux, good)
+        total, _ = self._losses("train", logits, aux_logits, target, aux, good, weight)
         return total
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         x = self._inputs(batch)
         logits, aux_logits = self._forward(x, normalized=True)
-        _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
+        _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"], batch.get("weight"))
         pred = logits_to_pred(logits, self.task, self.loss_name)
         self._valid_parts.append((batch["index"].cpu().numpy(), pred.float().cpu().numpy(), rows.float().cpu().numpy()))
 

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from medalist.core.errors import ConfigError
 from medalist.vision.config import VisionParams
 
-__all__ = ["GeM", "ImageNet", "build_net", "check_backbone", "per_sample_loss", "logits_to_pred", "n_outputs"]
+__all__ = ["GeM", "ImageNet", "build_net", "check_backbone", "per_sample_loss", "logits_to_pred", "n_outputs", "weighted_mean"]
 
 
 class GeM(nn.Module):
@@ -165,6 +165,24 @@ def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, task: str, loss:
     if loss == "mse":
         return F.mse_loss(logits, target, reduction="none").mean(1)
     return F.l1_loss(logits, target, reduction="none").mean(1)
+
+
+def weighted_mean(rows: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ wᵢ·mᵢ·rowsᵢ / Σ wᵢ·mᵢ, Σ mᵢ): the per-sample weighted mean loss over the rows in ``mask``.
+
+    ``weight`` None means 1 per row (the plain mean). Rows of weight 0 do not move the gradient; when
+    every weight in the batch is 0 the loss is 0.
+
+    >>> loss, n = weighted_mean(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([True, True, False]), torch.tensor([3.0, 1.0, 9.0]))
+    >>> float(loss), int(n)
+    (1.5, 2)
+    """
+    m = mask.to(rows.dtype)
+    w = m if weight is None else weight.to(rows.dtype).reshape(-1) * m
+    total = w.sum()
+    loss = (rows * w).sum() / torch.where(total > 0, total, torch.ones_like(total))
+    return loss, mask.sum()
 
 
 def aux_loss(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -66,14 +66,12 @@ def _one_batch(model: Any, p: Any, rows: Any, ctx: Any) -> tuple[dict[str, Any],
 
     from medalist.vision.augment import build_pipeline
     from medalist.vision.data import ImageDataset, ImageSource
-    from medalist.vision.loaders import soft_targets
+    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets
 
     source = ImageSource(p.images, p.in_chans)
     size = p.size()
     aux = model._aux_values(rows, "training rows")
-    aux_out = []
-    for j, spec in enumerate(p.aux):
-        aux_out.append(int(spec.n_classes or np.nanmax(aux[:, j]) + 1) if spec.loss == "ce" else 1)  # type: ignore[index]
+    aux_out = aux_widths(p, aux, getattr(model, "aux_classes_", None) or aux_classes(p, rows))
     ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), ctx.task, model.n_classes_),
                       aux, build_pipeline(p.valid_augment, size), size)
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
