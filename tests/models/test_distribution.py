@@ -73,7 +73,7 @@ def test_sklearn_logistic_trains_on_soft_targets():
     frame, feats, y = _wine()
     oof = _oof(frame, feats, y, "distribution", "sklearn:sklearn.linear_model.LogisticRegression", {"C": 0.3})
     assert oof.shape == (178, 3)
-    assert get_metric("kl")(y, oof) < 0.40  # measured 0.33
+    assert get_metric("kl")(y, oof) < 0.41  # measured 0.382 (0.574 on the argmax label)
 
 
 @pytest.mark.parametrize("spec, found", [
