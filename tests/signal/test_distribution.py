@@ -96,3 +96,28 @@ def test_votes_other_than_the_targets_are_refused():
     with pytest.raises(ConfigError, match="the targets are the votes"):
         _check_votes(m.p, FitContext(task="distribution", target=["a", "b"], features=[]))
     _check_votes(m.p, FitContext(task="distribution", target=["a", "c"], features=[]))  # redundant but equal: fine
+
+
+def test_submit_local_writes_one_column_per_class_and_scores_kl(plaid_dist, monkeypatch, capsys):
+    import json
+
+    import polars as pl
+
+    from medalist.metrics.registry import get_metric
+    from medalist.workspace.data import target_array
+    from tests.conftest import run_medalist
+
+    ws, run = plaid_dist
+    monkeypatch.chdir(ws.root)
+    code, out, err = run_medalist(monkeypatch, capsys, "submit", run.id, "--local", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    sub = pl.read_csv(ws.root / rec["file"])
+    assert sub.columns == ["id", *VOTES] and sub.height == 20
+    answers = pl.read_parquet(ws.answers_path)
+    joined = answers.join(sub.rename({c: f"s_{c}" for c in VOTES}), on="id")
+    for usage, key in (("Public", "public"), ("Private", "private")):
+        part = joined.filter(pl.col("usage") == usage)
+        want = get_metric("kl")(target_array("distribution", VOTES, part), part.select([f"s_{c}" for c in VOTES]).to_numpy())
+        assert rec[key] == pytest.approx(want, rel=1e-9)
+    assert 0.3 < rec["public"] < 2.5
