@@ -86,3 +86,14 @@ def test_estimators_that_cannot_take_soft_targets_are_refused(spec, found):
     with pytest.raises(ConfigError, match="task distribution") as e:
         create_model(spec, {}).fit(frame, None, ctx)
     assert found in str(e.value) and "LogisticRegression" in str(e.value)
+
+
+def test_benchmark_json(capsys):
+    import json
+
+    from tests.conftest import load_benchmark
+
+    assert load_benchmark("distribution").main(["--no-signal", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["lightgbm"]
+    assert row["table"] == "wine" and row["rows"] == 178
+    assert row["soft_kl"] == pytest.approx(0.375, abs=0.03) and row["margin"] > 0.04 and row["prior_kl"] > 0.7
