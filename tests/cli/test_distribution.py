@@ -67,3 +67,42 @@ def test_bad_votes_exit_2_without_a_traceback(wine_ws, monkeypatch, capsys, row,
     assert code == 2
     assert found in err and "Traceback" not in err and "Traceback" not in out
     assert "v0, v1, v2" in err or "'v0'" in err
+
+
+LGBM = """\
+model:
+  name: lightgbm
+  params: {learning_rate: 0.1, num_leaves: 7, min_child_samples: 5, verbosity: -1}
+  early_stopping_rounds: 20
+  num_boost_round: 200
+threads: 1
+seeds: [0]
+tune:
+  seed: 0
+  space:
+    model.params.num_leaves: {type: int, low: 3, high: 15}
+"""
+
+
+def test_lightgbm_tune_compare_pick_and_report(wine_ws, monkeypatch, capsys):
+    (wine_ws.root / "configs" / "lgb.yaml").write_text(LGBM)
+    assert run_medalist(monkeypatch, capsys, "folds", "--k", "3")[0] == 0
+    for cfg in ("configs/linear.yaml", "configs/lgb.yaml"):
+        code, out, err = run_medalist(monkeypatch, capsys, "train", cfg)
+        assert code == 0, err
+    code, out, err = run_medalist(monkeypatch, capsys, "tune", "configs/lgb.yaml", "--trials", "2", "--json")
+    assert code == 0, err
+    tuned = json.loads(out)
+    assert tuned["direction"] == "minimize" and tuned["trials"] == 2
+    code, out, err = run_medalist(monkeypatch, capsys, "compare", "linear-001", "lgb-001", "--json")
+    assert code == 0, err
+    code, out, err = run_medalist(monkeypatch, capsys, "pick", "--json")
+    assert code == 0, err
+    picks = json.loads(out)["picks"]
+    best = min(json.loads(run_medalist(monkeypatch, capsys, "runs", "--json")[1])["runs"], key=lambda r: r["cv"])
+    assert picks[0]["run"] == best["id"] and best["cv"] < 0.36  # lowest KL first (LightGBM 0.345, logistic 0.375)
+    assert any(p.get("oof_corr") is not None for p in picks[1:]) or len(picks) == 1
+    code, out, err = run_medalist(monkeypatch, capsys, "report", "linear-001", "lgb-001")
+    assert code == 0, err
+    page = (wine_ws.root / "report.html").read_text()
+    assert "confusion matrix is by argmax" in page
