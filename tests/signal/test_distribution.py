@@ -121,3 +121,50 @@ def test_submit_local_writes_one_column_per_class_and_scores_kl(plaid_dist, monk
         want = get_metric("kl")(target_array("distribution", VOTES, part), part.select([f"s_{c}" for c in VOTES]).to_numpy())
         assert rec[key] == pytest.approx(want, rel=1e-9)
     assert 0.3 < rec["public"] < 2.5
+
+
+def test_min_votes_and_curricula_use_the_raw_vote_totals():
+    for p in ("torch", "lightning"):
+        if importlib.util.find_spec(p) is None:
+            pytest.skip(f"{p} not installed")
+    import polars as pl
+
+    from medalist.models import create_model
+    from medalist.models.protocol import FitContext
+
+    rng = np.random.default_rng(0)
+    n = 40
+    votes = rng.integers(0, 5, (n, 3)).astype(float)
+    votes[votes.sum(axis=1) == 0, 0] = 1.0
+    frame = pl.DataFrame({"x": pl.Series([rng.standard_normal(32).astype(np.float32).tolist() for _ in range(n)],
+                                         dtype=pl.List(pl.Float32)), **{f"c{k}": votes[:, k] for k in range(3)}})
+    params = {"signals": {"columns": ["x"]}, "sample_rate": 100, "batch_size": 16, "min_votes": 4,
+              "curriculum": [{"epochs": 1, "filter": "all"}, {"epochs": 1, "filter": "votes >= 8"}],
+              "branches": [{"name": "w", "input": "raw", "hidden": 4, "layers": 1}]}
+    ctx = FitContext(task="distribution", target=["c0", "c1", "c2"], features=[], threads=1, seed=0)
+    m = create_model("signal", params).fit(frame, None, ctx)
+    total = votes.sum(axis=1)
+    assert m.stage_rows_ == [int((total >= 4).sum()), int((total >= 8).sum())]
+    assert m.loss_ == "kl" and m.predict(frame).shape == (n, 3)
+
+
+def test_vision_losses_and_outputs_for_a_distribution():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch not installed")
+    import torch
+
+    from medalist.core.errors import ConfigError
+    from medalist.vision.loaders import soft_targets
+    from medalist.vision.net import logits_to_pred, per_sample_loss
+
+    y = np.array([[0.75, 0.25, 0.0], [0.0, 0.5, 0.5]])
+    assert soft_targets(y, "distribution", 3).tolist() == y.astype(np.float32).tolist()  # already fractions
+    logits = torch.tensor([[2.0, 1.0, -1.0], [0.0, 1.0, 1.0]])
+    p = logits_to_pred(logits, "distribution", "kl")
+    assert torch.allclose(p.sum(1), torch.ones(2))
+    from medalist.metrics.registry import get_metric
+
+    kl = per_sample_loss(logits, torch.tensor(y, dtype=torch.float32), "distribution", "kl").mean().item()
+    assert kl == pytest.approx(get_metric("kl")(y, p.numpy()), rel=1e-5)
+    with pytest.raises(ConfigError, match="for a distribution task"):
+        per_sample_loss(logits, torch.tensor(y), "distribution", "mse")
