@@ -97,3 +97,20 @@ def test_benchmark_json(capsys):
     row = json.loads(capsys.readouterr().out)["lightgbm"]
     assert row["table"] == "wine" and row["rows"] == 178
     assert row["soft_kl"] == pytest.approx(0.375, abs=0.03) and row["margin"] > 0.04 and row["prior_kl"] > 0.7
+
+
+@pytest.mark.parametrize("name, params", [("xgboost", {"max_depth": 3, "eta": 0.1}),
+                                          ("catboost", {"depth": 4, "learning_rate": 0.1})])
+def test_xgboost_and_catboost_train_on_soft_targets(name, params):
+    pytest.importorskip(name)
+    frame, feats, y = _wine()
+    ctx = FitContext(task="distribution", target=VOTES, features=feats, seed=0, threads=1)
+    order = np.random.default_rng(0).permutation(178)
+    tr, te = order[:140], order[140:]
+    m = create_model(name, params, num_boost_round=60).fit(frame[tr], None, ctx)
+    p = m.predict(frame[te])
+    assert p.shape == (38, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    kl = get_metric("kl")
+    prior = kl(y[te], np.tile(y[tr].mean(axis=0), (38, 1)))
+    assert kl(y[te], p) < prior - 0.2
