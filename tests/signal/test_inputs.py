@@ -77,7 +77,7 @@ def test_config_mistakes():
     with pytest.raises(ConfigError, match="filter"):
         create_model("signal", _params(curriculum=[{"epochs": 1, "filter": "votes at least 8"}]))
     with pytest.raises(ConfigError, match="min_votes needs votes"):
-        create_model("signal", _params(min_votes=3))
+        create_model("signal", _params(min_votes=3)).fit(_frame([64, 64]), None, CTX)  # checked at fit: needs the task
     with pytest.raises(ConfigError, match="timm model name"):
         create_model("signal", _params(branches=[{"name": "s", "input": "stft", "backbone": "resnet_nope"}]))
 

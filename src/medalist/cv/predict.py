@@ -64,7 +64,7 @@ def _seed_mean(run_dir: Path, stem: str, seeds: list[int], frame: pl.DataFrame, 
 
 
 def _shape(data: CompetitionData, rows: int) -> tuple[int, ...]:
-    width = len(data.classes) if data.task == "multiclass" else len(data.target) if data.task == "multilabel" else 0
+    width = len(data.classes) if data.task in ("multiclass", "distribution") else len(data.target) if data.task == "multilabel" else 0
     return (rows, width) if width else (rows,)
 
 

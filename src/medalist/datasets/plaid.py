@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import DataError
+from medalist.core.io import atomic_write_parquet
 
 __all__ = ["plaid_dir", "load_plaid", "simulate_votes", "make_plaid_workspace", "PLAID_CLASSES"]
 
@@ -77,10 +78,14 @@ def simulate_votes(y: np.ndarray, n_classes: int, *, accuracy: float = 0.75, max
     return votes
 
 
-def make_plaid_workspace(root: Path, *, k: int = 3, n_test: int = 0, seed: int = 0):
-    """A workspace whose train.parquet holds PLAID (``id, label, current`` list column, ``vote_0..10``).
+def make_plaid_workspace(root: Path, *, k: int = 3, n_test: int = 0, seed: int = 0, task: str = "multiclass"):
+    """A workspace whose train.parquet holds PLAID (``id, label, current`` list column, ``vote_0..10``; no ``label`` for a distribution).
 
     ``n_test`` rows are held out as the test set (at least one row is: a competition needs a test).
+    ``task="multiclass"``: target ``label``, metric accuracy. ``task="distribution"`` (HMS-shaped):
+    the targets are the simulated vote columns ``vote_0..vote_10``, metric kl, the sample submission has
+    one column per class (named like the vote columns), and the test rows' votes are the hidden answers
+    (``.medalist/answers.parquet``, alternate rows public/private) that ``submit --local`` scores by KL.
     """
     from medalist.workspace.competition import init_workspace
     from medalist.workspace.folds import build_folds
@@ -99,7 +104,8 @@ def make_plaid_workspace(root: Path, *, k: int = 3, n_test: int = 0, seed: int =
         cols: dict = {"id": [f"p{i:04d}" for i in idx],
                       "current": pl.Series([xs[i].tolist() for i in idx], dtype=pl.List(pl.Float32))}
         if with_labels:
-            cols["label"] = y[idx]
+            if task != "distribution":  # the distribution variant only has the votes (HMS)
+                cols["label"] = y[idx]
             for c in range(PLAID_CLASSES):
                 cols[f"vote_{c}"] = votes[idx, c]
         return pl.DataFrame(cols)
@@ -107,10 +113,23 @@ def make_plaid_workspace(root: Path, *, k: int = 3, n_test: int = 0, seed: int =
     table(train_idx, True).write_parquet(src / "train.parquet")
     te = table(test_idx, False)
     te.write_parquet(src / "test.parquet")
-    te.select("id").with_columns(pl.lit(0).alias("label")).write_csv(src / "sample_submission.csv")
+    vote_cols = [f"vote_{c}" for c in range(PLAID_CLASSES)]
+    if task == "distribution":
+        te.select("id").with_columns(pl.lit(1.0 / PLAID_CLASSES).alias(c) for c in vote_cols).write_csv(src / "sample_submission.csv")
+        target, metric = vote_cols, "kl"
+    elif task == "multiclass":
+        te.select("id").with_columns(pl.lit(0).alias("label")).write_csv(src / "sample_submission.csv")
+        target, metric = "label", "accuracy"
+    else:
+        raise ValueError(f"make_plaid_workspace: task must be 'multiclass' or 'distribution', not {task!r}")
     ws = init_workspace(root, train=src / "train.parquet", test=src / "test.parquet",
-                        sample_submission=src / "sample_submission.csv", target="label", id="id",
-                        task="multiclass", metric="accuracy", name="plaid")
+                        sample_submission=src / "sample_submission.csv", target=target, id="id",
+                        task=task, metric=metric, name="plaid")
+    if task == "distribution":
+        answers = pl.DataFrame({"id": [f"p{i:04d}" for i in test_idx], **{c: votes[test_idx, j] for j, c in enumerate(vote_cols)},
+                                "usage": ["Public" if j % 2 == 0 else "Private" for j in range(len(test_idx))]})
+        atomic_write_parquet(root / ".medalist" / "answers.parquet", answers)
+        ws.config.competition.answers = ".medalist/answers.parquet"
     ws.config.tracking = "none"
     ws.save_config()
     build_folds(ws, scheme="stratified", k=k)

@@ -46,6 +46,9 @@ def target_matrix(frame: pl.DataFrame, ctx: FeatureContext) -> tuple[list[str], 
         return [f"_{key_name([str(c)])}" for c in classes], (y[:, None] == np.arange(len(classes))[None, :]).astype(float)
     if ctx.task == "multilabel":
         return [f"_{key_name([t])}" for t in ctx.target], frame.select(ctx.target).to_numpy().astype(float)
+    if ctx.task == "distribution":  # one average per class of the rows' vote fractions
+        v = frame.select(ctx.target).to_numpy().astype(float)
+        return [f"_{key_name([t])}" for t in ctx.target], v / v.sum(axis=1, keepdims=True)
     return [""], frame.get_column(ctx.target[0]).to_numpy().astype(float)[:, None]
 
 

@@ -21,7 +21,7 @@ from medalist.core.io import atomic_write, atomic_write_json, atomic_write_parqu
 from medalist.kaggle.ledger import LEDGER_SCHEMA, description, read_ledger
 from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
-from medalist.workspace.data import read_table
+from medalist.workspace.data import read_table, target_array
 
 __all__ = ["build_submission", "validate_submission", "score_local", "submit", "read_ledger", "Submission", "record_kernel",
            "pushed_kernel", "KERNELS_FILE"]
@@ -59,13 +59,14 @@ def build_submission(ws, run: Run) -> pl.DataFrame:
         labels = np.asarray(classes, dtype=object)[np.nan_to_num(probs, nan=-1).argmax(axis=1)]
         col = pl.Series(value_cols[0], labels.tolist(), dtype=sample.schema[value_cols[0]], strict=False)
         return out.select(id_col).with_columns(col)
-    if comp.task == "multiclass":
+    if comp.task in ("multiclass", "distribution"):  # a distribution's classes are its target (vote) columns
         by_label = {str(c): p for c, p in zip(classes, pcols)}
         missing = [c for c in value_cols if c not in by_label]
         if missing:
             raise SubmissionError(
                 f"{ws.competition.data.sample_submission}: columns {missing}", expected=f"class labels of the run ({list(by_label)})",
                 found="columns the run has no prediction for",
+                fix="name the sample submission's columns like the target columns" if comp.task == "distribution" else None,
             )
         return out.select(id_col, *[pl.col(by_label[c]).alias(c) for c in value_cols])
     if comp.task == "multilabel":
@@ -148,6 +149,9 @@ def score_local(ws, sub: pl.DataFrame) -> dict[str, float]:
         elif comp.task == "multilabel":
             y = part.select(comp.targets).to_numpy()
             p = part.select(subcols).to_numpy()
+        elif comp.task == "distribution":  # answers hold the votes; the submission one column per target column
+            y = target_array(comp.task, comp.targets, part)
+            p = part.select([f"__sub_{c}" for c in comp.targets]).to_numpy()
         else:
             y = _encode(part.get_column(comp.targets[0]), classes)
             if comp.task == "multiclass" and len(value_cols) == 1:

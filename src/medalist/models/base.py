@@ -24,7 +24,7 @@ from medalist.models.protocol import FitContext, predict_in_chunks
 __all__ = ["ModelAdapter", "ModelNotFittedError"]
 
 
-_TASKS = ("binary", "multiclass", "regression", "multilabel")
+_TASKS = ("binary", "multiclass", "regression", "multilabel", "distribution")
 
 
 class ModelNotFittedError(MedalistError, _SklearnNotFittedError):
@@ -168,6 +168,8 @@ class ModelAdapter(BaseEstimator):
         if ctx.task == "multiclass" and n_classes is None:
             # Labels are encoded 0..K-1, so the largest label seen gives K when the runner didn't.
             n_classes = int(np.nanmax(ctx.y(train))) + 1
+        if ctx.task == "distribution":
+            n_classes = len(ctx.target)  # one target column per class
         self.features_ = list(ctx.features)
         self.categorical_ = [c for c in ctx.categorical if c in ctx.features]
         self.task_ = ctx.task
@@ -193,7 +195,7 @@ class ModelAdapter(BaseEstimator):
             )
 
     def _output_shape(self, n: int) -> tuple[int, ...]:
-        if self.task_ == "multiclass":
+        if self.task_ in ("multiclass", "distribution"):
             return (n, int(self.n_classes_))
         if self.task_ == "multilabel":
             return (n, len(self.target_))

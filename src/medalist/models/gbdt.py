@@ -24,6 +24,7 @@ from medalist.core.optional import require
 from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
+from medalist.models.soft import SOFT_LABEL, expand_frame
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
 
@@ -134,6 +135,9 @@ class _GBDTModel(ModelAdapter):
             labels, task = [self.target_[0]], self.task_
         w = ctx.w(train)
         wv = ctx.w(valid) if valid is not None else None
+        if self.task_ == "distribution":  # soft targets as weighted hard rows: multiclass log loss = KL + const
+            (train, w), labels, task = expand_frame(train, self.target_, w), [SOFT_LABEL], "multiclass"
+            valid, wv = expand_frame(valid, self.target_, wv) if valid is not None else (None, None)
         boosters, used = [], []
         for label in labels:
             y = train.get_column(label).to_numpy().astype(np.float64)
@@ -349,7 +353,7 @@ class CatBoostModel(_GBDTModel):
             for f in self.features_
         ).to_pandas()
         cat_idx = [i for i, f in enumerate(self.features_) if f in cats]
-        if y is not None and self.task_ == "multiclass":
+        if y is not None and self.task_ in ("multiclass", "distribution"):
             y = y.astype(np.int64)  # must match the integer class_names
         return Pool(X, label=y, weight=w, cat_features=cat_idx)
 
@@ -376,7 +380,7 @@ class CatBoostModel(_GBDTModel):
         if self.task_ == "regression":
             return booster.predict(data)
         proba = booster.predict_proba(data)
-        return proba if self.task_ == "multiclass" else proba[:, 1]
+        return proba if self.task_ in ("multiclass", "distribution") else proba[:, 1]
 
     def _importance(self, booster, rounds):
         return np.asarray(booster.get_feature_importance(), dtype=np.float64)

@@ -8,6 +8,8 @@ Prediction shapes (``Model.predict``):
 - multiclass: (n, K) class probabilities, column k for label k (labels are 0..K-1)
 - regression: (n,) values
 - multilabel: (n, L) per-label probabilities, columns in ``ctx.target`` order
+- distribution: (n, K) class probabilities, column k for target column k (the targets are one
+  vote/probability column per class; ``FitContext.y`` gives them as row fractions)
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+from medalist.workspace.data import target_array
+
 __all__ = ["FitContext", "Model", "Task", "PREDICT_CHUNK_ROWS", "predict_in_chunks", "to_numpy"]
 
-Task = Literal["binary", "multiclass", "regression", "multilabel"]
+Task = Literal["binary", "multiclass", "regression", "multilabel", "distribution"]
 
 
 @dataclass
@@ -48,9 +52,7 @@ class FitContext:
     chunk_rows: int | None = None  # rows per predict slice; None: PREDICT_CHUNK_ROWS
 
     def y(self, frame: pl.DataFrame) -> np.ndarray:
-        if self.task == "multilabel":
-            return frame.select(self.target).to_numpy()
-        return frame.get_column(self.target[0]).to_numpy()
+        return target_array(self.task, self.target, frame)
 
     def w(self, frame: pl.DataFrame) -> np.ndarray | None:
         return None if self.weight is None else frame.get_column(self.weight).to_numpy().astype(np.float64)

@@ -31,6 +31,7 @@ from medalist.core.errors import ConfigError, did_you_mean
 from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
+from medalist.models.soft import expand_soft
 
 __all__ = ["SklearnModel", "resolve_estimator"]
 
@@ -154,6 +155,27 @@ def _step_importance(est: Any) -> np.ndarray | None:
     return None
 
 
+def _check_soft(final: Any, name: str) -> None:
+    """A distribution is fitted as weighted hard labels: the estimator must be a classifier that takes
+    ``sample_weight`` and gives ``predict_proba``."""
+    from sklearn.base import is_classifier
+    from sklearn.utils.validation import has_fit_parameter
+
+    kind = type(final).__name__
+    problem = (f"{kind} is not a classifier" if not is_classifier(final)
+               else f"{kind}.fit takes no sample_weight" if not has_fit_parameter(final, "sample_weight")
+               else f"{kind} has no predict_proba" if not hasattr(final, "predict_proba") else None)
+    if problem:
+        raise ConfigError(
+            f"model '{name}' (task distribution)",
+            expected="a classifier whose fit() takes sample_weight and that has predict_proba (soft targets are "
+                     "trained as rows weighted by their class fractions)",
+            found=problem,
+            fix="use e.g. sklearn:sklearn.linear_model.LogisticRegression, sklearn:HistGradientBoostingClassifier "
+                "or model lightgbm",
+        )
+
+
 class SklearnModel(ModelAdapter):
     """A scikit-learn estimator named by import path; saved with skops (joblib as fallback).
 
@@ -260,7 +282,11 @@ class SklearnModel(ModelAdapter):
         self._start_fit(train, ctx)
         est = self._build(ctx)
         kwargs: dict[str, Any] = {}
-        w = ctx.w(train)
+        X, y, w = ctx.X(train), ctx.y(train), ctx.w(train)
+        if self.task_ == "distribution":  # soft targets as weighted hard rows (see medalist.models.soft)
+            _check_soft(_final_step(est), self.registered_name)
+            rows, y, w = expand_soft(y, w)
+            X = X[rows]
         if w is not None:
             final = _final_step(est)
             if not has_fit_parameter(final, "sample_weight"):
@@ -274,7 +300,7 @@ class SklearnModel(ModelAdapter):
         with warnings.catch_warnings(), _thread_limit(self.threads_):
             # n_jobs is set for every estimator that has it; some (LogisticRegression) deprecated it.
             warnings.filterwarnings("ignore", message=".*'n_jobs' has no effect", category=FutureWarning)
-            est.fit(ctx.X(train), ctx.y(train), **kwargs)
+            est.fit(X, y, **kwargs)
         self.estimator_ = est
         return self
 
@@ -295,7 +321,7 @@ class SklearnModel(ModelAdapter):
         proba = est.predict_proba(X)
         if self.task_ == "binary":
             return _align(proba, est.classes_, [1])[:, 0]
-        if self.task_ == "multiclass":
+        if self.task_ in ("multiclass", "distribution"):
             return _align(proba, est.classes_, list(range(int(self.n_classes_))))
         if isinstance(proba, list):  # one (n, classes) array per label
             return np.column_stack([_align(p, c, [1])[:, 0] for p, c in zip(proba, est.classes_)])

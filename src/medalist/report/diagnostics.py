@@ -21,6 +21,12 @@ def diagnostics_section(run: Run, truth: pl.DataFrame, classes: list | None, tas
         return _regression(run, j.get_column(truth.columns[1]).to_numpy().astype(float), j.get_column(cols[0]).to_numpy(), figs)
     if task == "multilabel":
         return parts().note("multilabel: per-label diagnostics are not drawn.")
+    if task == "distribution":  # soft labels have no confusion matrix; the majority vote vs the top prediction does
+        y = j.select(truth.columns[1:]).to_numpy().astype(float).argmax(axis=1)
+        yhat = j.select(cols).to_numpy().astype(float).argmax(axis=1)
+        note = parts().note("distribution: the confusion matrix is by argmax: each row's majority vote (true) against "
+                            "its most probable predicted class; the score itself (KL) compares whole distributions.")
+        return join([note, _confusion(run, y, yhat, [str(c) for c in classes or truth.columns[1:]], task, figs)])
     y = j.get_column(truth.columns[1]).to_numpy()
     y = y.astype(int) if y.dtype != object else y
     P = j.select(cols).to_numpy().astype(float)

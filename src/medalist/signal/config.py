@@ -233,7 +233,7 @@ class SignalParams(VisionParams):
     branches: list[Branch] = Field(min_length=1)
     branch_loss: float = Field(default=1.0, ge=0)  # loss = final + branch_loss × mean(branch losses)
     votes: list[str] | None = None  # per-class vote-count columns, class order: soft-label targets
-    min_votes: int | None = Field(default=None, ge=1)  # drop training rows with fewer total votes
+    min_votes: int | None = Field(default=None, ge=1)  # drop training rows with fewer total votes (needs votes or task distribution)
     curriculum: list[Stage] | None = None  # dataset switch inside one run (HMS)
     spec_augment: SpecAugmentConfig | None = None
 
@@ -256,8 +256,6 @@ class SignalParams(VisionParams):
                 raise ValueError(f"branch '{b.name}': a raw waveform feeds cnn1d or gru, not timm")
         if self.length is None and self.pad is not None:
             raise ValueError("pad needs length: the number of samples to pad/crop to")
-        if self.min_votes is not None and not self.votes:
-            raise ValueError("min_votes needs votes: the per-class vote-count columns")
         return self
 
     @classmethod

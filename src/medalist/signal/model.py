@@ -66,6 +66,22 @@ def _require(p: SignalParams, *, training: bool = True) -> None:
             raise MissingDependencyError("PyWavelets" if pkg == "pywt" else pkg, extra="signal", purpose="model 'signal'")
 
 
+def _check_votes(p: SignalParams, ctx: FitContext) -> None:
+    """``votes`` belongs to a multiclass task; a distribution's target columns already are the votes."""
+    if ctx.task == "distribution":
+        if p.votes and list(p.votes) != list(ctx.target):
+            raise ConfigError("model.params.votes", expected=f"the target columns {ctx.target} (task distribution: "
+                              "the targets are the votes)", found=str(list(p.votes)), fix="remove params.votes")
+        return
+    if p.votes and ctx.task != "multiclass":
+        raise ConfigError("model.params.votes", expected="a multiclass or distribution task", found=f"task '{ctx.task}'",
+                          fix="remove votes, or make the target the class label")
+    if p.min_votes is not None and not p.votes:
+        raise ConfigError("model.params.min_votes", expected="min_votes needs votes: the per-class vote-count columns "
+                          "(or task distribution, whose targets are the votes)", found="no params.votes",
+                          fix="add params.votes or remove min_votes")
+
+
 class SignalModel(TimmImageModel):
     """Multi-branch signal classifier/regressor; ``best_iteration`` is the number of epochs trained."""
 
@@ -119,8 +135,8 @@ class SignalModel(TimmImageModel):
     def _targets(self, frame: pl.DataFrame, ctx_or_task: Any, what: str) -> tuple[np.ndarray, np.ndarray | None]:
         from medalist.signal.data import vote_targets
 
-        if self.p.votes:
-            return vote_targets(frame, self.p.votes, int(self.n_classes_), what)
+        if self.p.votes or self.task_ == "distribution":  # a distribution's targets are the votes
+            return vote_targets(frame, self.p.votes or self.target_, int(self.n_classes_), what)
         y = frame.get_column(self.target_[0]).to_numpy() if self.task_ != "multilabel" else frame.select(self.target_).to_numpy()
         return soft_targets(y, self.task_, self.n_classes_), None
 
@@ -142,10 +158,8 @@ class SignalModel(TimmImageModel):
         self._start_fit(train, ctx)
         for k in ("mean_", "std_", "chans_"):
             self.__dict__.pop(k, None)
-        if p.votes and ctx.task != "multiclass":
-            raise ConfigError("model.params.votes", expected="a multiclass task", found=f"task '{ctx.task}'",
-                              fix="remove votes, or make the target the class label")
-        self.loss_ = p.loss or ("kl" if p.votes else p.resolved_loss(ctx.task))
+        _check_votes(p, ctx)
+        self.loss_ = p.loss or ("kl" if p.votes or ctx.task == "distribution" else p.resolved_loss(ctx.task))
         x = self._waveforms(train, "training rows", p.length)
         self.length_, self.chans_ = int(x.shape[-1]), int(x.shape[1])
         if p.scale == "global":

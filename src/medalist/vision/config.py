@@ -166,7 +166,7 @@ class VisionParams(Strict):
     def resolved_loss(self, task: str) -> str:
         if self.loss is not None:
             return self.loss
-        return {"binary": "ce", "multiclass": "ce", "multilabel": "bce", "regression": "mse"}[task]
+        return {"binary": "ce", "multiclass": "ce", "multilabel": "bce", "regression": "mse", "distribution": "kl"}[task]
 
     def size(self) -> tuple[int, int]:
         s = self.img_size

@@ -19,7 +19,8 @@ log = logging.getLogger("medalist.vision")
 
 
 def soft_targets(y: np.ndarray, task: str, n_classes: int | None) -> np.ndarray:
-    """Targets as float rows: binary (n, 1), multiclass one-hot (n, K), multilabel (n, L), regression (n, D).
+    """Targets as float rows: binary (n, 1), multiclass one-hot (n, K), multilabel (n, L), regression (n, D),
+    distribution (n, K) as given (``ctx.y`` has already made the votes row fractions): soft labels.
 
     >>> soft_targets(np.array([0, 2]), "multiclass", 3).tolist()
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]

@@ -89,7 +89,7 @@ class TimmImageModel(ModelAdapter):
     # -- helpers (signal/model.py reuses them) ----------------------------------------------
 
     def _width(self) -> int:
-        if self.task_ == "multiclass":
+        if self.task_ in ("multiclass", "distribution"):
             return int(self.n_classes_)
         if self.task_ in ("multilabel", "regression"):
             return len(self.target_)

@@ -133,7 +133,7 @@ def n_outputs(task: str, loss: str, width: int) -> int:
 
 
 def _check_loss(task: str, loss: str) -> None:
-    ok = {"binary": ("bce", "ce", "focal", "kl"), "multiclass": ("ce", "focal", "kl"),
+    ok = {"binary": ("bce", "ce", "focal", "kl"), "multiclass": ("ce", "focal", "kl"), "distribution": ("kl", "ce", "focal"),
           "multilabel": ("bce", "focal", "ce", "kl"), "regression": ("mse", "l1")}[task]
     if loss not in ok:
         raise ConfigError("model.params.loss", expected=f"one of {', '.join(ok)} for a {task} task", found=f"'{loss}'",
@@ -206,7 +206,7 @@ def logits_to_pred(logits: torch.Tensor, task: str, loss: str) -> torch.Tensor:
     logits = logits.float()
     if task == "binary":
         return torch.softmax(logits, 1)[:, 1] if logits.shape[1] == 2 else torch.sigmoid(logits[:, 0])
-    if task == "multiclass":
+    if task in ("multiclass", "distribution"):
         return torch.softmax(logits, 1)
     if task == "multilabel":
         return torch.softmax(logits, 1) if loss in ("ce", "kl") else torch.sigmoid(logits)

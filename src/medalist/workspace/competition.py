@@ -29,7 +29,7 @@ from medalist.workspace.paths import CONFIG_NAME, Workspace
 
 __all__ = ["load_source", "infer_task", "default_metric", "init_workspace", "init_local_competition"]
 
-DEFAULT_METRIC = {"binary": "auc", "multiclass": "mlogloss", "regression": "rmse", "multilabel": "auc"}
+DEFAULT_METRIC = {"binary": "auc", "multiclass": "mlogloss", "regression": "rmse", "multilabel": "auc", "distribution": "kl"}
 
 
 def load_source(spec: str) -> pl.DataFrame:
@@ -69,7 +69,7 @@ def default_metric(task: str) -> str:
 def _default_folds(task: str, group: str | None, time: str | None) -> FoldsConfig:
     if time:
         return FoldsConfig(scheme="time", time=time)
-    classif = task in ("binary", "multiclass")
+    classif = task in ("binary", "multiclass", "distribution")  # a distribution stratifies on the majority class
     if group:
         return FoldsConfig(scheme="stratified-group" if classif else "group", group=group)
     return FoldsConfig(scheme={"multilabel": "multilabel"}.get(task, "stratified" if classif else "kfold"))

@@ -255,6 +255,9 @@ class Folds:
             aggs += [(pl.col(y) == c).sum().alias(f"n_{c}") for c in classes]
         elif task == "multilabel":
             aggs += [pl.col(t).cast(pl.Float64).mean().alias(f"{t}_rate") for t in target]
+        elif task == "distribution":  # each class's mean share of the row's votes
+            total = pl.sum_horizontal([pl.col(t).cast(pl.Float64) for t in target])
+            aggs += [(pl.col(t).cast(pl.Float64) / total).mean().alias(f"{t}_share") for t in target]
         elif df.schema[y].is_numeric():
             aggs += [pl.col(y).cast(pl.Float64).mean().alias("target_mean")]
         if m.get("group"):
