@@ -120,6 +120,9 @@ def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event:
     def emit(kind: str, payload: dict[str, Any]) -> None:
         if kind == "fold_done":
             log.info("repeat %s fold %s: %s=%.6f (%.1fs)", payload["repeat"], payload["fold"], metric.name, payload["score"], payload["seconds"])
+            if payload.get("clipped_predictions"):
+                log.warning("repeat %s fold %s: %d predictions clipped into %s's domain (%s)", payload["repeat"], payload["fold"],
+                            payload["clipped_predictions"], metric.name, metric.domain.describe() if metric.domain else "")
         if on_event:
             on_event(kind, payload)
 

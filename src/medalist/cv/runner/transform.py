@@ -206,10 +206,7 @@ def split_transform(data, exp, metric: Metric, train_rows: pl.DataFrame) -> Targ
 def prepare_transform(exp, data, metric: Metric, where: str) -> str:
     """Before a run folder exists: the resolved transform of ``exp`` for ``data`` (a CompetitionData),
     with every target column checked against the metric's domain and the transform's (DataError)."""
-    try:
-        kind = resolve_transform(exp.target_transform, data.task, metric)
-    except ConfigError as e:
-        raise e.within(where) from None
+    kind = resolve_transform(exp.target_transform, data.task, metric, where)
     for column in data.target:
         check_targets(data.train.get_column(column).to_numpy(), column, metric, kind)
     return kind
