@@ -155,3 +155,18 @@ def test_a_raising_metric_is_a_run_error_naming_run_fold_metric(prices_ws):
     msg = str(e.value)
     assert "run 'fast-001' repeat 0 fold 0" in msg and "metric 'boom_rmse'" in msg
     assert "ValueError: cannot score these" in msg and "min " in msg and "max " in msg and "0 NaN" in msg
+
+
+@pytest.mark.slow
+def test_benchmark_default_equals_the_hand_log1p_loop(capsys):
+    from tests.conftest import load_benchmark
+
+    bench = load_benchmark("target_transform")
+    assert bench.main(["--rows", "3000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    default, hand, none = out["results"]
+    assert out["train_rows"] == 2400 and out["holdout_rows"] == 600
+    assert default["target_transform"] == "log1p" and none["target_transform"] == "none"
+    assert out["max_abs_test_diff_default_vs_hand"] == 0.0
+    assert default["holdout_rmsle"] == hand["holdout_rmsle"] and default["oof_rmsle"] == hand["oof_rmsle"]
+    assert default["holdout_rmsle"] < none["holdout_rmsle"]
