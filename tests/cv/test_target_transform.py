@@ -70,8 +70,14 @@ def test_auto_resolves_from_the_metric_and_task():
         resolve_transform("log1p", "binary", get_metric("auc"))
 
 
-def test_default_is_log1p_for_rmsle_and_oof_is_on_the_price_scale(prices_ws):
+def test_default_is_log1p_for_rmsle_and_oof_is_on_the_price_scale(prices_ws, monkeypatch):
+    import medalist.cv.runner.loop as loop
+
+    seen, real = [], loop._context
+    monkeypatch.setattr(loop, "_context", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
     run = train(prices_ws, Path("configs/fast.yaml"), tracking=False)
+    # models see the log1p target and can map their valid predictions back for the metric
+    assert len(seen) == 3 and seen[0].inverse_target(np.log1p(np.array([326.0])))[0] == pytest.approx(326.0)
     assert run.record.model_extra["target_transform"] == "log1p"
     assert [f["target_transform"] for f in fold_infos(run)] == [{"kind": "log1p", "lambda": None}] * 3
     oof = run.oof()["pred"].to_numpy()

@@ -92,6 +92,7 @@ class _Split:
         for seed in seeds:
             tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
             ctx = _context(self.data, self.exp, self.metric, seed, self.curves, tag, use)
+            ctx.inverse_target = self.tt.inverse if self.tt.kind != "none" else None
             model = make().fit(tr, va, ctx)
             pv += model.predict(self.va) / len(seeds)
             pt += model.predict(self.te) / len(seeds)

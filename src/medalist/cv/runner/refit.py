@@ -42,6 +42,7 @@ def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scor
         for seed in exp.seeds:
             ctx = _context(data, exp, metric, seed, [], {}, use)
             ctx.num_iterations = n_iter
+            ctx.inverse_target = tt.inverse if tt.kind != "none" else None
             model = make().fit(fit_rows, None, ctx)
             p = model.predict(test) / len(exp.seeds)
             pred = p if pred is None else pred + p
