@@ -34,10 +34,10 @@ from typing import Any
 # fit 3-40x slower at random (see runner_overhead.py). Set before LightGBM loads; both sides get it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import lightgbm as lgb  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-import yaml  # noqa: E402
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import yaml
 
 THREADS = 2
 SEED = 42
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
     print(f"{res['dataset']}, metric rmsle: {res['train_rows']} train rows (5 folds), {res['holdout_rows']} hidden holdout rows")
-    print(f"| method | target | OOF rmsle | holdout rmsle | seconds |\n|---|---|---|---|---|")
+    print("| method | target | OOF rmsle | holdout rmsle | seconds |\n|---|---|---|---|---|")
     for r in res["results"]:
         print(f"| {r['method']} | {r['target_transform']} | {r['oof_rmsle']:.6f} | {r['holdout_rmsle']:.6f} | {r['seconds']:.1f} |")
     print(f"max |test prediction difference|, medalist default vs hand loop: {res['max_abs_test_diff_default_vs_hand']:.3g}")

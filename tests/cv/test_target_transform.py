@@ -14,7 +14,7 @@ from scipy.stats import boxcox
 from medalist.core.errors import ConfigError, DataError, RunError
 from medalist.cv.predict import predict_run
 from medalist.cv.runner import train
-from medalist.cv.runner.transform import TargetTransform, finish, resolve_transform
+from medalist.cv.runner.transform import TargetTransform, finish, fit_transform, resolve_transform
 from medalist.metrics.registry import Domain, get_metric, register_metric
 from medalist.workspace.competition import init_local_competition, load_source
 from medalist.workspace.folds import Folds, build_folds
@@ -71,7 +71,7 @@ def test_auto_resolves_from_the_metric_and_task():
 
 
 def test_default_is_log1p_for_rmsle_and_oof_is_on_the_price_scale(prices_ws, monkeypatch):
-    import medalist.cv.runner.loop as loop
+    from medalist.cv.runner import loop
 
     seen, real = [], loop._context
     monkeypatch.setattr(loop, "_context", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
@@ -176,3 +176,15 @@ def test_benchmark_default_equals_the_hand_log1p_loop(capsys):
     assert out["max_abs_test_diff_default_vs_hand"] == 0.0
     assert default["holdout_rmsle"] == hand["holdout_rmsle"] and default["oof_rmsle"] == hand["oof_rmsle"]
     assert default["holdout_rmsle"] < none["holdout_rmsle"]
+
+
+@pytest.mark.parametrize("kind", ["log1p", "sqrt", "box-cox", "none"])
+def test_inverse_undoes_forward(kind):
+    y = np.array([0.5, 3.0, 326.0, 18823.0])
+    t = fit_transform(kind, y)
+    assert np.allclose(t.inverse(t.forward(y)), y, rtol=1e-10)
+    if kind == "box-cox":
+        assert t.lam == pytest.approx(boxcox(y)[1], rel=1e-12)
+        assert np.isfinite(t.inverse(np.array([-1e6, 1e6]) * np.sign(t.lam))[0])  # the edge, not NaN
+    if kind == "sqrt":
+        assert t.inverse(np.array([-2.0]))[0] == 0.0

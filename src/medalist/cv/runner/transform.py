@@ -35,9 +35,21 @@ from medalist.core.errors import ConfigError, DataError, RunError
 from medalist.core.io import atomic_write_text
 from medalist.metrics.registry import Metric
 
-__all__ = ["TRANSFORMS", "TargetTransform", "resolve_transform", "fit_transform", "check_targets", "finish",
-           "score_fold", "transform_path", "save_transform", "load_transform", "split_transform",
-           "prepare_transform", "run_fields"]
+__all__ = [
+    "TRANSFORMS",
+    "TargetTransform",
+    "check_targets",
+    "finish",
+    "fit_transform",
+    "load_transform",
+    "prepare_transform",
+    "resolve_transform",
+    "run_fields",
+    "save_transform",
+    "score_fold",
+    "split_transform",
+    "transform_path",
+]
 
 TRANSFORMS = ("none", "log1p", "sqrt", "box-cox", "auto")
 _LOG_METRICS = ("rmsle", "msle")
@@ -66,7 +78,10 @@ class TargetTransform:
         return y
 
     def inverse(self, p: np.ndarray) -> np.ndarray:
-        """A prediction on the transformed scale back on the target's scale (always finite for finite ``p``)."""
+        """A prediction on the transformed scale back on the target's scale (box-cox: ``p`` is first clipped
+        into the range its inverse is defined on; sqrt: negative ``p`` map to 0)."""
+        if self.kind == "none":
+            return p
         p = np.asarray(p, dtype=np.float64)
         if self.kind == "log1p":
             return np.expm1(p)
@@ -81,7 +96,7 @@ class TargetTransform:
             elif lam < 0:
                 p = np.minimum(p, np.nextafter(-1.0 / lam, -np.inf))
             return inv_boxcox(p, lam)
-        return p
+        raise ValueError(f"unknown target transform {self.kind!r}")
 
     def frames(self, target: str, *frames: pl.DataFrame | None) -> list[pl.DataFrame | None]:
         """``frames`` with column ``target`` replaced by ``forward`` of it (None stays None)."""
@@ -162,7 +177,7 @@ def score_fold(metric: Metric, y: np.ndarray, pred: np.ndarray, where: str, weig
     """``metric(y, pred)``; any exception it raises becomes a RunError naming ``where`` and the values."""
     try:
         return metric(y, pred, weight) if weight is not None else metric(y, pred)
-    except Exception as e:  # noqa: BLE001 - a metric is user code; its failure is explained, not re-raised
+    except Exception as e:  # a metric is user code: its failure is explained, not re-raised
         p = np.asarray(pred, dtype=np.float64) if np.asarray(pred).dtype != object else np.zeros(0)
         stats = (f"predictions min {np.nanmin(p):.6g}, max {np.nanmax(p):.6g}, {int(np.isnan(p).sum())} NaN"
                  if p.size and not np.isnan(p).all() else f"{p.size} predictions, all NaN or none")
