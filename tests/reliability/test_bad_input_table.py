@@ -117,6 +117,8 @@ CASES = [
          ("parms", "params")),
     Case("cfg-chunk-rows", "config", "predict.chunk_rows is not a positive integer", TRAIN_BAD, ("chunk_rows",),
          cfg(GOOD + "predict: {chunk_rows: -5}\n")),
+    Case("cfg-transform-classification", "config", "target_transform on a classification task", TRAIN_BAD,
+         ("target_transform", "'log1p' on a binary task"), cfg(GOOD + "target_transform: log1p\n")),
     Case("cfg-selection-column", "config", "model_selection_by names a missing column", TRAIN_BAD, ("column_known", "clinic_nam"),
          cfg(GOOD + "model_selection_by: {column_known: clinic_nam}\n")),
     # ---------------------------------------------------------------- competition config

@@ -94,7 +94,9 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
         print(json.dumps({"info": rec.to_json(), "metrics": m, "config": r.config,
                           "importance": imp.head(30).to_dicts() if imp is not None else None}, default=str))
         return
-    console.print(f"[bold]{r.id}[/]  model={rec.model}  status={rec.status}  folds={rec.folds_hash}  seeds={rec.seeds}")
+    tt = (rec.model_extra or {}).get("target_transform")
+    console.print(f"[bold]{r.id}[/]  model={rec.model}  status={rec.status}  folds={rec.folds_hash}  seeds={rec.seeds}"
+                  + (f"  target_transform={tt}" if tt else ""))
     if m:
         table = Table(title=f"{m['metric']} per fold")
         for c in ("repeat", "fold", "score", "best iters", "seconds", "n_valid"):

@@ -148,6 +148,9 @@ class ExperimentConfig(Strict):
     model: ModelConfig
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
     weight: str | None = None
+    # Regression target as the models fit it (predictions are mapped back); auto: log1p for rmsle/msle,
+    # none otherwise. Applied by medalist.cv.runner.transform.
+    target_transform: Literal["auto", "none", "log1p", "sqrt", "box-cox"] = "auto"
     seeds: list[int] = Field(default_factory=lambda: [42])
     full_fit: bool = False
     threads: int | None = None

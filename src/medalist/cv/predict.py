@@ -10,7 +10,9 @@ wrote to ``test.parquet``:
 3. per split of the saved folds: per-fold blocks (``target_encode``) are fitted on the split's train
    rows, each seed's saved model predicts the test rows, and under ``model_selection_by`` the reduced
    model's prediction is taken for rows whose key value the split's train rows never had;
-4. splits are averaged in the folds' order (or the full-data models are used when the run refit).
+4. each split's seed-averaged prediction is mapped back by the split's saved target transform
+   (``models/r<repeat>_f<fold>.target.json``) and clipped into the metric's domain recorded in run.json;
+5. splits are averaged in the folds' order (or the full-data models are used when the run refit).
 
 >>> ws = Workspace.find()
 >>> pred = predict_run(ws.runs_dir / "lgbm-001", ws)
@@ -30,7 +32,9 @@ import yaml
 from medalist.core.config import ExperimentConfig
 from medalist.core.errors import FoldsError, RunError
 from medalist.cv.runner.selection import _known, _pick
+from medalist.cv.runner.transform import load_transform
 from medalist.features import apply_static, build_plan, fold_labels
+from medalist.metrics.registry import Domain
 from medalist.models import load_model
 from medalist.runs.record import RunRecord
 from medalist.runs.store import Run  # noqa: F401  (doctest namespace)
@@ -61,6 +65,19 @@ def _seed_mean(run_dir: Path, stem: str, seeds: list[int], frame: pl.DataFrame, 
     for seed in seeds:
         out += load_model(run_dir / "models" / f"{stem.format(seed=seed)}").predict(frame) / len(seeds)
     return out
+
+
+def _finisher(run_dir: Path, rec: RunRecord):
+    """``finish(pred, stem)``: the run's saved transform of split ``stem`` inverted, then its domain clip."""
+    extra = rec.model_extra or {}
+    kind = extra.get("target_transform") or "none"
+    domain = Domain(**extra["prediction_domain"]) if extra.get("prediction_domain") else None
+
+    def finish(pred: np.ndarray, stem: str) -> np.ndarray:
+        p = load_transform(run_dir, stem, kind, rec.id).inverse(pred)
+        return domain.clip(p) if domain is not None else p
+
+    return finish
 
 
 def _shape(data: CompetitionData, rows: int) -> tuple[int, ...]:
@@ -95,6 +112,7 @@ def predict_run(run_dir: Path, ws) -> np.ndarray:
     splits, full = model_splits(run_dir)
     seeds = list(exp.seeds)
     sel = exp.model_selection_by
+    finish = _finisher(run_dir, rec)
     needs_folds = plan.per_fold or (sel is not None and not rec.full_fit)
     if needs_folds and not Path(ws.folds_path).is_file():
         raise FoldsError(str(ws.folds_path), expected=f"the folds run '{rec.id}' was trained on (its per-fold blocks and "
@@ -105,7 +123,7 @@ def predict_run(run_dir: Path, ws) -> np.ndarray:
         if not full:
             raise RunError(f"run '{rec.id}'", expected="full-data models under models/ (full_s<seed>)", found="none",
                            fix="retrain the run; models are saved by medalist train")
-        return _predict_full(run_dir, data, plan, folds, seeds, sel)
+        return _predict_full(run_dir, data, plan, folds, seeds, sel, finish)
     if not splits:
         raise RunError(f"run '{rec.id}'", expected="per-fold models under models/ (r<repeat>_f<fold>_s<seed>)", found="none",
                        fix="retrain the run; models are saved by medalist train")
@@ -114,7 +132,7 @@ def predict_run(run_dir: Path, ws) -> np.ndarray:
     total = np.zeros(shape)
     if folds is None:
         for r, f in splits:
-            total += _seed_mean(run_dir, f"r{r}_f{f}_s{{seed}}", seeds, te, shape) / len(splits)
+            total += finish(_seed_mean(run_dir, f"r{r}_f{f}_s{{seed}}", seeds, te, shape), f"r{r}_f{f}") / len(splits)
         return total
     inner = fold_labels(folds, data.train) if plan.per_fold else {}
     todo = folds.splits(data.train)
@@ -127,15 +145,15 @@ def predict_run(run_dir: Path, ws) -> np.ndarray:
             va = data.train[split.valid_idx]
             tr, _, te_s, _ = plan.for_split(tr, va, te_s, inner[split.repeat][split.train_idx])
         stem = f"r{split.repeat}_f{split.fold}_s{{seed}}"
-        pt = _seed_mean(run_dir, stem, seeds, te_s, shape)
+        pt = finish(_seed_mean(run_dir, stem, seeds, te_s, shape), f"r{split.repeat}_f{split.fold}")
         if sel is not None:
-            pt_u = _seed_mean(run_dir, stem + "_unknown", seeds, te_s, shape)
+            pt_u = finish(_seed_mean(run_dir, stem + "_unknown", seeds, te_s, shape), f"r{split.repeat}_f{split.fold}")
             pt = _pick(_known(sel.column_known, tr, te_s), pt, pt_u)
         total += pt / len(todo)
     return total
 
 
-def _predict_full(run_dir: Path, data: CompetitionData, plan, folds: Folds | None, seeds: list[int], sel) -> np.ndarray:
+def _predict_full(run_dir: Path, data: CompetitionData, plan, folds: Folds | None, seeds: list[int], sel, finish) -> np.ndarray:
     """The full-data refit's prediction (see :mod:`medalist.cv.runner.refit`)."""
     train, test = data.train, data.test
     if plan.per_fold and folds is not None:
@@ -147,7 +165,7 @@ def _predict_full(run_dir: Path, data: CompetitionData, plan, folds: Folds | Non
         for seed in seeds:
             p = load_model(run_dir / "models" / f"full_s{seed}{suffix}").predict(test) / len(seeds)
             pred = p if pred is None else pred + p
-        preds.append(pred)
+        preds.append(finish(pred, "full"))
     if len(preds) == 2:
         return _pick(_known(sel.column_known, train, test), preds[0], preds[1])
     return preds[0]

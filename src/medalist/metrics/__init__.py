@@ -4,6 +4,7 @@ Imports only :mod:`medalist.core`."""
 from medalist.metrics import scores as _scores  # noqa: F401  (registers the built-in metrics)
 from medalist.metrics.registry import (
     METRICS,
+    Domain,
     Metric,
     get_metric,
     list_metrics,
@@ -11,4 +12,4 @@ from medalist.metrics.registry import (
 )
 from medalist.metrics.scores import map_at_k
 
-__all__ = ["Metric", "METRICS", "get_metric", "list_metrics", "register_metric", "map_at_k"]
+__all__ = ["Metric", "Domain", "METRICS", "get_metric", "list_metrics", "register_metric", "map_at_k"]

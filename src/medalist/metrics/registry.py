@@ -27,12 +27,63 @@ from typing import Any, Literal
 from medalist.core.errors import ConfigError, did_you_mean
 from medalist.core.registry import Registry
 
-__all__ = ["Metric", "METRICS", "get_metric", "list_metrics", "register_metric"]
+__all__ = ["Metric", "Domain", "METRICS", "get_metric", "list_metrics", "register_metric"]
 
 Direction = Literal["maximize", "minimize"]
 Needs = Literal["proba", "label", "value"]
 _DIRECTIONS = ("maximize", "minimize")
 _NEEDS = ("proba", "label", "value")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a metric can score: ``low``/``high`` bounds (None: unbounded), each open or closed.
+
+    Predictions outside are clipped into it before scoring (an open bound clips to the next float
+    inside); with ``targets=True`` the targets must lie inside too (rmsle: ``y > -1``), which the
+    runner checks before a run folder exists.
+
+    >>> d = Domain(low=-1.0, low_open=True)
+    >>> d.contains([-1.0, 0.0, 5.0]).tolist(), float(d.clip([-3.0])[0]) > -1.0, d.describe()
+    ([False, True, True], True, 'values > -1.0')
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    targets: bool = True
+
+    def contains(self, values) -> Any:
+        """A boolean array: which values lie inside (NaN is outside)."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=float)
+        ok = ~np.isnan(v)
+        if self.low is not None:
+            ok &= (v > self.low) if self.low_open else (v >= self.low)
+        if self.high is not None:
+            ok &= (v < self.high) if self.high_open else (v <= self.high)
+        return ok
+
+    def clip(self, values) -> Any:
+        """``values`` clipped into the domain (NaN stays NaN)."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=float)
+        lo = None if self.low is None else (np.nextafter(self.low, np.inf) if self.low_open else self.low)
+        hi = None if self.high is None else (np.nextafter(self.high, -np.inf) if self.high_open else self.high)
+        return np.clip(v, lo, hi) if lo is not None or hi is not None else v
+
+    def describe(self) -> str:
+        """The domain in words, e.g. ``values > -1.0`` or ``values in [0.0, 1.0]``."""
+        if self.low is not None and self.high is not None:
+            return f"values in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"values {'>' if self.low_open else '>='} {self.low}"
+        if self.high is not None:
+            return f"values {'<' if self.high_open else '<='} {self.high}"
+        return "any value"
 
 
 @dataclass(frozen=True)
@@ -48,6 +99,7 @@ class Metric:
     fn: Callable[[Any, Any, Any], float]
     direction: Direction
     needs: Needs
+    domain: Domain | None = None  # what it can score; None: any finite value
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         return float(self.fn(y_true, y_pred, sample_weight))
@@ -99,8 +151,12 @@ def _display(name: str, params: dict) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
 
-def register_metric(name: str, *, direction: Direction, needs: Needs = "proba", overwrite: bool = False):
+def register_metric(name: str, *, direction: Direction, needs: Needs = "proba", overwrite: bool = False,
+                    domain: Domain | None = None):
     """Register ``fn(y_true, y_pred, sample_weight=None, **params)`` as metric ``name``.
+
+    ``domain`` declares the values it can score (see :class:`Domain`); the runner clips predictions
+    into it before scoring and refuses targets outside it.
 
     >>> from sklearn import metrics as skm
     >>> @register_metric("neg_mae", direction="maximize", needs="value", overwrite=True)
@@ -128,7 +184,7 @@ def register_metric(name: str, *, direction: Direction, needs: Needs = "proba", 
             if missing:
                 raise ConfigError(f"metric '{name}'", expected=f"a value for {', '.join(missing)}",
                                   found="none", fix=f"write {{name: {name}, {missing[0]}: ...}}")
-            return Metric(_display(name, full), functools.partial(_call, fn, full), direction, needs)
+            return Metric(_display(name, full), functools.partial(_call, fn, full), direction, needs, domain)
 
         METRICS.register(name, factory, overwrite=overwrite)
         return fn

@@ -9,11 +9,13 @@ from scipy.special import rel_entr
 from sklearn import metrics as skm
 
 from medalist.core.errors import ConfigError
-from medalist.metrics.registry import METRICS, register_metric
+from medalist.metrics.registry import METRICS, Domain, register_metric
 
 __all__ = ["map_at_k"]
 
 _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] before a log
+_PROBA = Domain(low=0.0, high=1.0)  # probabilities (binary targets are 0/1, inside it too)
+_PROBA_PRED = Domain(low=0.0, high=1.0, targets=False)  # probabilities; targets are class ids
 
 
 # ---------------------------------------------------------------- conversions
@@ -70,13 +72,13 @@ def pauc(y_true, y_pred, sample_weight=None, min_tpr=0.8):
     return 0.5 * max_fpr**2 + (max_fpr - 0.5 * max_fpr**2) / (1.0 - 0.5) * (scaled - 0.5)
 
 
-@register_metric("logloss", direction="minimize")
+@register_metric("logloss", direction="minimize", domain=_PROBA)
 def logloss(y_true, y_pred, sample_weight=None):
     p = np.clip(_binary_proba(y_pred), _EPS, 1 - _EPS)
     return skm.log_loss(y_true, p, sample_weight=sample_weight, labels=[0, 1])
 
 
-@register_metric("mlogloss", direction="minimize")
+@register_metric("mlogloss", direction="minimize", domain=_PROBA_PRED)
 def mlogloss(y_true, y_pred, sample_weight=None):
     p = np.clip(np.asarray(y_pred, dtype=float), _EPS, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
@@ -104,8 +106,9 @@ def rmse(y_true, y_pred, sample_weight=None):
     return skm.root_mean_squared_error(y_true, y_pred, sample_weight=sample_weight)
 
 
-@register_metric("rmsle", direction="minimize", needs="value")
+@register_metric("rmsle", direction="minimize", needs="value", domain=Domain(low=-1.0, low_open=True))
 def rmsle(y_true, y_pred, sample_weight=None):
+    """RMSE of ``log1p`` values: targets and predictions must be > -1 (the runner clips predictions)."""
     return skm.root_mean_squared_log_error(y_true, y_pred, sample_weight=sample_weight)
 
 
@@ -129,7 +132,7 @@ def qwk(y_true, y_pred, sample_weight=None):
     return skm.cohen_kappa_score(yt.astype(int), yl, weights="quadratic", sample_weight=sample_weight)
 
 
-@register_metric("kl", direction="minimize")
+@register_metric("kl", direction="minimize", domain=_PROBA_PRED)
 def kl(y_true, y_pred, sample_weight=None):
     """HMS-style KL(y_true || y_pred) per row, averaged (= torch KLDivLoss 'batchmean')."""
     p = np.clip(np.asarray(y_pred, dtype=float), _EPS, 1.0)

@@ -50,6 +50,9 @@ class FitContext:
     workdir: Path | None = None
     threads: int | None = None
     chunk_rows: int | None = None  # rows per predict slice; None: PREDICT_CHUNK_ROWS
+    # The runner's target_transform: the frames' target column holds forward(y); this maps a prediction on
+    # that scale back to the target's own (what ``metric`` scores). None: the target is untransformed.
+    inverse_target: Callable[[np.ndarray], np.ndarray] | None = None
 
     def y(self, frame: pl.DataFrame) -> np.ndarray:
         return target_array(self.task, self.target, frame)

@@ -21,6 +21,7 @@ import polars as pl
 from medalist.core.config import ExperimentConfig
 from medalist.cv.runner.fitting import _context, _model_factory, _y
 from medalist.cv.runner.selection import _known, _pick, _reduced_features
+from medalist.cv.runner.transform import TargetTransform, finish, save_transform, score_fold, split_transform
 from medalist.features import FeaturePlan, fold_labels
 from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
@@ -80,15 +81,19 @@ class _Split:
     run_dir: Path | None
     best: list = field(default_factory=list)
     curves: list = field(default_factory=list)
+    tt: TargetTransform = field(default_factory=TargetTransform)  # fitted on this split's train rows
+    clipped: int = 0  # predictions clipped into the metric's domain
 
     def fit(self, use: list[str], suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
         """One fresh model per seed on ``use``; the seed-averaged valid and test predictions."""
         make, seeds, split = _model_factory(self.exp), self.exp.seeds, self.split
         pv, pt = np.zeros(self.shape(len(split.valid_idx))), np.zeros(self.shape(self.te.height))
+        tr, va = self.tt.frames(self.data.target[0], self.tr, self.va)
         for seed in seeds:
             tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
             ctx = _context(self.data, self.exp, self.metric, seed, self.curves, tag, use)
-            model = make().fit(self.tr, self.va, ctx)
+            ctx.inverse_target = self.tt.inverse if self.tt.kind != "none" else None
+            model = make().fit(tr, va, ctx)
             pv += model.predict(self.va) / len(seeds)
             pt += model.predict(self.te) / len(seeds)
             self.best.append(getattr(model, "best_iteration", None))
@@ -97,7 +102,16 @@ class _Split:
                 self.res.importance.append({**tag, **imp})
             if self.run_dir is not None:
                 model.save(self.run_dir / "models" / f"r{split.repeat}_f{split.fold}_s{seed}{suffix}")
+        save_transform(self.run_dir, f"r{split.repeat}_f{split.fold}", self.tt)
+        (pv, nv), (pt, nt) = finish(pv, self.tt, self.metric), finish(pt, self.tt, self.metric)
+        self.clipped += nv + nt
         return pv, pt
+
+    def score(self, pred: np.ndarray, what: str = "") -> float:
+        """The metric on this split's valid rows (a metric that raises is a RunError naming the fold)."""
+        run = f"run '{self.run_dir.name}'" if self.run_dir is not None else "CV"
+        where = f"{run} repeat {self.split.repeat} fold {self.split.fold}{what}"
+        return score_fold(self.metric, _y(self.data, self.va), pred, where)
 
 
 def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -109,17 +123,17 @@ def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tupl
     if sel is not None:
         pv_u, pt_u = s.fit(_reduced_features(s.exp, features, cols), "_unknown")
         known_v, known_t = _known(sel.column_known, s.tr, s.va), _known(sel.column_known, s.tr, s.te)
-        y_va = _y(s.data, s.va)
         extra_info = {
-            "score_full_model": s.metric(y_va, pv), "score_reduced_model": s.metric(y_va, pv_u),
+            "score_full_model": s.score(pv, " (full model)"), "score_reduced_model": s.score(pv_u, " (reduced model)"),
             "valid_known_share": float(known_v.mean()), "test_known_share": float(known_t.mean()),
         }
         pv, pt = _pick(known_v, pv, pv_u), _pick(known_t, pt, pt_u)
     split = s.split
     info = {
-        "repeat": split.repeat, "fold": split.fold, "score": s.metric(_y(s.data, s.va), pv),
+        "repeat": split.repeat, "fold": split.fold, "score": s.score(pv),
         "best_iterations": s.best, "seconds": round(time.perf_counter() - t0, 3),
         "n_train": len(split.train_idx), "n_valid": len(split.valid_idx), **extra_info,
+        "target_transform": s.tt.as_dict(), "clipped_predictions": s.clipped,
     }
     s.res.curves.extend(s.curves)
     return pv, pt, info
@@ -171,7 +185,7 @@ def run_cv(
             if inner:
                 tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
                 cols = [*data.features, *extra]
-            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir)
+            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir, tt=split_transform(data, exp, metric, tr))
             pv, pt, info = _run_split(s, cols, features)
             if parts is not None:
                 _save_part(parts, split.repeat, split.fold, pv, pt, info)

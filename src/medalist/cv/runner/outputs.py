@@ -10,6 +10,7 @@ import polars as pl
 from medalist.core.config import ExperimentConfig
 from medalist.cv.runner.fitting import _y
 from medalist.cv.runner.loop import CVResult
+from medalist.cv.runner.transform import score_fold
 from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
@@ -27,10 +28,10 @@ def _frame(ids: pl.Series, pred: np.ndarray, cols: list[str], extra: dict[str, A
     return pl.DataFrame(data)
 
 
-def _score_summary(metric: Metric, data: CompetitionData, res: CVResult) -> dict[str, Any]:
+def _score_summary(metric: Metric, data: CompetitionData, res: CVResult, where: str = "OOF") -> dict[str, Any]:
     fold_scores = [s["score"] for s in res.scores]
     valid = ~np.isnan(res.oof.reshape(len(res.oof), -1)).any(axis=1)
-    overall = metric(_y(data, data.train)[valid], res.oof[valid])
+    overall = score_fold(metric, _y(data, data.train)[valid], res.oof[valid], where)
     return {
         "metric": metric.name,
         "direction": metric.direction,
@@ -55,7 +56,7 @@ def write_outputs(w: RunWriter, data: CompetitionData, exp: ExperimentConfig, me
     if res.curves:
         w.parquet("curves.parquet", pl.DataFrame(res.curves))
     w.versions()  # after the fit: the libraries it names are loaded
-    summary = _score_summary(metric, data, res)
+    summary = _score_summary(metric, data, res, f"run '{w.id}' OOF")
     summary["full_fit"] = exp.full_fit
     if exp.model_selection_by is not None:
         summary["model_selection_by"] = {

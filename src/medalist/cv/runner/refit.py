@@ -9,6 +9,7 @@ import numpy as np
 from medalist.core.config import ExperimentConfig
 from medalist.cv.runner.fitting import _context, _model_factory
 from medalist.cv.runner.selection import _known, _pick, _reduced_features
+from medalist.cv.runner.transform import finish, save_transform, split_transform
 from medalist.features import FeaturePlan, fold_labels
 from medalist.metrics.registry import Metric
 from medalist.workspace.data import CompetitionData
@@ -29,6 +30,9 @@ def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scor
         labels = fold_labels(folds, data.train)
         train, _, test, extra = features.for_split(train, train.clear(), test, labels[min(labels)])
         cols = [*cols, *extra]
+    tt = split_transform(data, exp, metric, train)  # fitted on every train row
+    fit_rows = tt.frames(data.target[0], train)[0]
+    save_transform(run_dir, "full", tt)
     variants = [(cols, "")]
     if exp.model_selection_by is not None:
         variants.append((_reduced_features(exp, features, cols), "_unknown"))
@@ -38,12 +42,13 @@ def _full_fit(data: CompetitionData, exp: ExperimentConfig, metric: Metric, scor
         for seed in exp.seeds:
             ctx = _context(data, exp, metric, seed, [], {}, use)
             ctx.num_iterations = n_iter
-            model = make().fit(train, None, ctx)
+            ctx.inverse_target = tt.inverse if tt.kind != "none" else None
+            model = make().fit(fit_rows, None, ctx)
             p = model.predict(test) / len(exp.seeds)
             pred = p if pred is None else pred + p
             if run_dir is not None:
                 model.save(run_dir / "models" / f"full_s{seed}{suffix}")
-        preds.append(pred)
+        preds.append(finish(pred, tt, metric)[0])
     if len(preds) == 2:
         return _pick(_known(exp.model_selection_by.column_known, train, test), preds[0], preds[1])
     return preds[0]

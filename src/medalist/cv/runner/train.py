@@ -15,6 +15,7 @@ from medalist.cv.runner.loop import Event, run_cv
 from medalist.cv.runner.outputs import write_outputs
 from medalist.cv.runner.refit import _full_fit
 from medalist.cv.runner.selection import _check_selection
+from medalist.cv.runner.transform import prepare_transform, run_fields
 from medalist.features import FeaturePlan, apply_static, build_plan
 from medalist.metrics.registry import Metric, get_metric
 from medalist.runs.graph import derive_inputs
@@ -40,6 +41,7 @@ class _Prepared:
     folds: Folds
     plan: FeaturePlan
     config_hash: str
+    transform: str = "none"  # the resolved target_transform
 
 
 def _config_hash(resolved: dict, ws: Workspace, folds: Folds) -> str:
@@ -69,6 +71,7 @@ def _prepare(ws: Workspace, config_path: Path, overrides: list[str] | None) -> _
     except ConfigError as e:
         raise e.within(f"{config_path}: model") from None
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    transform = prepare_transform(exp, data, metric, f"{config_path}: target_transform")  # targets in the metric's domain
     folds = Folds.load(ws.folds_path)
     _check_folds(ws, data, folds)
     # static features now, before a run folder exists: a bad block is an error with nothing written
@@ -76,7 +79,7 @@ def _prepare(ws: Workspace, config_path: Path, overrides: list[str] | None) -> _
     data = apply_static(plan, data)
     if exp.model_selection_by is not None:
         _check_selection(exp, data, plan, config_path)
-    return _Prepared(exp, resolved, metric, data, folds, plan, _config_hash(resolved, ws, folds))
+    return _Prepared(exp, resolved, metric, data, folds, plan, _config_hash(resolved, ws, folds), transform)
 
 
 def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list[str] | None, resume: str | None,
@@ -88,6 +91,7 @@ def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list
         config_hash=p.config_hash, folds_hash=p.folds.hash, train_hash=p.folds.meta.get("train_hash"),
         seeds=exp.seeds, full_fit=exp.full_fit, note=note if note is not None else exp.note,
         task=data.task, classes=data.classes, pred_columns=pred_columns(data.task, data.classes, data.target),
+        **run_fields(p.transform, p.metric),
         inputs=derive_inputs(p.resolved, per_fold={s.block.name for s in p.plan.steps if s.block.per_fold} | {"target_encode"}),
     )
     if not resume:
@@ -116,6 +120,9 @@ def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event:
     def emit(kind: str, payload: dict[str, Any]) -> None:
         if kind == "fold_done":
             log.info("repeat %s fold %s: %s=%.6f (%.1fs)", payload["repeat"], payload["fold"], metric.name, payload["score"], payload["seconds"])
+            if payload.get("clipped_predictions"):
+                log.warning("repeat %s fold %s: %d predictions clipped into %s's domain (%s)", payload["repeat"], payload["fold"],
+                            payload["clipped_predictions"], metric.name, metric.domain.describe() if metric.domain else "")
         if on_event:
             on_event(kind, payload)
 
