@@ -278,13 +278,25 @@ def user_module(tmp_path, monkeypatch):
 
 
 def test_dotted_path_user_function(user_module):
-    m = get_metric(f"{user_module}.neg_err")
+    m = get_metric({"name": f"{user_module}.neg_err", "direction": "maximize"})
     assert m.direction == "maximize" and m.needs == "proba"
     assert m([1, 2], [1, 4]) == pytest.approx(-1.0)
     m = get_metric({"name": f"{user_module}:neg_err", "scale": 2.0, "direction": "minimize", "needs": "value"})
     assert (m.direction, m.needs) == ("minimize", "value")
     assert m([1, 2], [1, 4], [1.0, 3.0]) == pytest.approx(-3.0)
-    assert get_metric(f"{user_module}:hits")([1, 2], [1, 3]) == 1.0  # no sample_weight argument needed
+    assert get_metric({"name": f"{user_module}:hits", "direction": "maximize"})([1, 2], [1, 3]) == 1.0  # no sample_weight argument needed
+
+
+def test_dotted_path_needs_a_direction(user_module):
+    with pytest.raises(ConfigError, match="expected a direction.*found none given.*direction: minimize"):
+        get_metric(f"{user_module}.neg_err")
+    import my_comp_metrics
+
+    my_comp_metrics.neg_err.greater_is_better = True  # a function may declare its own direction
+    try:
+        assert get_metric(f"{user_module}.neg_err").direction == "maximize"
+    finally:
+        del my_comp_metrics.neg_err.greater_is_better
 
 
 def test_dotted_path_errors(user_module):

@@ -61,7 +61,7 @@ def test_custom_block_and_metric_paths_are_guarded(covid_ws, monkeypatch, capsys
     assert code == 2 and "features[0].function" in text and "can run commands" in text
     with pytest.raises(ConfigError, match="can run commands"):
         get_metric({"name": "subprocess.call"})
-    assert get_metric({"name": "sklearn.metrics.roc_auc_score"}).name  # modelling code still resolves
+    assert get_metric({"name": "sklearn.metrics.roc_auc_score", "direction": "maximize"}).name  # modelling code still resolves
 
 
 def test_pickles_from_outside_a_workspace_need_an_explicit_flag(covid_ws, tmp_path, monkeypatch):

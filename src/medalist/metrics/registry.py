@@ -205,8 +205,10 @@ def get_metric(spec: str | dict | Metric) -> Metric:
     """Resolve a metric from a name, ``{"name": ..., **params}``, a dotted path, or a Metric.
 
     ``"map@12"`` means ``map@k`` with ``k=12``. A dotted path (``"pkg.mod.fn"`` or
-    ``"pkg.mod:fn"``) imports ``fn(y_true, y_pred[, sample_weight])``; its dict form may give
-    ``direction`` (default ``"maximize"``) and ``needs`` (default ``"proba"``).
+    ``"pkg.mod:fn"``) imports ``fn(y_true, y_pred[, sample_weight])``. Its direction must be known:
+    the dict form's ``direction`` (``"maximize"``/``"minimize"``), else the function's own ``direction``
+    or ``greater_is_better`` attribute; neither is a ConfigError (a guessed direction would make every
+    early stop, tune and blend optimise the wrong way). ``needs`` defaults to ``"proba"``.
 
     >>> get_metric({"name": "pauc", "min_tpr": 0.9}).name
     'pauc(min_tpr=0.9)'
@@ -237,10 +239,22 @@ def get_metric(spec: str | dict | Metric) -> Metric:
     return METRICS.get(name)  # raises ConfigError with did-you-mean
 
 
+def _declared_direction(fn: Callable, path: str) -> str:
+    """The direction a metric function declares about itself, or a ConfigError saying how to give one."""
+    own = getattr(fn, "direction", None)
+    if own is None and isinstance(getattr(fn, "greater_is_better", None), bool):
+        own = "maximize" if fn.greater_is_better else "minimize"
+    if own is None:
+        raise ConfigError(f"metric '{path}'", expected="a direction: maximize (higher is better) or minimize (lower is better)",
+                          found="none given, and the function declares none",
+                          fix=f"write metric: {{name: '{path}', direction: minimize}} (or maximize)")
+    return str(own)
+
+
 def _from_path(path: str, params: dict) -> Metric:
-    direction = params.pop("direction", "maximize")
+    direction = params.pop("direction", None)
     needs = params.pop("needs", "proba")
-    _check_kind(f"metric '{path}'", direction, needs)
+    _check_kind(f"metric '{path}'", direction or "maximize", needs)
     module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
     if not module_name or not attr:
         raise ConfigError(f"metric '{path}'", expected="'package.module.function' or 'package.module:function'",
@@ -259,4 +273,7 @@ def _from_path(path: str, params: dict) -> Metric:
         raise ConfigError(f"metric '{path}'", expected=f"a function '{attr}' in module '{module_name}'",
                           found=f"no such attribute{did_you_mean(attr, names)}")
     check_resolved(fn, path, where=f"metric '{path}'", kind="metric")
+    if direction is None:
+        direction = _declared_direction(fn, path)
+        _check_kind(f"metric '{path}'", direction, needs)
     return Metric(_display(path, params), functools.partial(_call, fn, params), direction, needs)
