@@ -189,7 +189,7 @@ def test_trusted_metric_and_an_untrusted_sibling(trusting_ws, monkeypatch, capsy
     from medalist.workspace.paths import Workspace
 
     Workspace.open(trusting_ws)
-    assert get_metric("my_pkg:neg_abs_err")([1, 2], [1, 4]) == pytest.approx(-1.0)
+    assert get_metric({"name": "my_pkg:neg_abs_err", "direction": "maximize"})([1, 2], [1, 4]) == pytest.approx(-1.0)
     (trusting_ws / "their_pkg.py").write_text(EVIL_MOD.replace("{canary}", str(trusting_ws.parent / "canary")))
     with pytest.raises(ConfigError, match=r"trust: \[their_pkg\]"):
         get_metric("their_pkg:feat")
