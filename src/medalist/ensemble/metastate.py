@@ -21,6 +21,7 @@ from medalist.core.errors import RunError
 __all__ = ["STATE_VERSION", "SavedMeta", "sklearn_state"]
 
 STATE_VERSION = 1
+_PROBA = ("multiclass", "distribution")
 
 State = tuple[dict[str, Any], dict[str, str]]  # (JSON-able state, text files such as a LightGBM model)
 
@@ -40,7 +41,7 @@ def sklearn_state(pipe: Any) -> State | None:
         state.update(kind="logistic", coef=np.atleast_2d(est.coef_).tolist(),
                      intercept=np.ravel(est.intercept_).tolist(), classes=[int(c) for c in est.classes_])
     elif name == "Ridge":
-        state.update(kind="ridge", coef=[np.ravel(est.coef_).tolist()], intercept=np.ravel(est.intercept_).tolist())
+        state.update(kind="ridge", coef=np.atleast_2d(est.coef_).tolist(), intercept=np.ravel(est.intercept_).tolist())
     elif name in ("LGBMClassifier", "LGBMRegressor"):
         state.update(kind="lightgbm", classes=[int(c) for c in est.classes_] if name == "LGBMClassifier" else None)
         texts["booster"] = est.booster_.model_to_string()
@@ -79,11 +80,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _place(proba: np.ndarray, classes: list[int], task: str, width: int) -> np.ndarray:
     """Class probabilities in ``classes`` order -> (n, K) like ``_Sklearn.predict`` (a fold may miss a class)."""
-    k = width if task == "multiclass" else 2
+    k = width if task in _PROBA else 2
     full = np.zeros((len(proba), k))
     for j, c in enumerate(classes):
         full[:, int(c)] = proba[:, j]
-    return full if task == "multiclass" else full[:, 1:2]
+    return full if task in _PROBA else full[:, 1:2]
 
 
 class SavedMeta:
@@ -123,6 +124,9 @@ class SavedMeta:
             return _place(proba, st["classes"], task, self.width)
         z = _linear(X, np.asarray(st["coef"], dtype=np.float64), np.asarray(st["intercept"], dtype=np.float64))
         if self.kind == "ridge":
+            if task == "distribution":  # fractions: clipped at a floor, renormalised per row
+                q = np.clip(z, 1e-6, None)
+                return q / q.sum(axis=1, keepdims=True)
             return np.clip(z, 1e-6, 1 - 1e-6) if task == "binary" else z
         if len(st["classes"]) <= 2:
             p = _expit(z[:, 0])
@@ -150,7 +154,7 @@ class SavedMeta:
             for t in range(3):
                 z += w[c, t] * xp[:, c, t:t + k]
         z += float(st["bias"][0])
-        if self.task == "multiclass":
+        if self.task in _PROBA:
             return _softmax(z)
         if self.task == "binary":
             return _expit(z)
