@@ -176,7 +176,7 @@ def select_members(m: Members, meta: str = "logistic", *, n_trials: int = 20, se
     for f in scored_folds(m, rows):
         inner = fit_mask(m, f, rows)
         if scored_folds(m, inner):
-            kf, pf, vf, _ = _search(m, meta, inner, n_trials=n_trials, seed=seed, kw=kw)
+            kf, pf, vf, _ = _search(m, meta, inner, n_trials=n_trials, seed=seed + 1 + f, kw=kw)
         else:
             kf, pf, vf = list(range(len(m.ids))), {}, None
         res = stack_members(_subset(m, kf), meta, params=pf, folds=[f], test=False, **kw)
