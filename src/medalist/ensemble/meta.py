@@ -19,7 +19,7 @@ import numpy as np
 from medalist.core.errors import ConfigError
 from medalist.core.optional import require
 from medalist.core.registry import Registry
-from medalist.ensemble.metastate import State, sklearn_state
+from medalist.ensemble.metastate import DIST_FLOOR, State, sklearn_state
 
 __all__ = ["META", "SEARCH", "PROBA_TASKS", "MetaModel", "MetaSpec", "meta_inputs", "as_proba", "register_stacker",
            "get_stacker", "list_stackers"]
@@ -158,18 +158,43 @@ def _logistic(spec: MetaSpec) -> MetaModel:
 
 
 class _RidgeProba(_Sklearn):
+    """Ridge; on a distribution task fitted on the fractions with the members' probabilities (not their
+    logs) as inputs, so it is a (regularised, per-class) linear blend; outputs clipped and renormalised."""
+
+    def _x(self, X):
+        c = self.spec.n_members * self.spec.width if self.spec.task == "distribution" else 0
+        return exp_columns(X, c)
+
+    def fit(self, X, y):
+        return super().fit(self._x(X), y)
+
     def predict(self, X):
-        out = self.pipe_.predict(X)
+        out = self.pipe_.predict(self._x(X))
         if self.spec.task == "distribution":
             return renormalise(out)
         out = out.reshape(-1, 1)
         return np.clip(out, _EPS, 1 - _EPS) if self.spec.task == "binary" else out
 
+    def state(self) -> State | None:
+        st = super().state()
+        if st is not None and self.spec.task == "distribution":
+            st[0]["exp_cols"] = self.spec.n_members * self.spec.width
+        return st
+
+
+def exp_columns(X: np.ndarray, n: int) -> np.ndarray:
+    """``X`` with its first ``n`` columns (members' log-probabilities) back to probabilities."""
+    if not n:
+        return X
+    X = np.array(X, dtype=np.float64, copy=True)
+    X[:, :n] = np.exp(X[:, :n])
+    return X
+
 
 def renormalise(p: np.ndarray) -> np.ndarray:
     """Scores clipped at a small positive floor and scaled to sum to one per row (ridge on a distribution),
     as :class:`medalist.ensemble.metastate.SavedMeta` does."""
-    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, None)
+    q = np.clip(np.asarray(p, dtype=np.float64), DIST_FLOOR, None)
     return q / q.sum(axis=1, keepdims=True)
 
 

@@ -22,6 +22,7 @@ __all__ = ["STATE_VERSION", "SavedMeta", "sklearn_state"]
 
 STATE_VERSION = 1
 _PROBA = ("multiclass", "distribution")
+DIST_FLOOR = 1e-3  # a ridge's class fractions are clipped here before renormalising (KL of a 0 is infinite)
 
 State = tuple[dict[str, Any], dict[str, str]]  # (JSON-able state, text files such as a LightGBM model)
 
@@ -105,6 +106,10 @@ class SavedMeta:
         self._booster = None
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
+        n = int(self.state.get("exp_cols") or 0)  # a distribution ridge reads the members' probabilities
+        if n:
+            X = np.array(X, dtype=np.float64, copy=True)
+            X[:, :n] = np.exp(X[:, :n])
         X = _impute(X, self.state["impute"])
         sc = self.state.get("scale")
         if sc is not None:
@@ -125,7 +130,7 @@ class SavedMeta:
         z = _linear(X, np.asarray(st["coef"], dtype=np.float64), np.asarray(st["intercept"], dtype=np.float64))
         if self.kind == "ridge":
             if task == "distribution":  # fractions: clipped at a floor, renormalised per row
-                q = np.clip(z, 1e-6, None)
+                q = np.clip(z, DIST_FLOOR, None)
                 return q / q.sum(axis=1, keepdims=True)
             return np.clip(z, 1e-6, 1 - 1e-6) if task == "binary" else z
         if len(st["classes"]) <= 2:
