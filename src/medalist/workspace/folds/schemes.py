@@ -114,7 +114,15 @@ def parse_gap(gap: int | str) -> tuple[int, str | None]:
 
 
 def _train_ends(t: pl.Series, starts: list[int], span: str, time: str) -> list[int]:
-    """Per block: how many time-sorted rows lie at least ``span`` before the block's first time value."""
+    """Per block: how many time-sorted rows lie at least ``span`` before the block's first time value
+    (a date/datetime column, or ISO timestamp strings as read from a CSV)."""
+    if t.dtype == pl.String:  # ISO timestamps read from a CSV
+        try:
+            t = t.str.to_datetime(time_zone=None, strict=True)
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            pass
+        if t.dtype.is_temporal() and getattr(t.dtype, "time_zone", None):
+            t = t.dt.replace_time_zone(None)
     if not t.dtype.is_temporal():
         raise ConfigError(f"gap {span!r}", expected=f"a date/datetime time column for a time span (column '{time}')",
                           found=f"dtype {t.dtype}", fix="use a gap in rows (an int) or parse the column as a date")
