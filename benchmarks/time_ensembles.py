@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     best_cv = min(cv(p) for p in m.oof)
     best_hold = min(holdout(ws, m, p) for p in m.test)
-    rows = [{"method": f"member {r}", "fit": "-", "cv": cv(p), "holdout": holdout(ws, m, p)} for r, p in zip(m.ids, m.oof)]
+    rows = [{"method": f"member {r}", "fit": "-", "cv": cv(p), "holdout": holdout(ws, m, t)} for r, p, t in zip(m.ids, m.oof, m.test)]
     for method in ("weighted", "hill-climb"):
         for fit, mm in (("old", old), ("time", m)):
             res = blend_members(mm, method)
