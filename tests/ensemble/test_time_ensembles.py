@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
 from medalist.ensemble.blend import blend_members
@@ -52,3 +53,29 @@ def test_nested_selection_on_time_folds_is_time_ordered_too(tm):
     assert sel.per_fold[1]["inner_best"] is None  # only fold 0 before it: no inner CV, all members, defaults
     assert all(sel.per_fold[f]["inner_best"] is not None for f in (2, 3, 4))
     assert np.isnan(sel.oof[tm.fold == 0]).all()
+
+
+@pytest.mark.slow
+def test_time_folds_end_to_end(covid_ws):
+    """A workspace with time folds (gap 0): load_members takes each fold's train rows from folds.parquet,
+    the stack is written with the earliest fold unscored and says so."""
+    from medalist.cv.runner import train
+    from medalist.ensemble import blend, load_members, stack
+    from medalist.workspace.folds import build_folds
+
+    build_folds(covid_ws, scheme="time", k=4, time="pan_day", force=True)
+    cfg = covid_ws.configs_dir / "fast.yaml"
+    a = train(covid_ws, cfg, tracking=False)
+    b = train(covid_ws, cfg, ["model.params.num_leaves=4"], tracking=False)
+    m = load_members(covid_ws, [a.id, b.id])
+    assert m.scheme == "time" and sorted(m.train_masks) == [0, 1, 2, 3]
+    res = stack_members(m, "logistic")
+    for fit in res.fits:
+        assert m.fold[fit["fit_rows"]].max() < fit["fold"]
+    run = stack(covid_ws, [a.id, b.id], "logistic", tracking=False)
+    bl = blend(covid_ws, [a.id, b.id], "weighted", tracking=False)
+    for r in (run, bl):
+        mt = r.metrics
+        assert mt["unscored_folds"] == [0] and mt["scored_folds"] == [1, 2, 3] and "earlier" in mt["cv_scope"]
+        assert [f["fold"] for f in mt["folds"]] == [1, 2, 3] and set(mt["members_on_scored"]) == {a.id, b.id}
+        assert r.oof().filter(pl.col("fold") == 0).get_column("pred").is_nan().all()  # unscored: NaN like never-validated rows
