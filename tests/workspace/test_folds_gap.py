@@ -61,3 +61,15 @@ def test_hour_gap_on_datetimes_and_refusals():
     num = df.with_columns(pl.col("id").alias("tn"))
     with pytest.raises(ConfigError, match="date/datetime"):
         make_folds(num, id_col="id", target=["y"], task="regression", scheme="time", k=3, time="tn", gap="7d")
+
+
+def test_cli_gap_rows_or_span(covid_ws, monkeypatch, capsys):
+    from tests.conftest import run_medalist
+
+    code, out, err = run_medalist(monkeypatch, capsys, "folds", "--scheme", "time", "--time", "pan_day", "--k", "4",
+                                  "--gap", "50", "--force")
+    assert code == 0, err
+    assert covid_ws.__class__.open(covid_ws.root).config.folds.gap == 50  # digits are rows
+    code, out, err = run_medalist(monkeypatch, capsys, "folds", "--scheme", "time", "--time", "pan_day", "--k", "4",
+                                  "--gap", "7d", "--force")
+    assert code == 2 and "date/datetime" in err and "pan_day" in err  # a day number is not a date
