@@ -10,7 +10,7 @@ For each blender/stacker, two ways of fitting fold f's weights / meta model:
 
 * ``old``: on every other fold, later ones included (look-ahead);
 * ``time``: on the rows fold f's own models trained on (earlier folds, the gap respected), as
-  medalist now does on time folds. Fold 0 has nothing earlier: neither is scored on it, so both CVs and
+  medalist now does on time folds (a time stack's test rows: one meta model fitted on every validated row). Fold 0 has nothing earlier: neither is scored on it, so both CVs and
   the best member's CV are over folds 1-4.
 
 Each row: nested CV, its gain over the best member's CV on the same folds, the holdout, and its gain
@@ -90,13 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=40_000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reuse", default=None, help="a workspace made by an earlier run of this benchmark (its members are reused)")
     a = ap.parse_args(argv)
     from medalist.ensemble.blend import blend_members
     from medalist.ensemble.members import load_members
     from medalist.ensemble.stack import stack_members
 
-    ws = make_workspace(Path(tempfile.mkdtemp(prefix="time-ens-")) / "flights", a.rows)
-    m = load_members(ws, members(ws, a.threads))
+    if a.reuse:
+        from medalist.workspace.paths import Workspace
+
+        ws = Workspace.open(Path(a.reuse))
+        ids = sorted(p.name for p in ws.runs_dir.iterdir() if (p / "run.json").is_file())
+    else:
+        ws = make_workspace(Path(tempfile.mkdtemp(prefix="time-ens-")) / "flights", a.rows)
+        ids = members(ws, a.threads)
+        log(f"   workspace {ws.root} (--reuse it)")
+    m = load_members(ws, ids)
     old = dataclasses.replace(m, scheme="", train_masks=None)  # fold f fitted on every other fold
     scored = m.valid & (m.fold >= 1)
     y = m.y

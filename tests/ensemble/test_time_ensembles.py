@@ -29,6 +29,12 @@ def test_fit_rows_never_come_from_a_later_fold(tm):
             assert (tm.fold[fit["pred_rows"]] == f).all()
             assert fit["fit_rows"].max() < fit["pred_rows"].min()  # the rows themselves are earlier in time
         assert np.isnan(res.oof[tm.fold == 0]).all() and not np.isnan(res.oof[tm.fold >= 1]).any()
+        # test rows come after every fold: one meta model fitted on all validated rows predicts them
+        assert res.time_test and res.test_state is not None
+        from medalist.ensemble.metastate import SavedMeta
+
+        np.testing.assert_array_equal(SavedMeta(*res.test_state, task="regression", width=1).predict(
+            np.hstack(tm.test)), res.test)
 
 
 def test_blend_weights_per_fold_use_earlier_folds_only(tm):
@@ -78,4 +84,9 @@ def test_time_folds_end_to_end(covid_ws):
         mt = r.metrics
         assert mt["unscored_folds"] == [0] and mt["scored_folds"] == [1, 2, 3] and "earlier" in mt["cv_scope"]
         assert [f["fold"] for f in mt["folds"]] == [1, 2, 3] and set(mt["members_on_scored"]) == {a.id, b.id}
+        if r is run:  # the saved state re-applies to the run's own test predictions exactly
+            from medalist.ensemble import predict_ensemble
+
+            again = predict_ensemble(run.path, {a.id: a.test(), b.id: b.test()})
+            np.testing.assert_array_equal(again.get_column("pred").to_numpy(), run.test().get_column("pred").to_numpy())
         assert r.oof().filter(pl.col("fold") == 0).get_column("pred").is_nan().all()  # unscored: NaN like never-validated rows

@@ -49,6 +49,9 @@ class StackResult:
     test: np.ndarray
     fits: list[dict[str, Any]] = field(default_factory=list)  # per fold: rows fitted on / predicted
     states: list[State | None] = field(default_factory=list)  # per fold: the meta model's saved state
+    # time folds: test rows come after every fold, so one meta model fitted on all validated rows predicts them
+    test_state: State | None = None
+    time_test: bool = False
 
 
 def _inputs(m: Members, with_features: bool) -> tuple[np.ndarray, np.ndarray, int]:
@@ -69,7 +72,8 @@ def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = F
     allows: the other folds, or on time folds only the earlier ones (the earliest fold, with nothing
     before it, is left unpredicted: NaN). ``rows`` restricts fitting and prediction to those rows (an
     inner CV), ``folds`` to those folds, ``params`` are the meta model's hyperparameters; ``test=False``
-    skips the test predictions. Test predictions are the mean of the per-fold meta models.
+    skips the test predictions. Test predictions are the mean of the per-fold meta models; on time
+    folds (the test rows come after all of them) those of one meta model fitted on every validated row.
     """
     task = m.data.task
     if task == "multilabel":
@@ -88,6 +92,7 @@ def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = F
     oof = np.full((len(y), width), np.nan)
     out = np.zeros((T.shape[0], width))
     use = [f for f in scored_folds(m, rows) if folds is None or f in folds]
+    timed = m.scheme == "time"
     fits, states = [], []
     for f in use:
         fit_rows = np.flatnonzero(fit_mask(m, f, rows))
@@ -98,10 +103,17 @@ def stack_members(m: Members, meta: str = "logistic", *, with_features: bool = F
         if state is not None:  # predict from the saved state: a re-applied stack runs the same code on the same numbers
             model = SavedMeta(*state, task=task, width=width)
         oof[pred_rows] = as_proba(task, model.predict(X[pred_rows]), width)
-        if test:
+        if test and not timed:
             out += as_proba(task, model.predict(T), width) / len(use)
         fits.append({"fold": int(f), "fit_rows": fit_rows, "pred_rows": pred_rows})
-    return StackResult(meta=meta, oof=oof, test=out, fits=fits, states=states)
+    res = StackResult(meta=meta, oof=oof, test=out, fits=fits, states=states, time_test=timed)
+    if test and timed:  # not the mean of fold models fitted on ever fewer early rows
+        model = factory(spec).fit(X[rows], y[rows])
+        res.test_state = model.state() if hasattr(model, "state") else None
+        if res.test_state is not None:
+            model = SavedMeta(*res.test_state, task=task, width=width)
+        res.test = as_proba(task, model.predict(T), width)
+    return res
 
 
 def _subset(m: Members, keep: list[int]) -> Members:
@@ -234,13 +246,16 @@ def stack_files(ws, m: Members, res: StackResult, *, with_features: bool, seed: 
     """The files that let :func:`medalist.ensemble.reapply.predict_ensemble` re-apply the stack: ``models/stack.json``
     and per fold ``models/meta-fold<F>.json`` (plus ``meta-fold<F>.<name>.txt`` such as LightGBM's text model).
 
-    A meta model without a saved state (a custom stacker with no ``state()``) gets ``"folds": null``.
+    On time folds the test rows are predicted by one meta model fitted on every validated row: one entry,
+    fold ``"all"`` (``meta-foldall.json``). A meta model without a saved state (a custom stacker with no
+    ``state()``) gets ``"folds": null``.
     """
     from medalist.ensemble.encoding import feature_encoding
 
     files: dict[str, Any] = {}
     folds: list[dict[str, Any]] | None = []
-    for fit, st in zip(res.fits, res.states):
+    pairs = [({"fold": "all"}, res.test_state)] if res.time_test else list(zip(res.fits, res.states))
+    for fit, st in pairs:
         if st is None:
             folds = None
             break
@@ -258,6 +273,6 @@ def stack_files(ws, m: Members, res: StackResult, *, with_features: bool, seed: 
         "format": STATE_VERSION, "kind": "stack", "meta": res.meta, "runs": m.ids, "task": m.data.task, "id": m.data.id,
         "pred_columns": m.pred_columns, "width": int(m.oof[0].shape[1]), "with_features": with_features,
         "features": feature_encoding(ws, m.data) if with_features else None, "seed": seed,
-        "select": select, "candidates": candidates, "n_folds": len(res.fits), "folds": folds,
+        "select": select, "candidates": candidates, "n_folds": len(pairs), "folds": folds,
     }
     return files
