@@ -12,7 +12,10 @@ auto``'s Kaggle defaults, and the workspace's linear starter config), then every
 * ``Δ best``: holdout gain over the best single member on the holdout (positive = better, in the
   metric's direction).
 
-    python benchmarks/ensembles.py [--only covid] [--members lightgbm,xgboost,catboost,linear] [--json]
+* ``--check``: exit 1 if a hill-climb blend's nested CV is below the best member's CV on some table (the
+  same check runs fast on the covid table in tests/ensemble/test_blend.py).
+
+    python benchmarks/ensembles.py [--only covid] [--members lightgbm,xgboost,catboost,linear] [--json] [--check]
 
 Prints one markdown table (stdout); progress goes to stderr.
 """
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--members", default=",".join(MEMBERS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--check", action="store_true", help="exit 1 if hill-climb's nested CV is below the best member's")
     a = ap.parse_args(argv)
     members = a.members.split(",")
     bad = [m for m in members if m not in MEMBERS]
@@ -107,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
                          "delta_best": (h - best) * (1 if higher else -1),
                          "cv_gain": (run.cv - best_cv) * (1 if higher else -1), "seconds": run.record.seconds})
             log(f"   {kind} {method}: cv {run.cv:.6f} holdout {h:.6f}")
+    below = [r for r in rows if r.get("method") == "hill-climb" and r.get("cv_gain") is not None and r["cv_gain"] < -1e-12]
+    for r in below:
+        log(f"!! {r['dataset']}: hill-climb nested CV {r['cv']:.6f} is below the best member's ({r['cv_gain']:+.6f})")
+    code = 1 if a.check and below else 0
     if a.json:
-        print(json.dumps({"rows": rows}))
-        return 0
+        print(json.dumps({"rows": rows, "hill_climb_below_best": [r["dataset"] for r in below]}))
+        return code
     print("| table | metric | kind | method | CV (nested for fitted blends, stacks) | in-sample | holdout | Δ best single (holdout) | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         sec = "" if r.get("seconds") is None else f"{r['seconds']:.1f}"
         print(f"| {r['dataset']} | {r['metric']} | {r['kind']} | {r['method']} | {r['cv']:.5f} | {ins} | {r['holdout']:.5f} "
               f"| {r['delta_best']:+.5f} | {sec} |")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

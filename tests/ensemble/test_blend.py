@@ -147,3 +147,16 @@ def test_scale_changing_blends_are_refused_for_regression(method):
     with pytest.raises(ConfigError, match=f"'{method}' on a regression task") as e:
         blend_members(m, method)
     assert "weighted or hill-climb" in str(e.value)
+
+
+def test_hill_climb_nested_cv_is_not_below_the_best_member(ens_ws):
+    """The covid table of benchmarks/ensembles.py (which checks every table with --check): the nested hill-climb
+    CV, scored on the same rows as the members, is at least the best member's."""
+    from medalist.ensemble import blend_members, load_members
+
+    m = load_members(ens_ws, ["a-001", "b-001"])
+    rows = m.valid
+    best = max(m.metric(m.y[rows], m.out(p[rows])) for p in m.oof)  # auc
+    res = blend_members(m, "hill-climb")
+    assert res.nested >= best - 1e-12, (res.nested, best)
+    assert res.nested == pytest.approx(0.77321, abs=5e-4) and best == pytest.approx(0.77276, abs=5e-4)  # measured

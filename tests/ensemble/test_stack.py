@@ -75,13 +75,20 @@ def test_stack_with_raw_features_and_stack_of_stacks(ens_ws):
     assert s2.cv > 0.7
 
 
-def test_optuna_chooses_the_members(ens_ws):
+def test_optuna_selection_is_nested(ens_ws):
+    """Members and C are chosen inside each outer fold; the run's CV is the nested score, not the search's maximum."""
     pytest.importorskip("optuna")
-    run = stack(ens_ws, ["a-001", "b-001"], "logistic", select="optuna", trials=4, tracking=False)
+    run = stack(ens_ws, ["a-001", "b-001"], "logistic", select="optuna", trials=6, tracking=False)
     st = run.metrics["stack"]
-    assert st["select"] == "optuna" and st["trials"] == 4
+    assert st["select"] == "optuna" and st["trials"] == 6
     assert st["chosen"] and set(st["chosen"]) <= {"a-001", "b-001"} and run.info["members"] == st["chosen"]
-    assert st["best_value"] == pytest.approx(run.cv)
+    assert "C" in st["params"] and sorted(st["per_fold"]) == ["0", "1", "2"]
+    assert len({v["params"]["C"] for v in st["per_fold"].values()}) == 3  # each outer fold searched on its own rows
+    # the reported CV is the nested one; the in-sample best of the search is kept beside it, and differs
+    assert run.cv == pytest.approx(st["nested"]) and run.metrics["nested"] == pytest.approx(run.cv)
+    assert run.metrics["in_sample"] == pytest.approx(st["in_sample_best"])
+    assert st["in_sample_best"] != pytest.approx(run.cv, abs=1e-5)
+    assert run.cv == pytest.approx(0.77203, abs=2e-3) and st["in_sample_best"] == pytest.approx(0.77184, abs=2e-3)
 
 
 def test_conv1x3_stacker(ens_ws):

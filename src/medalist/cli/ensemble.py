@@ -63,7 +63,7 @@ def stack_cmd(
     runs: Runs,
     meta: Annotated[str, typer.Option("--meta", help="logistic, ridge, lightgbm or conv1x3 (torch).")] = "logistic",
     with_features: Annotated[bool, typer.Option("--with-features", help="Give the meta model the raw features too.")] = False,
-    select: Annotated[Optional[str], typer.Option("--select", help="'optuna': let Optuna choose which runs enter the stack.")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="'optuna': let Optuna choose which runs enter the stack and the meta model's hyperparameters (nested: the CV is scored on folds the choice never saw).")] = None,
     trials: Annotated[int, typer.Option("--trials", help="Optuna trials of --select optuna.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the meta model and of the selection.")] = 42,
     threads: Annotated[int, typer.Option("--threads", help="Threads of the meta model.")] = 1,
@@ -80,12 +80,18 @@ def stack_cmd(
     _tracking_warning(run)
     m = run.metrics
     res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
-           "members": run.record.members, "stack": m.get("stack"), "path": str(run.path)}
+           "members": run.record.members, "stack": m.get("stack"), "in_sample": m.get("in_sample"),
+           "scored_folds": m.get("scored_folds"), "path": str(run.path)}
     if as_json:
         print_json(res)
         return
-    cli.console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {cli.fmt(m['oof'])}  (folds {cli.fmt(m['mean'])} ± {cli.fmt(m['std'])})"
+    honest = "nested CV" if m.get("nested") is not None else "CV"
+    cli.console.print(f"[bold green]{run.id}[/]  {honest} {m['metric']} = {cli.fmt(m['oof'])}  (folds {cli.fmt(m['mean'])} ± {cli.fmt(m['std'])})"
                     f"  members: {', '.join(run.record.members or [])}  -> {run.path}")
+    if m.get("in_sample") is not None:
+        cli.console.print(f"in-sample best of the selection: {cli.fmt(m['in_sample'])} (optimistic: chosen on the rows it scores)")
+    if m.get("cv_scope"):
+        cli.console.print(f"[yellow]{m['cv_scope']}[/]")
 
 
 def tune_cmd(

@@ -105,6 +105,11 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
             table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), _fmt(f["seconds"], 1), str(f["n_valid"]))
         console.print(table)
         console.print(f"OOF {m['metric']} = {_fmt(m['oof'])}; mean ± std = {_fmt(m['mean'])} ± {_fmt(m['std'])}")
+        if m.get("in_sample") is not None:  # a fitted blend or a selected stack: nested CV beside the in-sample score
+            console.print(f"nested CV = {_fmt(m.get('nested', m['oof']))}  (in-sample best {_fmt(m['in_sample'])}, "
+                          "chosen on the rows it scores: optimistic)")
+        if m.get("cv_scope"):
+            console.print(f"[yellow]{m['cv_scope']}[/]")
     if imp is not None:
         _print_frame(imp.head(15), "feature importance (gain)")
 

@@ -73,7 +73,7 @@ def folds(
     k: Annotated[Optional[int], typer.Option("--k", help="Number of folds.")] = None,
     group: Annotated[Optional[str], typer.Option(help="Group column.")] = None,
     time: Annotated[Optional[str], typer.Option(help="Time column (scheme time).")] = None,
-    gap: Annotated[Optional[int], typer.Option(help="Rows left out between train and valid (scheme time).")] = None,
+    gap: Annotated[Optional[str], typer.Option(help="Scheme time: rows left out between train and valid (an int), or a time span such as 7d, 12h, 30m (train rows at least that long before the validation block).")] = None,
     repeats: Annotated[Optional[int], typer.Option(help="Repeat the split with other seeds.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Split seed.")] = None,
     force: ForceOpt = False,
@@ -83,7 +83,7 @@ def folds(
     from medalist.workspace.folds import build_folds
 
     ws = _ws()
-    f, summary = build_folds(ws, scheme=scheme, k=k, group=group, time=time, gap=gap, repeats=repeats, seed=seed, force=force)
+    f, summary = build_folds(ws, scheme=scheme, k=k, group=group, time=time, gap=(int(gap) if gap is not None and gap.strip().isdigit() else gap), repeats=repeats, seed=seed, force=force)
     if as_json:
         print_json({"hash": f.hash, "meta": f.meta, "summary": summary.to_dicts()})
         return

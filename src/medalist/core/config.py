@@ -83,7 +83,7 @@ class FoldsConfig(Strict):
     k: int = 5
     group: str | None = None
     time: str | None = None
-    gap: int = 0
+    gap: int | str = 0  # scheme time: rows, or a time span such as 7d / 12h / 30m
     repeats: int = 1
     seed: int = 42
 

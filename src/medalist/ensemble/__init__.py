@@ -18,6 +18,7 @@ from medalist.ensemble.members import Members, load_members
 from medalist.ensemble.reapply import ensemble_inputs, predict_ensemble
 from medalist.ensemble.stack import (
     META,
+    Selection,
     StackResult,
     select_members,
     stack,
@@ -26,5 +27,5 @@ from medalist.ensemble.stack import (
 
 __all__ = [
     "BLENDERS", "META", "BlendResult", "Members", "StackResult", "blend", "blend_members", "ensemble_inputs", "fit_weights",
-    "hill_climb", "list_blenders", "load_members", "predict_ensemble", "select_members", "stack", "stack_members",
+    "hill_climb", "list_blenders", "load_members", "predict_ensemble", "Selection", "select_members", "stack", "stack_members",
 ]

@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 
 from medalist.core.errors import ConfigError, RunError
 from medalist.core.registry import Registry
-from medalist.ensemble.members import Members, load_members, write_ensemble_run
+from medalist.ensemble.members import Members, fit_mask, load_members, write_ensemble_run
 from medalist.metrics.registry import Metric
 from medalist.runs.store import Run
 
@@ -208,9 +208,9 @@ class BlendResult:
 def _prep(m: Members, method: str, power: float) -> tuple[Blender, Callable[[np.ndarray], np.ndarray]]:
     b = BLENDERS.get(method)
     task = m.data.task
-    if task == "multiclass" and not b.multiclass:
+    if task in ("multiclass", "distribution") and not b.multiclass:
         raise ConfigError(f"blend --method {method}", expected="a method that keeps class probabilities (mean, weighted, hill-climb, power)",
-                          found=f"'{method}' on a multiclass task", fix="use --method weighted or hill-climb")
+                          found=f"'{method}' on a {task} task", fix="use --method weighted or hill-climb")
     if task == "regression" and not b.regression:
         raise ConfigError(f"blend --method {method}", expected="a method that keeps the target's scale (mean, weighted, hill-climb)",
                           found=f"'{method}' on a regression task (its blend would be ranks or powers, not target values)",
@@ -230,11 +230,12 @@ def _identity(p: np.ndarray) -> np.ndarray:
 
 
 def power_transform(power: float, task: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The ``power`` blend's per-member transform: ``p ** power``, renormalized to sum to one per row for multiclass."""
+    """The ``power`` blend's per-member transform: ``p ** power``, renormalized to sum to one per row for
+    multiclass and distribution tasks."""
 
     def tf(p: np.ndarray) -> np.ndarray:
         q = p ** power
-        return q / q.sum(axis=1, keepdims=True) if task == "multiclass" else q
+        return q / q.sum(axis=1, keepdims=True) if task in ("multiclass", "distribution") else q
 
     return tf
 
@@ -246,40 +247,60 @@ def member_transform(method: str, task: str, power: float | None = None) -> Call
     return BLENDERS.get(method).transform or _identity
 
 
-def combine(preds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """The weighted mean of (transformed) member predictions, exactly as a blend computes it."""
-    return _weighted(preds, np.asarray(weights, dtype=np.float64))
+def combine(preds: list[np.ndarray], weights: np.ndarray, task: str | None = None) -> np.ndarray:
+    """The weighted mean of (transformed) member predictions, exactly as a blend computes it
+    (renormalised per row for a ``distribution`` task)."""
+    out = _weighted(preds, np.asarray(weights, dtype=np.float64))
+    return _renorm(out) if task == "distribution" else out
 
 
 def blend_members(m: Members, method: str = "hill-climb", *, power: float = 2.0) -> BlendResult:
-    """Blend aligned members; the library call behind :func:`blend` (no files written)."""
+    """Blend aligned members; the library call behind :func:`blend` (no files written).
+
+    Fitted blenders get a nested OOF: fold ``f`` is predicted with weights fitted on the rows
+    :func:`medalist.ensemble.members.fit_mask` allows (other folds; on time folds earlier folds only,
+    and a fold with nothing earlier is left unpredicted, NaN). A distribution blend is the weighted
+    mean of the members' class distributions, renormalised per row, with weights fitted on the
+    competition's metric (``kl``).
+    """
     b, tf = _prep(m, method, power)
     _check_rows(m)
     rows = m.valid
     y = m.y
+    norm = _renorm if m.data.task == "distribution" else _identity
     P = [tf(p[rows]) for p in m.oof]
     T = [tf(p) for p in m.test]
     fit = b.fit or _equal
     w = fit(P, y[rows], m.metric, m)
-    pred_rows = _weighted(P, w)
+    pred_rows = norm(_weighted(P, w))
     in_sample = m.metric(y[rows], m.out(pred_rows))
     oof = np.full_like(m.oof[0], np.nan, dtype=np.float64)
     fold_weights: dict[int, list[float]] = {}
     if b.fitted:
         fr = m.fold[rows]
-        nested_rows = np.zeros_like(pred_rows)
+        nested_rows = np.full_like(pred_rows, np.nan)
         for f in np.unique(fr):
-            inner = fr != f
+            inner = fit_mask(m, int(f), rows)[rows]
+            if not inner.any():  # time folds: nothing earlier to fit on
+                continue
             wf = fit([p[inner] for p in P], y[rows][inner], m.metric, m)
             fold_weights[int(f)] = [round(float(x), 6) for x in wf]
-            nested_rows[~inner] = _weighted([p[~inner] for p in P], wf)
+            at = fr == f
+            nested_rows[at] = norm(_weighted([p[at] for p in P], wf))
         oof[rows] = nested_rows
-        nested = m.metric(y[rows], m.out(nested_rows))
+        done = ~np.isnan(nested_rows).any(axis=1)
+        nested = m.metric(y[rows][done], m.out(nested_rows[done]))
     else:
         oof[rows] = pred_rows
         nested = in_sample
-    return BlendResult(method=method, weights=w, oof=oof, test=combine(T, w), in_sample=in_sample,
+    return BlendResult(method=method, weights=w, oof=oof, test=combine(T, w, m.data.task), in_sample=in_sample,
                        nested=nested, fold_weights=fold_weights)
+
+
+def _renorm(p: np.ndarray) -> np.ndarray:
+    """Rows of class probabilities scaled to sum to one (a blend of distributions stays a distribution)."""
+    total = p.sum(axis=1, keepdims=True)
+    return np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
 
 
 def blend(ws, run_ids: list[str], method: str = "hill-climb", *, power: float = 2.0, name: str | None = None,

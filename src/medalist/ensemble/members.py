@@ -24,7 +24,7 @@ from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data, target_array
 from medalist.workspace.folds import Folds
 
-__all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores"]
+__all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores", "fit_mask", "scored_folds"]
 
 
 @dataclass
@@ -44,6 +44,9 @@ class Members:
     folds_hash: str
     pred_columns: list[str] = field(default_factory=list)
     first: RunRecord | None = None  # the first member's record: task, classes and train hash they share
+    scheme: str = ""  # the folds' scheme; "time": ensembles are fitted on earlier folds only
+    # time folds: per fold, the train rows its own models were fitted on (earlier rows, gap respected)
+    train_masks: dict[int, np.ndarray] | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -65,6 +68,22 @@ class Members:
     def out(self, pred: np.ndarray) -> np.ndarray:
         """(n, K) -> the shape the metric and run files expect: (n,) when K == 1."""
         return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 and self.data.task != "multilabel" else pred
+
+
+def fit_mask(m: Members, f: int, rows: np.ndarray) -> np.ndarray:
+    """Rows (of ``rows``) a blend's weights or a stack's meta model for fold ``f`` may be fitted on.
+
+    Other folds' rows; on time folds only the rows fold ``f``'s own models trained on (earlier folds,
+    the folds' gap respected), so no ensemble for a fold looks at a later one.
+    """
+    if m.scheme == "time" and m.train_masks is not None:
+        return rows & m.train_masks.get(int(f), np.zeros(len(rows), dtype=bool))
+    return rows & (m.fold != f)
+
+
+def scored_folds(m: Members, rows: np.ndarray) -> list[int]:
+    """Folds of ``rows`` an ensemble can predict: those with rows to fit on (time folds: not the earliest one)."""
+    return [int(f) for f in np.unique(m.fold[rows]) if fit_mask(m, int(f), rows).any()]
 
 
 def _aligned(frame: pl.DataFrame, ids: pl.Series, cols: list[str], run_id: str, what: str) -> np.ndarray:
@@ -129,8 +148,17 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
         if fold is None:
             f = _aligned(oof, ids, ["fold"], run.id, "oof.parquet")[:, 0]
             fold = np.where(np.isnan(f), -1, f).astype(np.int64)
+    scheme = str(folds.meta.get("scheme") or "")
+    masks = None
+    if scheme == "time":
+        masks = {}
+        for s in folds.splits(data.train):
+            if s.repeat == 0:
+                mask = np.zeros(data.train.height, dtype=bool)
+                mask[s.train_idx] = True
+                masks[s.fold] = mask
     return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
-                   pred_columns=cols, first=i0)
+                   pred_columns=cols, first=i0, scheme=scheme, train_masks=masks)
 
 
 def _member_columns(runs: list[Run]):
@@ -162,6 +190,18 @@ def fold_scores(m: Members, pred: np.ndarray, rows: np.ndarray | None = None) ->
     return out
 
 
+def _scope(m: Members, rows: np.ndarray) -> dict[str, Any]:
+    """What the ensemble's CV covers; on time folds it skips the earliest fold(s), so the members are scored on the same rows."""
+    left = sorted({int(f) for f in np.unique(m.fold[m.valid])} - {int(f) for f in np.unique(m.fold[rows])})
+    if not left:
+        return {}
+    y = m.y
+    return {"scored_folds": [int(f) for f in np.unique(m.fold[rows])], "unscored_folds": left,
+            "cv_scope": "time folds: an ensemble is fitted on earlier folds only, so folds "
+                        f"{left} (no earlier OOF) are not scored; compare members on the same folds (members_on_scored)",
+            "members_on_scored": {r: float(m.metric(y[rows], m.out(p[rows]))) for r, p in zip(m.ids, m.oof)}}
+
+
 def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray, test: np.ndarray,
                        spec: dict[str, Any], extra_metrics: dict[str, Any] | None = None, note: str = "",
                        seconds: float = 0.0, tracking: bool = True, files: dict[str, Any] | None = None) -> Run:
@@ -175,14 +215,14 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
     t0 = time.perf_counter()
     d = m.data
     cols = m.pred_columns
-    rows = m.valid
+    rows = m.valid & ~np.isnan(oof).any(axis=1)  # time folds: the earliest fold has no earlier OOF to fit on
     oof = np.where(rows.reshape(-1, 1), oof, np.nan)
     folds = fold_scores(m, oof, rows)
     overall = m.metric(m.y[rows], m.out(oof[rows]))
     scores = [f["score"] for f in folds]
     summary = {"metric": m.metric.name, "direction": m.metric.direction, "oof": overall,
                "mean": float(np.mean(scores)), "std": float(np.std(scores)), "folds": folds,
-               "n_validated": int(rows.sum()), **(extra_metrics or {})}
+               "n_validated": int(rows.sum()), **_scope(m, rows), **(extra_metrics or {})}
     frame = {d.id: d.train.get_column(d.id), "fold": pl.Series(m.fold.astype(np.int16))}
     frame.update({c: oof[:, i] for i, c in enumerate(cols)})
     tframe = {d.id: d.test.get_column(d.id)}

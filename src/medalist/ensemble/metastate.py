@@ -21,6 +21,8 @@ from medalist.core.errors import RunError
 __all__ = ["STATE_VERSION", "SavedMeta", "sklearn_state"]
 
 STATE_VERSION = 1
+_PROBA = ("multiclass", "distribution")
+DIST_FLOOR = 1e-3  # a ridge's class fractions are clipped here before renormalising (KL of a 0 is infinite)
 
 State = tuple[dict[str, Any], dict[str, str]]  # (JSON-able state, text files such as a LightGBM model)
 
@@ -40,7 +42,7 @@ def sklearn_state(pipe: Any) -> State | None:
         state.update(kind="logistic", coef=np.atleast_2d(est.coef_).tolist(),
                      intercept=np.ravel(est.intercept_).tolist(), classes=[int(c) for c in est.classes_])
     elif name == "Ridge":
-        state.update(kind="ridge", coef=[np.ravel(est.coef_).tolist()], intercept=np.ravel(est.intercept_).tolist())
+        state.update(kind="ridge", coef=np.atleast_2d(est.coef_).tolist(), intercept=np.ravel(est.intercept_).tolist())
     elif name in ("LGBMClassifier", "LGBMRegressor"):
         state.update(kind="lightgbm", classes=[int(c) for c in est.classes_] if name == "LGBMClassifier" else None)
         texts["booster"] = est.booster_.model_to_string()
@@ -79,11 +81,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _place(proba: np.ndarray, classes: list[int], task: str, width: int) -> np.ndarray:
     """Class probabilities in ``classes`` order -> (n, K) like ``_Sklearn.predict`` (a fold may miss a class)."""
-    k = width if task == "multiclass" else 2
+    k = width if task in _PROBA else 2
     full = np.zeros((len(proba), k))
     for j, c in enumerate(classes):
         full[:, int(c)] = proba[:, j]
-    return full if task == "multiclass" else full[:, 1:2]
+    return full if task in _PROBA else full[:, 1:2]
 
 
 class SavedMeta:
@@ -104,6 +106,10 @@ class SavedMeta:
         self._booster = None
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
+        n = int(self.state.get("exp_cols") or 0)  # a distribution ridge reads the members' probabilities
+        if n:
+            X = np.array(X, dtype=np.float64, copy=True)
+            X[:, :n] = np.exp(X[:, :n])
         X = _impute(X, self.state["impute"])
         sc = self.state.get("scale")
         if sc is not None:
@@ -123,6 +129,9 @@ class SavedMeta:
             return _place(proba, st["classes"], task, self.width)
         z = _linear(X, np.asarray(st["coef"], dtype=np.float64), np.asarray(st["intercept"], dtype=np.float64))
         if self.kind == "ridge":
+            if task == "distribution":  # fractions: clipped at a floor, renormalised per row
+                q = np.clip(z, DIST_FLOOR, None)
+                return q / q.sum(axis=1, keepdims=True)
             return np.clip(z, 1e-6, 1 - 1e-6) if task == "binary" else z
         if len(st["classes"]) <= 2:
             p = _expit(z[:, 0])
@@ -150,7 +159,7 @@ class SavedMeta:
             for t in range(3):
                 z += w[c, t] * xp[:, c, t:t + k]
         z += float(st["bias"][0])
-        if self.task == "multiclass":
+        if self.task in _PROBA:
             return _softmax(z)
         if self.task == "binary":
             return _expit(z)

@@ -22,7 +22,7 @@ from medalist.core.errors import DataError, RunError
 from medalist.ensemble.blend import combine, member_transform
 from medalist.ensemble.encoding import encode_features
 from medalist.ensemble.metastate import SavedMeta
-from medalist.ensemble.stack import _as_proba, meta_inputs
+from medalist.ensemble.meta import as_proba, meta_inputs
 
 __all__ = ["ensemble_inputs", "predict_ensemble"]
 
@@ -121,7 +121,7 @@ def _frame(key: str, ids: pl.Series, cols: list[str], pred: np.ndarray) -> pl.Da
 
 def _blend(state: dict[str, Any], preds: list[np.ndarray]) -> np.ndarray:
     tf = member_transform(state["method"], state["task"], state.get("power"))
-    return combine([tf(p) for p in preds], np.asarray(state["weights_exact"], dtype=np.float64))
+    return combine([tf(p) for p in preds], np.asarray(state["weights_exact"], dtype=np.float64), state["task"])
 
 
 def _stack(rid: str, run_dir: Path, state: dict[str, Any], preds: list[np.ndarray], ids: pl.Series,
@@ -153,7 +153,7 @@ def _stack(rid: str, run_dir: Path, state: dict[str, Any], preds: list[np.ndarra
         meta_state = json.loads((run_dir / "models" / entry["state"]).read_text())
         texts = {k: (run_dir / "models" / f).read_text() for k, f in entry["texts"].items()}
         model = SavedMeta(meta_state, texts, task=task, width=width)
-        out += _as_proba(task, model.predict(T), width) / n
+        out += as_proba(task, model.predict(T), width) / n
     return out
 
 

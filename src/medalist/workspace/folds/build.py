@@ -13,7 +13,7 @@ __all__ = ["build_folds"]
 
 
 def build_folds(ws, *, scheme: str | None = None, k: int | None = None, group: str | None = None,
-                time: str | None = None, gap: int | None = None, repeats: int | None = None,
+                time: str | None = None, gap: int | str | None = None, repeats: int | None = None,
                 seed: int | None = None, force: bool = False) -> tuple[Folds, pl.DataFrame]:
     """Make the workspace's folds.parquet (once) from medalist.yaml's ``folds:`` defaults and overrides.
 

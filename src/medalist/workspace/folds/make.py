@@ -21,9 +21,12 @@ __all__ = ["make_folds"]
 
 
 def make_folds(train: pl.DataFrame, *, id_col: str, target: list[str], task: str, scheme: str,
-               k: int = 5, group: str | None = None, time: str | None = None, gap: int = 0,
+               k: int = 5, group: str | None = None, time: str | None = None, gap: int | str = 0,
                repeats: int = 1, seed: int = 42) -> Folds:
     """Assign every train row a fold for each repeat (repeat r is shuffled with seed + r).
+
+    ``gap`` (scheme ``time``): rows left out before each validation block, or a time span such as
+    ``"7d"`` / ``"12h"`` (train rows at least that long before the block's first time value).
 
     >>> train = pl.DataFrame({"id": range(8), "y": [0.5 * i for i in range(8)]})
     >>> make_folds(train, id_col="id", target=["y"], task="regression", scheme="kfold", k=4).n_splits
@@ -33,8 +36,9 @@ def make_folds(train: pl.DataFrame, *, id_col: str, target: list[str], task: str
     _check_inputs(train, id_col=id_col, target=target, task=task, scheme=scheme, repeats=repeats)
     ids = train.get_column(id_col)
     order = pl.Series("order", [None] * train.height, dtype=pl.Int64)
+    ends: dict[int, int] = {}
     if scheme == "time":
-        fold, order_np = time_blocks(train, time, k, gap)
+        fold, order_np = time_blocks(train, time, k, gap, ends)
         order, per_repeat = pl.Series("order", order_np, dtype=pl.Int64), [fold]
     else:
         per_repeat = [assign(train, target=target, task=task, scheme=scheme, k=k, group=group, seed=seed + r)
@@ -48,6 +52,8 @@ def make_folds(train: pl.DataFrame, *, id_col: str, target: list[str], task: str
                 id_col=id_col, target=target, task=task, n_rows=train.height,
                 train_hash=train_hash(train, id_col, target),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if ends:  # gap as a time span: per fold, how many time-sorted rows its models train on
+        meta["train_end"] = {str(f): int(e) for f, e in ends.items()}
     try:
         from importlib.metadata import version
 

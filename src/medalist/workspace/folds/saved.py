@@ -216,7 +216,10 @@ class Folds:
             order = part.get_column("order").to_numpy() if self.meta.get("scheme") == "time" else None
             for f in np.unique(fold[fold >= 0]):
                 is_valid = fold == f
-                if order is not None:  # train only on rows at least `gap` rows before the block
+                ends = self.meta.get("train_end")
+                if order is not None and ends:  # gap as a time span: the rows at least that long before the block
+                    is_train = order < int(ends[str(int(f))])
+                elif order is not None:  # train only on rows at least `gap` rows before the block
                     is_train = order < order[is_valid].min() - int(self.meta.get("gap") or 0)
                 else:
                     is_train = ~is_valid

@@ -2,12 +2,13 @@
 
 ``kfold``, ``stratified`` (regression targets binned), ``group`` and ``stratified-group`` (a group
 stays in one fold), ``multilabel`` (iterative stratification) and ``time`` (TimeSeriesSplit blocks
-over time-sorted rows, ties kept together).
+over time-sorted rows, ties kept together; ``gap`` in rows or as a time span such as ``7d``).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import polars as pl
@@ -21,7 +22,7 @@ from sklearn.model_selection import (
 
 from medalist.core.errors import ConfigError, DataError, did_you_mean
 
-__all__ = ["SCHEMES", "TASKS", "GROUP_SCHEMES", "need_column", "time_blocks", "assign"]
+__all__ = ["SCHEMES", "TASKS", "GROUP_SCHEMES", "need_column", "parse_gap", "time_blocks", "assign"]
 
 SCHEMES = ("kfold", "stratified", "group", "stratified-group", "time", "multilabel")
 TASKS = ("binary", "multiclass", "regression", "multilabel", "distribution")
@@ -89,8 +90,56 @@ def _group_labels(train: pl.DataFrame, group: str | None, scheme: str) -> np.nda
     return np.unique(s.to_numpy(), return_inverse=True)[1]
 
 
-def time_blocks(train: pl.DataFrame, time: str | None, k: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fold, order) per train row: TimeSeriesSplit blocks over time-sorted rows, -1 for the first block."""
+_DURATION = re.compile(r"^(\d+(ns|us|ms|s|m|h|d|w|mo|q|y))+$")
+
+
+def parse_gap(gap: int | str) -> tuple[int, str | None]:
+    """``gap`` as (rows, duration): an int (or digits) counts rows; a polars duration string (``7d``,
+    ``12h``, ``30m``, ``1mo``) is time: train rows must be at least that long before the validation block.
+
+    >>> parse_gap(50), parse_gap("7d"), parse_gap("12")
+    ((50, None), (0, '7d'), (12, None))
+    """
+    if isinstance(gap, str):
+        g = gap.strip()
+        if g.isdigit():
+            return int(g), None
+        if _DURATION.match(g):
+            return 0, g
+        raise ConfigError("gap", expected="rows (an int >= 0) or a time span such as 7d, 12h, 30m (polars duration)",
+                          found=repr(gap), fix="use e.g. gap: 7d or gap: 100")
+    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
+        raise ConfigError("gap", expected="an int >= 0 (rows) or a time span such as 7d", found=repr(gap), fix="use gap=0 or more")
+    return gap, None
+
+
+def _train_ends(t: pl.Series, starts: list[int], span: str, time: str) -> list[int]:
+    """Per block: how many time-sorted rows lie at least ``span`` before the block's first time value
+    (a date/datetime column, or ISO timestamp strings as read from a CSV)."""
+    if t.dtype == pl.String:  # ISO timestamps read from a CSV
+        try:
+            t = t.str.to_datetime(time_zone=None, strict=True)
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            pass
+        if t.dtype.is_temporal() and getattr(t.dtype, "time_zone", None):
+            t = t.dt.replace_time_zone(None)
+    if not t.dtype.is_temporal():
+        raise ConfigError(f"gap {span!r}", expected=f"a date/datetime time column for a time span (column '{time}')",
+                          found=f"dtype {t.dtype}", fix="use a gap in rows (an int) or parse the column as a date")
+    firsts = t.gather(starts)
+    cut = firsts.dt.offset_by(f"-{span}") if t.dtype != pl.Date else firsts.cast(pl.Datetime("us")).dt.offset_by(f"-{span}")
+    tt = t.cast(pl.Datetime("us")) if t.dtype == pl.Date else t
+    vals = tt.to_physical().to_numpy()
+    return [int(np.searchsorted(vals, c, side="right")) for c in cut.cast(tt.dtype).to_physical().to_numpy()]
+
+
+def time_blocks(train: pl.DataFrame, time: str | None, k: int, gap: int | str,
+                ends: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fold, order) per train row: TimeSeriesSplit blocks over time-sorted rows, -1 for the first block.
+
+    A time-span ``gap`` (``7d``) fills ``ends`` (when given) with, per fold, the number of time-sorted
+    rows its models may train on: those at least that long before the fold's first time value.
+    """
     if time is None:
         raise ConfigError("scheme 'time'", expected="a time column", found="time=None",
                           fix="pass --time <column>")
@@ -100,8 +149,7 @@ def time_blocks(train: pl.DataFrame, time: str | None, k: int, gap: int) -> tupl
         raise DataError(f"time column '{time}'", expected="no missing values",
                         found=f"{train.get_column(time).null_count()} nulls", fix="drop or fill those rows")
     _check_k(k, n - 1, "n_rows-1")
-    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ConfigError("gap", expected="an int >= 0 (rows)", found=repr(gap), fix="use gap=0 or more")
+    gap, span = parse_gap(gap)
     rows = pl.int_range(pl.len(), dtype=pl.Int64)
     by_time = train.select(rows.sort_by(time, maintain_order=True)).to_series()
     try:
@@ -121,6 +169,13 @@ def time_blocks(train: pl.DataFrame, time: str | None, k: int, gap: int) -> tupl
         raise DataError(f"time column '{time}'",
                         expected=f"enough distinct values for k={k} blocks (ties stay in one block)",
                         found=f"{len(bounds)} distinct values", fix="lower k or gap")
+    if span is not None:
+        got = _train_ends(t, snapped, span, time)
+        if got[0] <= 0:
+            raise DataError(f"time column '{time}'", expected=f"rows at least {span} before the first validation block",
+                            found=f"none before {t[snapped[0]]}", fix="lower k or the gap")
+        if ends is not None:
+            ends.update(enumerate(got))
     fold_sorted = np.searchsorted(np.asarray(snapped), np.arange(n), side="right") - 1
     fold, order = np.empty(n, np.int16), np.empty(n, np.int64)
     fold[by_time.to_numpy()] = fold_sorted
