@@ -168,3 +168,59 @@ def test_vision_losses_and_outputs_for_a_distribution():
     assert kl == pytest.approx(get_metric("kl")(y, p.numpy()), rel=1e-5)
     with pytest.raises(ConfigError, match="for a distribution task"):
         per_sample_loss(logits, torch.tensor(y), "distribution", "mse")
+
+
+SUMMARY = """\
+model:
+  name: lightgbm
+  params: {learning_rate: 0.05, num_leaves: 15, min_child_samples: 10, verbosity: -1, deterministic: true}
+  num_boost_round: 400
+columns: {keep: [current]}
+features:
+  - {block: expr, name: n_samples, sql: "array_length(current)"}
+  - {block: expr, name: mean_current, sql: "array_mean(current)"}
+  - {block: expr, name: max_current, sql: "array_upper(current)"}
+  - {block: expr, name: min_current, sql: "array_lower(current)"}
+  - {block: expr, name: peak_to_peak, sql: "array_upper(current) - array_lower(current)"}
+threads: 1
+seeds: [42]
+"""
+
+
+@pytest.mark.slow
+def test_hms_chain_is_kl_end_to_end_and_the_conv_stack_beats_every_member(plaid_dist, monkeypatch, capsys):
+    """CV, blend, conv1x3 stack and submit --local on vote targets, all scored by KL; the stack's
+    nested CV beats the best member's."""
+    import json
+
+    from medalist.cv.runner import train
+    from medalist.ensemble import blend, stack
+    from medalist.metrics.registry import get_metric
+    from tests.conftest import run_medalist
+
+    ws, sig = plaid_dist
+    (ws.root / "configs" / "summary.yaml").write_text(SUMMARY)
+    monkeypatch.chdir(ws.root)
+    summ = train(ws, ws.root / "configs" / "summary.yaml", tracking=False)
+    bl = blend(ws, [sig.id, summ.id], "hill-climb", tracking=False)
+    st = stack(ws, [sig.id, summ.id], "conv1x3", tracking=False)
+    import polars as pl
+
+    from medalist.workspace.data import target_array
+
+    kl, train = get_metric("kl"), pl.read_parquet(ws.train_path, columns=["id", *VOTES])
+    for run in (sig, summ, bl, st):
+        assert run.metrics["metric"] == "kl"
+        oof = train.join(run.oof(), on="id").drop_nans().drop_nulls()
+        cols = [c for c in oof.columns if c.startswith("pred_")]
+        assert len(cols) == 11 and oof.height >= 1000
+        assert run.cv == pytest.approx(kl(target_array("distribution", VOTES, oof), oof.select(cols).to_numpy()), rel=1e-6)
+    best = min(sig.cv, summ.cv)
+    assert bl.cv <= best + 1e-9
+    # measured 2026-12-01: signal 1.2545, summary 0.9195, hill-climb blend 0.8978, conv1x3 stack 0.8758 (0.044 below
+    # the best member); the test asks for half that gain
+    assert st.cv < best - 0.02, (st.cv, sig.cv, summ.cv)
+    code, out, err = run_medalist(monkeypatch, capsys, "submit", st.id, "--local", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert 0.0 < rec["public"] < best + 0.5
