@@ -187,7 +187,6 @@ seeds: [42]
 """
 
 
-@pytest.mark.slow
 def test_hms_chain_is_kl_end_to_end_and_the_conv_stack_beats_every_member(plaid_dist, monkeypatch, capsys):
     """CV, blend, conv1x3 stack and submit --local on vote targets, all scored by KL; the stack's
     nested CV beats the best member's."""
