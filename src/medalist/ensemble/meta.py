@@ -103,9 +103,12 @@ def as_proba(task: str, raw: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _expand(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Soft (n, K) targets as K copies of the rows, labelled 0..K-1, weighted by the fractions."""
-    n, k = Y.shape
-    return np.tile(X, (k, 1)), np.repeat(np.arange(k), n), np.asarray(Y, dtype=np.float64).T.ravel()
+    """Soft (n, K) targets as one row per (row, class with mass), labelled by class, weighted by the
+    fraction: the same expansion the models train distributions with."""
+    from medalist.models.soft import expand_soft
+
+    rows, labels, weights = expand_soft(Y)
+    return X[rows], labels, weights
 
 
 class _Sklearn:

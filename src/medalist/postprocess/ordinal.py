@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from medalist.core.errors import ConfigError, DataError
+from medalist.postprocess.thresholds import _threshold_metric
 
 __all__ = ["CutpointResult", "apply_cutpoints", "fit_cutpoints", "nested_cutpoints", "qwk_labels", "threshold_metric"]
 
@@ -88,13 +89,7 @@ def threshold_metric(metric: str | Callable) -> tuple[str, Callable, bool]:
         return "mcc", _mcc, True
     if metric == "dice":
         return "dice", _dice1, True
-    from medalist.metrics.registry import get_metric
-
-    m = get_metric(metric)
-    if m.needs != "label":
-        raise ConfigError(f"threshold metric '{m.name}'", expected="a metric of hard labels (qwk, f1, mcc, dice, accuracy…)",
-                          found=f"one of {m.needs}s: cut-points cannot change it", fix="use --metric qwk, f1 or mcc")
-    return m.name, m, m.greater_is_better
+    return _threshold_metric(metric)
 
 
 def apply_cutpoints(pred, cuts: Sequence[float], labels: Sequence[Any] | None = None) -> np.ndarray:

@@ -61,7 +61,7 @@ def _threshold_metric(metric) -> tuple[str, Callable, bool]:
 
     m = get_metric(metric)
     if m.needs != "label":
-        raise ConfigError(f"threshold metric '{m.name}'", expected="a metric of hard labels (f1, accuracy, qwk, dice…)",
+        raise ConfigError(f"threshold metric '{m.name}'", expected="a metric of hard labels (f1, mcc, accuracy, qwk, dice…)",
                           found=f"one of {m.needs}s: thresholds cannot change it", fix="use --metric f1 or dice")
     return m.name, m, m.greater_is_better
 
