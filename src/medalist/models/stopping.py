@@ -1,0 +1,155 @@
+"""Early stopping on the competition metric: each boosting library's own custom-metric hook.
+
+The hooks hand the metric exactly what ``model.predict`` returns (probabilities for binary, (n, K)
+for multiclass, values for regression), with the validation rows' labels and weights, so the round a
+booster keeps is the round that scores best under the competition's metric:
+
+* LightGBM: a ``feval`` (built-in objectives already give transformed predictions to it) and
+  ``metric: "None"`` so nothing else drives stopping;
+* XGBoost: a ``custom_metric`` (transformed predictions for built-in objectives), the default eval
+  metric disabled and ``maximize`` from the metric's direction;
+* CatBoost: an eval-metric object (``is_max_optimal``/``evaluate``/``get_final_error``) that turns
+  CatBoost's raw approxes into probabilities (sigmoid / softmax) or values first.
+
+:func:`stop_metric_mode` decides, before a run starts, whether the competition metric can drive
+stopping for a task (``auto`` falls back to the native metric, ``competition`` is an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from medalist.core.errors import ConfigError
+from medalist.metrics.registry import Metric
+
+__all__ = ["stop_metric_mode", "lightgbm_feval", "xgboost_metric", "CatBoostMetric", "GBDT_FAMILIES"]
+
+GBDT_FAMILIES = ("lightgbm", "xgboost", "catboost")
+# Metrics that score rankings or item lists, not one prediction per row.
+_RANKING_PREFIXES = ("map@", "ndcg@", "recall@")
+_KEY = "model.early_stopping.metric"
+
+
+def _labels(y: np.ndarray, task: str) -> np.ndarray:
+    return y.astype(np.int64) if task in ("binary", "multiclass") else y
+
+
+def _probe(metric: Metric, task: str, y: np.ndarray, n_classes: int | None) -> str | None:
+    """Why ``metric`` cannot score a model's predictions of ``task`` on labels ``y`` (None when it can)."""
+    if task == "multilabel":
+        return "a multilabel task (each label is its own booster; the metric scores all labels at once)"
+    if any(metric.name.startswith(p) for p in _RANKING_PREFIXES):
+        return f"'{metric.name}' scores ranked item lists, not one prediction per row"
+    rng = np.random.default_rng(0)
+    n = len(y)
+    if task == "multiclass":
+        pred = rng.dirichlet(np.ones(int(n_classes or int(np.max(y)) + 1)), size=n)
+    elif task == "binary":
+        pred = rng.uniform(0.01, 0.99, size=n)
+    else:
+        pred = y.astype(np.float64) + rng.normal(0.0, 1.0, size=n)
+    try:
+        value = metric(_labels(y, task), pred)
+    except Exception as e:  # the metric's own error on the model's prediction shape
+        return f"'{metric.name}' fails on {task} predictions of shape {pred.shape}: {type(e).__name__}: {e}"
+    if not np.isfinite(value):
+        return f"'{metric.name}' gives {value} on {task} predictions of shape {pred.shape}"
+    return None
+
+
+def stop_metric_mode(mode: str, model: str, metric: Metric, task: str, y: np.ndarray,
+                     n_classes: int | None = None) -> str:
+    """``"competition"`` or ``"native"``: what a ``model`` of ``task`` early-stops on under ``mode``.
+
+    ``mode`` is the config's ``early_stopping.metric`` (auto | competition | native). Non-boosting
+    models always get ``"native"`` (they ignore early stopping). ``competition`` for a metric the
+    library hooks cannot evaluate raises a ConfigError naming model.early_stopping.metric.
+
+    >>> from medalist.metrics.registry import get_metric
+    >>> y = np.array([0, 1, 0, 1, 1])
+    >>> stop_metric_mode("auto", "lightgbm", get_metric("auc"), "binary", y)
+    'competition'
+    >>> stop_metric_mode("auto", "lightgbm", get_metric("map@3"), "binary", y)
+    'native'
+    """
+    if mode == "native" or model.split(":")[0] not in GBDT_FAMILIES:
+        return "native"
+    why = _probe(metric, task, np.asarray(y), n_classes)
+    if why is None:
+        return "competition"
+    if mode == "competition":
+        raise ConfigError(_KEY, expected=f"a metric {model} can evaluate each round on one prediction per row "
+                          f"({task}: the shape model.predict gives)", found=why,
+                          fix="set model.early_stopping.metric: native (or auto, which falls back to it)")
+    return "native"
+
+
+class _Hook:
+    """A metric hook that also keeps every value it returned (``history``, one per round): the
+    libraries' own records round them (XGBoost keeps 6 digits)."""
+
+    def __init__(self, metric: Metric, task: str) -> None:
+        self.metric, self.task, self.history = metric, task, []
+
+    def score(self, y: Any, p: np.ndarray, w: Any) -> float:
+        y = _labels(np.asarray(y), self.task)
+        w = None if w is None or not len(w) else np.asarray(w, dtype=np.float64)
+        p = np.asarray(p, dtype=np.float64)
+        if self.task == "multiclass" and p.ndim == 1:  # flattened: row-major (XGBoost) of n x K
+            p = p.reshape(len(y), -1)
+        value = self.metric(y, p, w)
+        self.history.append(value)
+        return value
+
+
+class lightgbm_feval(_Hook):  # noqa: N801 (used like a function: feval=lightgbm_feval(metric, task))
+    """LightGBM ``feval(preds, dataset) -> (name, value, is_higher_better)`` scoring with ``metric``."""
+
+    def __call__(self, preds: np.ndarray, data: Any) -> tuple[str, float, bool]:
+        return self.metric.name, self.score(data.get_label(), preds, data.get_weight()), self.metric.greater_is_better
+
+
+class xgboost_metric(_Hook):  # noqa: N801
+    """XGBoost ``custom_metric(predt, dmatrix) -> (name, value)`` scoring with ``metric``."""
+
+    def __call__(self, predt: np.ndarray, data: Any) -> tuple[str, float]:
+        return self.metric.name, self.score(data.get_label(), predt, data.get_weight())
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class CatBoostMetric(_Hook):
+    """A CatBoost eval metric object that scores the competition metric on transformed approxes.
+
+    ``loss`` is the model's loss_function: Logloss/CrossEntropy -> sigmoid, MultiClass -> softmax,
+    MultiClassOneVsAll -> per-class sigmoid, Poisson/Tweedie -> exp, anything else is a value.
+    """
+
+    def __init__(self, metric: Metric, task: str, loss: Any) -> None:
+        super().__init__(metric, task)
+        self.loss = str(loss or "").split(":")[0]
+
+    def is_max_optimal(self) -> bool:
+        return self.metric.greater_is_better
+
+    def transform(self, approxes: Any) -> np.ndarray:
+        a = np.array([np.asarray(x, dtype=np.float64) for x in approxes])
+        if self.task == "multiclass":
+            if self.loss == "MultiClassOneVsAll":
+                return _sigmoid(a.T)
+            e = np.exp(a.T - a.T.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        if self.task == "binary":
+            return _sigmoid(a[0])
+        return np.exp(a[0]) if self.loss in ("Poisson", "Tweedie") else a[0]
+
+    def evaluate(self, approxes: Any, target: Any, weight: Any) -> tuple[float, float]:
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)
+        return self.score(np.asarray(target, dtype=np.float64), self.transform(approxes), w), 1.0
+
+    def get_final_error(self, error: float, weight: float) -> float:
+        return error
