@@ -75,6 +75,7 @@ class _GBDTModel(ModelAdapter):
     """The fit loop shared by the boosting libraries; subclasses supply the library calls."""
 
     package: ClassVar[str] = ""
+    stops_early: ClassVar[bool] = True
     native_file: ClassVar[str] = ""
     round_aliases: ClassVar[tuple[str, ...]] = ()
 

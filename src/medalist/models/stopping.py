@@ -24,9 +24,8 @@ import numpy as np
 from medalist.core.errors import ConfigError
 from medalist.metrics.registry import Metric
 
-__all__ = ["stop_metric_mode", "lightgbm_feval", "xgboost_metric", "CatBoostMetric", "GBDT_FAMILIES"]
+__all__ = ["stop_metric_mode", "lightgbm_feval", "xgboost_metric", "CatBoostMetric"]
 
-GBDT_FAMILIES = ("lightgbm", "xgboost", "catboost")
 # Metrics that score rankings or item lists, not one prediction per row.
 _RANKING_PREFIXES = ("map@", "ndcg@", "recall@")
 _KEY = "model.early_stopping.metric"
@@ -59,22 +58,23 @@ def _probe(metric: Metric, task: str, y: np.ndarray, n_classes: int | None) -> s
     return None
 
 
-def stop_metric_mode(mode: str, model: str, metric: Metric, task: str, y: np.ndarray,
-                     n_classes: int | None = None) -> str:
-    """``"competition"`` or ``"native"``: what a ``model`` of ``task`` early-stops on under ``mode``.
+def stop_metric_mode(mode: str, metric: Metric, task: str, y: np.ndarray, n_classes: int | None = None,
+                     model: str = "the model") -> str:
+    """``"competition"`` or ``"native"``: what a boosting model of ``task`` early-stops on under ``mode``.
 
-    ``mode`` is the config's ``early_stopping.metric`` (auto | competition | native). Non-boosting
-    models always get ``"native"`` (they ignore early stopping). ``competition`` for a metric the
-    library hooks cannot evaluate raises a ConfigError naming model.early_stopping.metric.
+    ``mode`` is the config's ``early_stopping.metric`` (auto | competition | native); ``y`` the train
+    labels (first target column), on which the metric is tried with random predictions of the
+    model's shape. ``competition`` for a metric the hooks cannot evaluate raises a ConfigError
+    naming model.early_stopping.metric; ``auto`` falls back to ``native``.
 
     >>> from medalist.metrics.registry import get_metric
     >>> y = np.array([0, 1, 0, 1, 1])
-    >>> stop_metric_mode("auto", "lightgbm", get_metric("auc"), "binary", y)
+    >>> stop_metric_mode("auto", get_metric("auc"), "binary", y)
     'competition'
-    >>> stop_metric_mode("auto", "lightgbm", get_metric("map@3"), "binary", y)
+    >>> stop_metric_mode("auto", get_metric("map@3"), "binary", y)
     'native'
     """
-    if mode == "native" or model.split(":")[0] not in GBDT_FAMILIES:
+    if mode == "native":
         return "native"
     why = _probe(metric, task, np.asarray(y), n_classes)
     if why is None:
