@@ -150,12 +150,14 @@ class _GBDTModel(ModelAdapter):
             if valid is not None:
                 yv = valid.get_column(label).to_numpy().astype(np.float64)
                 dvalid = self._data(valid, yv, wv, ref=dtrain)
+                self._truth = (yv, wv)  # float64 labels/weights for the competition-metric hooks
             booster, n_used, curves = self._train_one(lib, dict(params), task, dtrain, dvalid, rounds, stop, ctx)
             boosters.append(booster)
             used.append(int(n_used))
             if self._competition(ctx, dvalid, stop):
                 scores.append(float(curves[f"valid/{ctx.metric.name}"][int(n_used) - 1]))
             _log_curves(ctx, curves, prefix=f"{label}/" if len(labels) > 1 else "")
+        self.__dict__.pop("_truth", None)
         self.boosters_ = boosters
         self.rounds_ = used
         # What stopping used: the competition metric's name and its value at the kept round, or "native".
@@ -253,7 +255,7 @@ class LightGBMModel(_GBDTModel):
         callbacks = [lib.log_evaluation(0)]
         valid_sets, feval = [], None
         if self._competition(ctx, dvalid, stop):
-            params["metric"], feval = "None", lightgbm_feval(ctx.metric, task)
+            params["metric"], feval = "None", lightgbm_feval(ctx.metric, task, self._truth)
             params.pop("first_metric_only", None)
         if dvalid is not None:
             valid_sets = [dvalid]
@@ -317,7 +319,7 @@ class XGBoostModel(_GBDTModel):
         hook: dict[str, Any] = {}
         if self._competition(ctx, dvalid, stop):
             params["disable_default_eval_metric"] = 1
-            hook = {"custom_metric": xgboost_metric(ctx.metric, task), "maximize": ctx.metric.greater_is_better}
+            hook = {"custom_metric": xgboost_metric(ctx.metric, task, self._truth), "maximize": ctx.metric.greater_is_better}
         booster = lib.train(params, dtrain, num_boost_round=rounds, evals=evals,
                             early_stopping_rounds=stop or None, evals_result=curves, verbose_eval=False, **hook)
         used = booster.best_iteration + 1 if stop else booster.num_boosted_rounds()
@@ -392,7 +394,7 @@ class CatBoostModel(_GBDTModel):
         _set_default(params, ("verbose", "logging_level", "silent", "verbose_eval"), False)
         params.setdefault("allow_writing_files", False)
         if self._competition(ctx, dvalid, stop):
-            params["eval_metric"] = CatBoostMetric(ctx.metric, task, params.get("loss_function", params.get("objective")))
+            params["eval_metric"] = CatBoostMetric(ctx.metric, task, params.get("loss_function", params.get("objective")), self._truth)
         model = self._estimator(lib, task, params)
         with warnings.catch_warnings():  # "can't optimize method evaluate" (numba) for a Python eval metric
             warnings.simplefilter("ignore", UserWarning)

@@ -90,10 +90,14 @@ class _Hook:
     """A metric hook that also keeps every value it returned (``history``, one per round): the
     libraries' own records round them (XGBoost keeps 6 digits)."""
 
-    def __init__(self, metric: Metric, task: str) -> None:
-        self.metric, self.task, self.history = metric, task, []
+    def __init__(self, metric: Metric, task: str, truth: tuple[np.ndarray, np.ndarray | None] | None = None) -> None:
+        # ``truth``: the validation rows' labels and weights as float64 (the libraries keep float32
+        # copies), used for any evaluation of that many rows.
+        self.metric, self.task, self.truth, self.history = metric, task, truth, []
 
     def score(self, y: Any, p: np.ndarray, w: Any) -> float:
+        if self.truth is not None and len(self.truth[0]) == len(p):
+            y, w = self.truth
         y = _labels(np.asarray(y), self.task)
         w = None if w is None or not len(w) else np.asarray(w, dtype=np.float64)
         p = np.asarray(p, dtype=np.float64)
@@ -129,8 +133,8 @@ class CatBoostMetric(_Hook):
     MultiClassOneVsAll -> per-class sigmoid, Poisson/Tweedie -> exp, anything else is a value.
     """
 
-    def __init__(self, metric: Metric, task: str, loss: Any) -> None:
-        super().__init__(metric, task)
+    def __init__(self, metric: Metric, task: str, loss: Any, truth: tuple[np.ndarray, np.ndarray | None] | None = None) -> None:
+        super().__init__(metric, task, truth)
         self.loss = str(loss or "").split(":")[0]
 
     def is_max_optimal(self) -> bool:
@@ -148,8 +152,11 @@ class CatBoostMetric(_Hook):
         return np.exp(a[0]) if self.loss in ("Poisson", "Tweedie") else a[0]
 
     def evaluate(self, approxes: Any, target: Any, weight: Any) -> tuple[float, float]:
+        p = self.transform(approxes)
+        if self.truth is not None and len(self.truth[0]) != len(p):  # the learn set: not scored (0), stopping needs none
+            return 0.0, 1.0
         w = None if weight is None else np.asarray(weight, dtype=np.float64)
-        return self.score(np.asarray(target, dtype=np.float64), self.transform(approxes), w), 1.0
+        return self.score(np.asarray(target, dtype=np.float64), p, w), 1.0
 
     def get_final_error(self, error: float, weight: float) -> float:
         return error
