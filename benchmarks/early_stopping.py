@@ -10,11 +10,11 @@ by any run; 5 folds on the rest) and LightGBM is trained with every combination 
 
 Each row gives the OOF score, the holdout score (the mean of the fold models' test predictions),
 ``optimism`` = OOF minus holdout in the metric's better direction (positive: the CV promises more than
-the holdout gives) and its excess over the ``inner``/``keep`` run of the same metric, the mean rounds, and wall time.
+the holdout gives) and its excess over the ``inner``/``refit`` run (the default) of the same metric, the mean rounds, and wall time.
 A second, short table shows the XGBoost and CatBoost hooks (and LightGBM's) on one fold: the
 metric value the library saw at its kept round against the metric function on ``model.predict``.
 
-    python benchmarks/early_stopping.py [--only covid] [--threads 2] [--json]
+    python benchmarks/early_stopping.py [--only covid] [--threads 1] [--json]
 
 Prints markdown tables (stdout); progress goes to stderr.
 """
@@ -106,7 +106,7 @@ def run_variants(ws, t: dict, threads: int) -> list[dict]:
                      "seconds": wall})
         log(f"   {metric:11s} {split:12s} {keep:5s} oof {run.cv:.5f} holdout {hold:.5f} ({wall:.1f}s)")
     for r in rows:
-        base = next(b for b in rows if b["stop_metric"] == r["stop_metric"] and b["split"] == "inner" and b["inner_model"] == "keep")
+        base = next(b for b in rows if b["stop_metric"] == r["stop_metric"] and b["split"] == "inner" and b["inner_model"] == "refit")
         r["excess_optimism"] = r["optimism"] - base["optimism"]
     return rows
 
@@ -142,7 +142,7 @@ def hook_rows(ws, t: dict, threads: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=None, help="substring of a table name")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="early-stopping-"))
@@ -159,20 +159,26 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps({"rows": rows, "hooks": hooks, "seconds": total}))
         return 0
-    print("| table | metric | stop on | split | OOF | holdout | optimism | excess vs inner | mean rounds | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(render(rows, hooks, total))
+    return 0
+
+
+def render(rows: list[dict], hooks: list[dict], total: float) -> str:
+    """The markdown tables of a run (``--json``'s rows and hooks)."""
+    out = ["| table | metric | stop on | split | OOF | holdout | optimism | excess vs inner (refit) | mean rounds | s |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         split = r["split"] + (f" ({r['inner_model']})" if r["inner_model"] else "")
         rounds = "" if r["rounds"] is None else f"{r['rounds']:.0f}"
-        print(f"| {r['table']} | {r['metric']} | {r['stop_metric']} | {split} | {r['oof']:.5f} | {r['holdout']:.5f} "
-              f"| {r['optimism']:+.5f} | {r['excess_optimism']:+.5f} | {rounds} | {r['seconds']:.1f} |")
-    print("\n| table | metric | library | kept round | hook value | metric(model.predict) | abs diff | s |")
-    print("|---|---|---|---|---|---|---|---|")
+        out.append(f"| {r['table']} | {r['metric']} | {r['stop_metric']} | {split} | {r['oof']:.5f} | {r['holdout']:.5f} "
+                   f"| {r['optimism']:+.5f} | {r['excess_optimism']:+.5f} | {rounds} | {r['seconds']:.1f} |")
+    out += ["", "| table | metric | library | kept round | hook value | metric(model.predict) | abs diff | s |",
+            "|---|---|---|---|---|---|---|---|"]
     for h in hooks:
-        print(f"| {h['table']} | {h['metric']} | {h['library']} | {h['best_round']} | {h['hook_value']:.9f} "
-              f"| {h['metric_on_predict']:.9f} | {h['abs_diff']:.1e} | {h['seconds']:.1f} |")
-    print(f"\ntotal {total:.0f} s")
-    return 0
+        out.append(f"| {h['table']} | {h['metric']} | {h['library']} | {h['best_round']} | {h['hook_value']:.9f} "
+                   f"| {h['metric_on_predict']:.9f} | {h['abs_diff']:.1e} | {h['seconds']:.1f} |")
+    out.append(f"\ntotal {total:.0f} s")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ def _run(monkeypatch, df, folds, es, data=None):
 
 def test_inner_split_never_sees_the_scored_fold(monkeypatch):
     df = _table("binary", n=300)
-    res, splits, fits = _run(monkeypatch, df, _folds(df), {"split": "inner"})
+    res, splits, fits = _run(monkeypatch, df, _folds(df), {"split": "inner", "inner_model": "keep"})
     assert len(fits) == len(splits) == 3
     for fit, split in zip(fits, splits):
         scored = set(df.get_column("id").to_numpy()[split.valid_idx].tolist())
@@ -181,7 +181,7 @@ def test_inner_refit_trains_all_outer_rows_with_scaled_rounds(monkeypatch):
 
 def test_inner_split_keeps_groups_whole(monkeypatch):
     df = _table("binary", n=320)
-    _, splits, fits = _run(monkeypatch, df, _folds(df, "group", "g"), {"split": "inner", "inner_fraction": 0.2})
+    _, splits, fits = _run(monkeypatch, df, _folds(df, "group", "g"), {"split": "inner", "inner_fraction": 0.2, "inner_model": "keep"})
     groups = dict(zip(df.get_column("id").to_list(), df.get_column("g").to_list()))
     for fit in fits:
         assert not {groups[i] for i in fit["train"]} & {groups[i] for i in fit["valid"]}
@@ -190,7 +190,7 @@ def test_inner_split_keeps_groups_whole(monkeypatch):
 
 def test_time_inner_split_stops_on_the_latest_training_rows(monkeypatch):
     df = _table("binary", n=400)
-    _, splits, fits = _run(monkeypatch, df, _folds(df, "time"), {"split": "inner"})
+    _, splits, fits = _run(monkeypatch, df, _folds(df, "time"), {"split": "inner", "inner_model": "keep"})
     assert [len(s.train_idx) for s in splits] == [100, 200, 300]
     for fit, split in zip(fits, splits):
         assert min(fit["valid"]) > max(fit["train"])  # ids are the time order here

@@ -97,10 +97,13 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
     console.print(f"[bold]{r.id}[/]  model={rec.model}  status={rec.status}  folds={rec.folds_hash}  seeds={rec.seeds}")
     if m:
         table = Table(title=f"{m['metric']} per fold")
-        for c in ("repeat", "fold", "score", "best iters", "seconds", "n_valid"):
+        for c in ("repeat", "fold", "score", "best iters", "stopped on", "seconds", "n_valid"):
             table.add_column(c, justify="right")
         for f in m["folds"]:
-            table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), _fmt(f["seconds"], 1), str(f["n_valid"]))
+            es = f.get("early_stopping") or {}
+            stop = f"{es['split']}, {es['metric']}" if es.get("split") not in (None, "off") else ""
+            table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), stop,
+                          _fmt(f["seconds"], 1), str(f["n_valid"]))
         console.print(table)
         console.print(f"OOF {m['metric']} = {_fmt(m['oof'])}; mean ± std = {_fmt(m['mean'])} ± {_fmt(m['std'])}")
     if imp is not None:

@@ -111,16 +111,17 @@ class EarlyStoppingConfig(Strict):
     latest rows for time folds), so the scored fold is never seen by training or stopping;
     ``none`` finds each fold's round on such a slice first, then trains every fold with the mean of
     them on all its training rows, no stopping; ``scoring-fold`` stops on the scored fold itself
-    (optimistic OOF; the behaviour before 0.2). ``inner_model``: under ``inner``, ``refit`` retrains
-    on all the fold's training rows with the found rounds × n_train / n_inner_train, ``keep`` (default) uses
-    the model trained on the inner part. ``rounds``: patience; None trains ``num_boost_round`` rounds.
+    (optimistic OOF; the old behaviour). ``inner_model``: under ``inner``, ``refit`` (default) retrains
+    on all the fold's training rows with the found rounds × n_train / n_inner_train, ``keep`` uses the
+    model trained on the inner part. ``rounds``: patience; None trains ``num_boost_round`` rounds.
+    Defaults chosen on benchmarks/early_stopping.py (docs/early_stopping.md).
     """
 
     metric: Literal["auto", "competition", "native"] = "auto"
     rounds: int | None = Field(default=None, gt=0)
     split: Literal["inner", "none", "scoring-fold"] = "inner"
     inner_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
-    inner_model: Literal["keep", "refit"] = "keep"
+    inner_model: Literal["keep", "refit"] = "refit"
 
 
 class ModelConfig(Strict):

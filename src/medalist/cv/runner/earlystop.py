@@ -4,8 +4,8 @@
 
 * ``inner``: each outer split's training rows lose a slice (``inner_fraction``) that only early
   stopping sees: whole groups when the folds are grouped, the latest rows when they are time folds,
-  a class-stratified random slice otherwise. ``inner_model: keep`` predicts with that model;
-  ``refit`` retrains on all the split's training rows for ``best × n_train / n_inner_train`` rounds.
+  a class-stratified random slice otherwise. ``inner_model: refit`` (default) retrains on all the
+  split's training rows for ``best × n_train / n_inner_train`` rounds; ``keep`` predicts with the inner model.
 * ``none``: a first pass finds each split's best round that way (scaled the same way); every split then
   trains on all its training rows for the mean of them, without early stopping.
 * ``scoring-fold``: stop on the validation fold itself (its OOF score is optimistic).
@@ -41,7 +41,7 @@ class StopPlan:
     split: str  # inner | none | scoring-fold | off (the model does not stop early, or rounds is None)
     metric: str  # competition | native
     fraction: float = 0.15
-    inner_model: str = "keep"
+    inner_model: str = "refit"
     groups: np.ndarray | None = None  # per data.train row
     order: np.ndarray | None = None  # per data.train row: time order (time folds)
     labels: np.ndarray | None = None  # per data.train row: class, to stratify the slice
