@@ -113,7 +113,7 @@ def inner_split(train_idx: np.ndarray, plan: StopPlan, seed: Any) -> tuple[np.nd
     """
     idx = np.sort(np.asarray(train_idx))
     n_stop = max(1, int(round(len(idx) * plan.fraction)))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([int(s) % 2**32 for s in np.atleast_1d(seed)])
     if plan.order is not None:
         stop = idx[np.argsort(plan.order[idx], kind="stable")[-n_stop:]]
     elif plan.groups is not None:
