@@ -319,6 +319,7 @@ class XGBoostModel(_GBDTModel):
         hook: dict[str, Any] = {}
         if self._competition(ctx, dvalid, stop):
             params["disable_default_eval_metric"] = 1
+            params.pop("eval_metric", None)  # else XGBoost also evaluates it (stopping uses the last metric: ours)
             hook = {"custom_metric": xgboost_metric(ctx.metric, task, self._truth), "maximize": ctx.metric.greater_is_better}
         booster = lib.train(params, dtrain, num_boost_round=rounds, evals=evals,
                             early_stopping_rounds=stop or None, evals_result=curves, verbose_eval=False, **hook)
