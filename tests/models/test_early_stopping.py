@@ -224,3 +224,20 @@ def test_inner_split_doctest_shape():
     assert len(stop) == 4 and np.bincount(plan.labels[stop]).tolist() == [2, 2]
     assert sorted([*fit, *stop]) == list(range(20))
     assert earlystop.stop_summary([]) == {}
+
+
+def test_train_records_the_default_stopping_per_fold(covid_ws, monkeypatch, capsys):
+    from pathlib import Path
+
+    from medalist.cv.runner import train
+    from tests.conftest import run_medalist
+
+    run = train(covid_ws, Path("configs/fast.yaml"), ["threads=1"], tracking=False)
+    folds = run.metrics["folds"]
+    for f in folds:
+        es = f["early_stopping"]
+        assert (es["split"], es["metric"], es["inner_model"]) == ("inner", "competition", "refit")
+        assert es["n_inner_train"] + es["n_stop"] == f["n_train"]
+        assert es["rounds"] == f["best_iterations"] == [max(1, round(es["found"][0] * f["n_train"] / es["n_inner_train"]))]
+    code, out, _ = run_medalist(monkeypatch, capsys, "show", run.id)
+    assert code == 0 and "inner, competition" in out
