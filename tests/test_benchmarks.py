@@ -91,6 +91,7 @@ def test_early_stopping_covid_json(capsys):
     assert len(rows) == 8
     # measured 2026-12-01: stopping on the scored fold inflates the native CV by 0.0157 over inner (refit)
     assert rows[("native", "scoring-fold", "")]["excess_optimism"] == pytest.approx(0.01572, abs=2e-4)
-    assert rows[("native", "none", "")]["rounds"] == rows[("native", "inner", "refit")]["rounds"]
+    # none trains every fold with the rounded mean of the rounds inner (refit) uses
+    assert rows[("native", "none", "")]["rounds"] == round(rows[("native", "inner", "refit")]["rounds"])
     assert [h["library"] for h in out["hooks"]] == ["lightgbm", "xgboost", "catboost"]
     assert all(h["abs_diff"] < 1e-9 for h in out["hooks"])
