@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import polars as pl
 import pytest
@@ -136,7 +138,7 @@ def _exp(es: dict) -> ExperimentConfig:
 
 
 class _Spy(LightGBMModel):
-    fits: list = []
+    fits: ClassVar[list] = []
 
     def fit(self, train, valid, ctx):
         _Spy.fits.append({"train": set(train.get_column("id").to_list()),
@@ -173,7 +175,7 @@ def test_inner_refit_trains_all_outer_rows_with_scaled_rounds(monkeypatch):
     res, splits, fits = _run(monkeypatch, df, _folds(df), {"split": "inner", "inner_model": "refit"})
     assert len(fits) == 6
     for i, split in enumerate(splits):
-        inner_fit, refit = fits[2 * i], fits[2 * i + 1]
+        refit = fits[2 * i + 1]
         assert refit["valid"] is None and len(refit["train"]) == len(split.train_idx)
         es = res.scores[i]["early_stopping"]
         assert refit["num_iterations"] == es["rounds"][0] == max(1, round(es["found"][0] * 200 / 170))
@@ -181,7 +183,7 @@ def test_inner_refit_trains_all_outer_rows_with_scaled_rounds(monkeypatch):
 
 def test_inner_split_keeps_groups_whole(monkeypatch):
     df = _table("binary", n=320)
-    _, splits, fits = _run(monkeypatch, df, _folds(df, "group", "g"), {"split": "inner", "inner_fraction": 0.2, "inner_model": "keep"})
+    _, _, fits = _run(monkeypatch, df, _folds(df, "group", "g"), {"split": "inner", "inner_fraction": 0.2, "inner_model": "keep"})
     groups = dict(zip(df.get_column("id").to_list(), df.get_column("g").to_list()))
     for fit in fits:
         assert not {groups[i] for i in fit["train"]} & {groups[i] for i in fit["valid"]}
@@ -204,7 +206,7 @@ def test_split_none_trains_every_fold_with_the_same_mean_round(monkeypatch):
     assert all(f["valid"] is not None for f in first)  # the first pass: inner-stopped
     rounds = {f["num_iterations"] for f in final}
     found = res.scores[0]["early_stopping"]["first_pass_rounds"]
-    assert len(found) == 3 and rounds == {int(round(np.mean(found)))}
+    assert len(found) == 3 and rounds == {round(float(np.mean(found)))}
     for fit, split in zip(final, splits):
         assert fit["valid"] is None and len(fit["train"]) == len(split.train_idx)
     assert [s["early_stopping"]["rounds"] for s in res.scores] == [[rounds.pop()]] * 3

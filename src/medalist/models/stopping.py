@@ -111,14 +111,14 @@ class _Hook:
         return value
 
 
-class lightgbm_feval(_Hook):  # noqa: N801 (used like a function: feval=lightgbm_feval(metric, task))
+class lightgbm_feval(_Hook):  # a class named like the function it stands in for: feval=lightgbm_feval(...)
     """LightGBM ``feval(preds, dataset) -> (name, value, is_higher_better)`` scoring with ``metric``."""
 
     def __call__(self, preds: np.ndarray, data: Any) -> tuple[str, float, bool]:
         return self.metric.name, self.score(data.get_label(), preds, data.get_weight()), self.metric.greater_is_better
 
 
-class xgboost_metric(_Hook):  # noqa: N801
+class xgboost_metric(_Hook):
     """XGBoost ``custom_metric(predt, dmatrix) -> (name, value)`` scoring with ``metric``."""
 
     def __call__(self, predt: np.ndarray, data: Any) -> tuple[str, float]:
