@@ -170,7 +170,10 @@ def write_config(ws, threads: int) -> Path:
     exp = {
         "note": "runner overhead benchmark",
         "model": {"name": "lightgbm", "params": dict(LGB_PARAMS),
-                  "early_stopping_rounds": EARLY_STOPPING_ROUNDS, "num_boost_round": NUM_BOOST_ROUND},
+                  "early_stopping_rounds": EARLY_STOPPING_ROUNDS, "num_boost_round": NUM_BOOST_ROUND,
+                  # the hand loop's notebook stopping: on the validation fold, binary log loss
+                  # (medalist's default stops on an inner slice, on the competition metric)
+                  "early_stopping": {"split": "scoring-fold", "metric": "native"}},
         "seeds": [SEED],
         "threads": threads,
     }

@@ -78,3 +78,20 @@ def test_ensembles_smoke(capsys):
     assert 0.5 < hc["holdout"] < 1 and hc["delta_best"] > -0.05
     with pytest.raises(SystemExit):
         mod.main(["--members", "lightgbm"])             # one member is not an ensemble
+
+
+@pytest.mark.slow
+def test_early_stopping_covid_json(capsys):
+    import json
+
+    mod = _load("early_stopping")
+    assert mod.main(["--only", "covid", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {(r["stop_metric"], r["split"], r["inner_model"]): r for r in out["rows"]}
+    assert len(rows) == 8
+    # measured 2026-12-01: stopping on the scored fold inflates the native CV by 0.0157 over inner (refit)
+    assert rows[("native", "scoring-fold", "")]["excess_optimism"] == pytest.approx(0.01572, abs=2e-4)
+    # none trains every fold with the rounded mean of the rounds inner (refit) uses
+    assert rows[("native", "none", "")]["rounds"] == round(rows[("native", "inner", "refit")]["rounds"])
+    assert [h["library"] for h in out["hooks"]] == ["lightgbm", "xgboost", "catboost"]
+    assert all(h["abs_diff"] < 1e-9 for h in out["hooks"])

@@ -213,6 +213,19 @@ def test_unknown_key_in_experiment(medalist, ws):
           names=("configs/fast.yaml", "model.early_stoping_rounds", "did you mean 'early_stopping_rounds'"))
 
 
+def test_two_different_early_stopping_patiences(medalist, ws):
+    # configs/fast.yaml sets early_stopping_rounds: 20
+    fails(medalist, ws, "train", "configs/fast.yaml", "model.early_stopping.rounds=50",
+          names=("configs/fast.yaml", "model.early_stopping.rounds", "early_stopping_rounds 20", "set only one of them"))
+
+
+def test_stopping_on_a_metric_no_library_can_evaluate(medalist, ws):
+    edit_yaml(ws / "medalist.yaml", **{"competition.metric": "map@3"})
+    fails(medalist, ws, "train", "configs/fast.yaml", "model.early_stopping.metric=competition",
+          names=("configs/fast.yaml", "model.early_stopping.metric", "'map@3' scores ranked item lists",
+                 "model.early_stopping.metric: native"))
+
+
 def test_unknown_key_in_medalist_yaml(medalist, ws):
     edit_yaml(ws / "medalist.yaml", **{"competition.grup": GROUP})
     fails(medalist, ws, "runs", names=("medalist.yaml", "competition.grup", "did you mean 'group'"))

@@ -38,7 +38,9 @@ def test_missing_base_names_the_file(tmp_path):
 
 @pytest.mark.parametrize(
     "override,key,suggestion",
-    [("modle.name=x", "modle", "model"), ("model.earlystopping=3", "model.earlystopping", "early_stopping_rounds"),
+    # model.early_stopping (the section) is now the closest key to 'earlystopping' (was early_stopping_rounds)
+    [("modle.name=x", "modle", "model"), ("model.earlystopping=3", "model.earlystopping", "early_stopping"),
+     ("model.early_stoping_rounds=3", "model.early_stoping_rounds", "early_stopping_rounds"),
      ("columns.dorp=[a]", "columns.dorp", "drop")],
 )
 def test_unknown_keys_suggest_the_right_one(tmp_path, override, key, suggestion):

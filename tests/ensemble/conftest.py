@@ -13,6 +13,10 @@ model:
   name: lightgbm
   params: {learning_rate: 0.1, num_leaves: 15, min_child_samples: 20, verbosity: -1}
   early_stopping_rounds: 20
+  # the members these blend tests' expectations were measured on: stopped on the scored fold, native
+  # metric (the old default; the new inner split changes the members, and weighted-blend nested <=
+  # in-sample holds on these members, not as a theorem)
+  early_stopping: {split: scoring-fold, metric: native}
   num_boost_round: 300
 threads: 1
 """
@@ -21,6 +25,10 @@ model:
   name: lightgbm
   params: {learning_rate: 0.1, num_leaves: 4, feature_fraction: 0.5, verbosity: -1}
   early_stopping_rounds: 20
+  # the members these blend tests' expectations were measured on: stopped on the scored fold, native
+  # metric (the old default; the new inner split changes the members, and weighted-blend nested <=
+  # in-sample holds on these members, not as a theorem)
+  early_stopping: {split: scoring-fold, metric: native}
   num_boost_round: 300
 threads: 1
 """

@@ -99,10 +99,13 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
                   + (f"  target_transform={tt}" if tt else ""))
     if m:
         table = Table(title=f"{m['metric']} per fold")
-        for c in ("repeat", "fold", "score", "best iters", "seconds", "n_valid"):
+        for c in ("repeat", "fold", "score", "best iters", "stopped on", "seconds", "n_valid"):
             table.add_column(c, justify="right")
         for f in m["folds"]:
-            table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), _fmt(f["seconds"], 1), str(f["n_valid"]))
+            es = f.get("early_stopping") or {}
+            stop = f"{es['split']}, {es['metric']}" if es.get("split") not in (None, "off") else ""
+            table.add_row(str(f["repeat"]), str(f["fold"]), _fmt(f["score"]), str(f.get("best_iterations")), stop,
+                          _fmt(f["seconds"], 1), str(f["n_valid"]))
         console.print(table)
         console.print(f"OOF {m['metric']} = {_fmt(m['oof'])}; mean ± std = {_fmt(m['mean'])} ± {_fmt(m['std'])}")
         if m.get("in_sample") is not None:  # a fitted blend or a selected stack: nested CV beside the in-sample score

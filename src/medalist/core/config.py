@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medalist.core.errors import ConfigError, did_you_mean
 from medalist.core.safety import check_trust_entry
@@ -26,6 +26,7 @@ __all__ = [
     "TrackingConfig",
     "WorkspaceConfig",
     "ModelConfig",
+    "EarlyStoppingConfig",
     "ColumnsConfig",
     "PredictConfig",
     "ExperimentConfig",
@@ -109,12 +110,54 @@ class WorkspaceConfig(Strict):
         return [check_trust_entry(m) for m in v]
 
 
+class EarlyStoppingConfig(Strict):
+    """How boosting models (LightGBM, XGBoost, CatBoost) choose their round count; other models ignore it.
+
+    ``metric``: ``competition`` stops on the run's competition metric through the library's own
+    custom-metric hook (an error when the library cannot evaluate it), ``native`` on the objective's
+    own metric, ``auto`` (default) competition when it can be evaluated, else native.
+    ``split``: ``inner`` (default) stops on a slice of each fold's TRAINING rows (whole groups; the
+    latest rows for time folds), so the scored fold is never seen by training or stopping;
+    ``none`` finds each fold's round on such a slice first, then trains every fold with the mean of
+    them on all its training rows, no stopping; ``scoring-fold`` stops on the scored fold itself
+    (optimistic OOF; the old behaviour). ``inner_model``: under ``inner``, ``refit`` (default) retrains
+    on all the fold's training rows with the found rounds × n_train / n_inner_train, ``keep`` uses the
+    model trained on the inner part. ``rounds``: patience; None trains ``num_boost_round`` rounds.
+    Defaults chosen on benchmarks/early_stopping.py (docs/early_stopping.md).
+    """
+
+    metric: Literal["auto", "competition", "native"] = "auto"
+    rounds: int | None = Field(default=None, gt=0)
+    split: Literal["inner", "none", "scoring-fold"] = "inner"
+    inner_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    inner_model: Literal["keep", "refit"] = "refit"
+
+
 class ModelConfig(Strict):
+    """A model family and its settings. ``early_stopping.rounds`` and ``early_stopping_rounds`` are the
+    same number (patience): give either; both given and different is an error. The resolved config
+    holds both, equal."""
+
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     early_stopping_rounds: int | None = 100
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     num_boost_round: int = 10000
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_patience(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("early_stopping", {}), dict):
+            return data
+        es = dict(data.get("early_stopping") or {})
+        if "rounds" in es and "early_stopping_rounds" in data and es["rounds"] != data["early_stopping_rounds"]:
+            raise ConfigError("key 'model.early_stopping.rounds'",
+                              expected="the same patience as model.early_stopping_rounds (they are one setting)",
+                              found=f"early_stopping.rounds {es['rounds']!r} and early_stopping_rounds {data['early_stopping_rounds']!r}",
+                              fix="set only one of them (early_stopping.rounds is the newer spelling)")
+        rounds = es["rounds"] if "rounds" in es else data.get("early_stopping_rounds", 100)
+        return {**data, "early_stopping_rounds": rounds, "early_stopping": {**es, "rounds": rounds}}
 
 
 class ColumnsConfig(Strict):
@@ -313,6 +356,8 @@ def validate(model: type[Strict], data: dict[str, Any], source: str, overrides: 
     """
     try:
         return model.model_validate(data)
+    except ConfigError as e:  # raised by a section's own cross-field check
+        raise e.within(source) from None
     except ValidationError as e:
         # a misspelt key also shows up as a missing one: report the misspelling, it is the cause
         err = next((x for x in e.errors() if x["type"] == "extra_forbidden"), e.errors()[0])

@@ -107,7 +107,7 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
 
     >>> res = auto(Workspace.find(), budget=120, models=["lightgbm", "xgboost"], threads=1)
     >>> [r.id for r in res.runs], res.blend.id, res.summary()["best"]
-    (['auto-lightgbm-001', 'auto-xgboost-001'], 'auto-blend-001', 'auto-xgboost-001')
+    (['auto-lightgbm-001', 'auto-xgboost-001'], 'auto-blend-001', 'auto-lightgbm-001')
     """
     from medalist.cv.runner import train
     from medalist.ensemble import blend

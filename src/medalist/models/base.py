@@ -54,6 +54,9 @@ class ModelAdapter(BaseEstimator):
 
     name: ClassVar[str] = ""
     extra_options: ClassVar[dict[str, Any]] = {}
+    # True for boosting models whose round count the runner's early-stopping split decides
+    # (config model.early_stopping); others fit on the fold as they always did.
+    stops_early: ClassVar[bool] = False
     accepts_spec: ClassVar[bool] = False
 
     def __init__(

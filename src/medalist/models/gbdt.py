@@ -13,6 +13,7 @@ train one booster, predict, save and load.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -25,6 +26,7 @@ from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
 from medalist.models.soft import SOFT_LABEL, expand_frame
+from medalist.models.stopping import CatBoostMetric, lightgbm_feval, xgboost_metric
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
 
@@ -74,6 +76,7 @@ class _GBDTModel(ModelAdapter):
     """The fit loop shared by the boosting libraries; subclasses supply the library calls."""
 
     package: ClassVar[str] = ""
+    stops_early: ClassVar[bool] = True
     native_file: ClassVar[str] = ""
     round_aliases: ClassVar[tuple[str, ...]] = ()
 
@@ -105,6 +108,11 @@ class _GBDTModel(ModelAdapter):
             (pl.when(pl.col(f) >= 0).then(pl.col(f)) if f in cats else pl.col(f)).cast(pl.Float64)
             for f in self.features_
         ).to_numpy()
+
+    def _competition(self, ctx: FitContext, dvalid: Any, stop: int | None) -> bool:
+        """Whether this fit early-stops on the competition metric (``ctx.stop_metric``)."""
+        return bool(stop) and dvalid is not None and ctx.metric is not None and ctx.stop_metric == "competition" \
+            and self.task_ != "multilabel"
 
     def _rounds(self, params: dict) -> int:
         # A rounds alias in params is honoured like num_boost_round, and removed so it can't
@@ -138,7 +146,7 @@ class _GBDTModel(ModelAdapter):
         if self.task_ == "distribution":  # soft targets as weighted hard rows: multiclass log loss = KL + const
             (train, w), labels, task = expand_frame(train, self.target_, w), [SOFT_LABEL], "multiclass"
             valid, wv = expand_frame(valid, self.target_, wv) if valid is not None else (None, None)
-        boosters, used = [], []
+        boosters, used, scores = [], [], []
         for label in labels:
             y = train.get_column(label).to_numpy().astype(np.float64)
             dtrain = self._data(train, y, w)
@@ -146,12 +154,19 @@ class _GBDTModel(ModelAdapter):
             if valid is not None:
                 yv = valid.get_column(label).to_numpy().astype(np.float64)
                 dvalid = self._data(valid, yv, wv, ref=dtrain)
+                self._truth = (yv, wv)  # float64 labels/weights for the competition-metric hooks
             booster, n_used, curves = self._train_one(lib, dict(params), task, dtrain, dvalid, rounds, stop, ctx)
             boosters.append(booster)
             used.append(int(n_used))
+            if self._competition(ctx, dvalid, stop):
+                scores.append(float(curves[f"valid/{ctx.metric.name}"][int(n_used) - 1]))
             _log_curves(ctx, curves, prefix=f"{label}/" if len(labels) > 1 else "")
+        self.__dict__.pop("_truth", None)
         self.boosters_ = boosters
         self.rounds_ = used
+        # What stopping used: the competition metric's name and its value at the kept round, or "native".
+        self.stop_metric_ = ctx.metric.name if scores else ("native" if stop else None)
+        self.stop_scores_ = scores
         # One number for the runner's refit: the longest any label needed.
         self.best_iteration_ = max(used)
         return self
@@ -242,16 +257,21 @@ class LightGBMModel(_GBDTModel):
         _set_default(params, ("num_threads", "num_thread", "nthread", "nthreads", "n_jobs"), ctx.threads)
         curves: dict[str, dict[str, list[float]]] = {}
         callbacks = [lib.log_evaluation(0)]
-        valid_sets = []
+        valid_sets, feval = [], None
+        if self._competition(ctx, dvalid, stop):
+            params["metric"], feval = "None", lightgbm_feval(ctx.metric, task, self._truth, ctx.inverse_target)
+            params.pop("first_metric_only", None)
         if dvalid is not None:
             valid_sets = [dvalid]
             callbacks.append(lib.record_evaluation(curves))
             if stop:
                 callbacks.append(lib.early_stopping(stop, verbose=False))
         booster = lib.train(params, dtrain, num_boost_round=rounds, valid_sets=valid_sets,
-                            valid_names=["valid"][: len(valid_sets)], callbacks=callbacks)
+                            valid_names=["valid"][: len(valid_sets)], callbacks=callbacks, feval=feval)
         used = booster.best_iteration or booster.current_iteration()
         flat = {f"{ds}/{metric}": vals for ds, m in curves.items() for metric, vals in m.items()}
+        if feval is not None:
+            flat[f"valid/{ctx.metric.name}"] = feval.history
         return booster, used, flat
 
     def _predict_booster(self, booster, data, rounds):
@@ -300,10 +320,17 @@ class XGBoostModel(_GBDTModel):
         _set_default(params, ("nthread", "n_jobs"), ctx.threads)
         curves: dict[str, dict[str, list[float]]] = {}
         evals = [(dvalid, "valid")] if dvalid is not None else []
+        hook: dict[str, Any] = {}
+        if self._competition(ctx, dvalid, stop):
+            params["disable_default_eval_metric"] = 1
+            params.pop("eval_metric", None)  # else XGBoost also evaluates it (stopping uses the last metric: ours)
+            hook = {"custom_metric": xgboost_metric(ctx.metric, task, self._truth, ctx.inverse_target), "maximize": ctx.metric.greater_is_better}
         booster = lib.train(params, dtrain, num_boost_round=rounds, evals=evals,
-                            early_stopping_rounds=stop or None, evals_result=curves, verbose_eval=False)
+                            early_stopping_rounds=stop or None, evals_result=curves, verbose_eval=False, **hook)
         used = booster.best_iteration + 1 if stop else booster.num_boosted_rounds()
         flat = {f"{ds}/{metric}": vals for ds, m in curves.items() for metric, vals in m.items()}
+        if hook:
+            flat[f"valid/{ctx.metric.name}"] = hook["custom_metric"].history
         return booster, used, flat
 
     def _predict_booster(self, booster, data, rounds):
@@ -371,10 +398,18 @@ class CatBoostModel(_GBDTModel):
         _set_default(params, ("thread_count",), ctx.threads)
         _set_default(params, ("verbose", "logging_level", "silent", "verbose_eval"), False)
         params.setdefault("allow_writing_files", False)
+        if self._competition(ctx, dvalid, stop):
+            params["eval_metric"] = CatBoostMetric(ctx.metric, task, params.get("loss_function", params.get("objective")), self._truth,
+                                                   ctx.inverse_target)
         model = self._estimator(lib, task, params)
-        model.fit(dtrain, eval_set=dvalid, use_best_model=bool(stop), early_stopping_rounds=stop or None)
+        with warnings.catch_warnings():  # "can't optimize method evaluate" (numba) for a Python eval metric
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(dtrain, eval_set=dvalid, use_best_model=bool(stop), early_stopping_rounds=stop or None)
         curves = model.get_evals_result().get("validation", {}) if dvalid is not None else {}
-        return model, model.tree_count_, {f"valid/{m}": v for m, v in curves.items()}
+        flat = {f"valid/{m}": v for m, v in curves.items() if m != "CatBoostMetric"}
+        if "CatBoostMetric" in curves:  # CatBoost keeps a copy of the metric object: its values come from here
+            flat[f"valid/{ctx.metric.name}"] = list(curves["CatBoostMetric"])
+        return model, model.tree_count_, flat
 
     def _predict_booster(self, booster, data, rounds):
         if self.task_ == "regression":

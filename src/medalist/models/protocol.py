@@ -45,6 +45,9 @@ class FitContext:
     seed: int = 0
     n_classes: int | None = None  # multiclass only; labels are encoded 0..K-1
     metric: Any = None  # medalist.metrics.registry.Metric, used for eval logging where a library allows
+    # "competition": boosting models early-stop on ``metric`` through the library's custom-metric hook
+    # (see medalist.models.stopping); "native": on the objective's own metric. Other models ignore it.
+    stop_metric: str = "native"
     num_iterations: int | None = None  # fixed boosting rounds (full-data refit); disables early stopping
     log: Callable[[str, float, int], None] | None = None  # log(name, value, step) for learning curves
     workdir: Path | None = None

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from medalist.core.config import ExperimentConfig
+from medalist.cv.runner.earlystop import StopPlan, first_pass, fit_fold, stop_plan, stop_summary
 from medalist.cv.runner.fitting import _context, _model_factory, _y
 from medalist.cv.runner.selection import _known, _pick, _reduced_features
 from medalist.cv.runner.transform import TargetTransform, finish, save_transform, score_fold, split_transform
@@ -79,8 +80,10 @@ class _Split:
     shape: Callable[[int], tuple[int, ...]]
     res: CVResult
     run_dir: Path | None
+    stop: StopPlan = field(default_factory=lambda: StopPlan("off", "native"))
     best: list = field(default_factory=list)
     curves: list = field(default_factory=list)
+    stops: list = field(default_factory=list)
     tt: TargetTransform = field(default_factory=TargetTransform)  # fitted on this split's train rows
     clipped: int = 0  # predictions clipped into the metric's domain
 
@@ -93,7 +96,9 @@ class _Split:
             tag = {"repeat": split.repeat, "fold": split.fold, "seed": seed}
             ctx = _context(self.data, self.exp, self.metric, seed, self.curves, tag, use)
             ctx.inverse_target = self.tt.inverse if self.tt.kind != "none" else None
-            model = make().fit(tr, va, ctx)
+            model, used = fit_fold(make, tr, va, ctx, self.stop, split.train_idx, (seed, split.repeat, split.fold))
+            if not suffix:
+                self.stops.append(used)
             pv += model.predict(self.va) / len(seeds)
             pt += model.predict(self.te) / len(seeds)
             self.best.append(getattr(model, "best_iteration", None))
@@ -134,9 +139,35 @@ def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tupl
         "best_iterations": s.best, "seconds": round(time.perf_counter() - t0, 3),
         "n_train": len(split.train_idx), "n_valid": len(split.valid_idx), **extra_info,
         "target_transform": s.tt.as_dict(), "clipped_predictions": s.clipped,
+        "early_stopping": stop_summary(s.stops),
     }
     s.res.curves.extend(s.curves)
     return pv, pt, info
+
+
+def _frames(data: CompetitionData, split: Any, features: FeaturePlan | None, inner: dict) -> tuple:
+    """One split's (train, valid, test) frames with its per-fold feature blocks, and the feature names."""
+    tr, va, te, cols = data.train[split.train_idx], data.train[split.valid_idx], data.test, data.features
+    if inner:
+        tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
+        cols = [*data.features, *extra]
+    return tr, va, te, cols
+
+
+def _first_pass(data: CompetitionData, exp: ExperimentConfig, metric: Metric, splits: list, features: FeaturePlan | None,
+                inner: dict, stop: StopPlan) -> None:
+    """``early_stopping.split: none``: every split x seed inner-stopped once; sets ``stop.fixed`` to their mean round."""
+    def jobs():  # one split's frames at a time
+        for split in splits:
+            tr, _, _, cols = _frames(data, split, features, inner)
+            tt = split_transform(data, exp, metric, tr)  # the first pass fits what the folds will fit
+            (tr,) = tt.frames(data.target[0], tr)
+            for seed in exp.seeds:
+                ctx = _context(data, exp, metric, seed, [], {}, cols)
+                ctx.inverse_target = tt.inverse if tt.kind != "none" else None
+                yield tr, split.train_idx, ctx, (seed, split.repeat, split.fold)
+
+    first_pass(_model_factory(exp), jobs(), stop)
 
 
 def _width(data: CompetitionData) -> int:
@@ -155,12 +186,15 @@ def run_cv(
     resume: bool = False,
     on_event: Event | None = None,
     features: FeaturePlan | None = None,
+    groups: np.ndarray | None = None,
 ) -> CVResult:
     """Fit one fresh model per (repeat, fold, seed); return OOF and test predictions.
 
     With ``run_dir`` each fold is persisted under ``parts/`` when it ends, and ``resume=True``
     loads finished folds instead of refitting them. ``data`` already holds the static features of
     ``features``; its per-fold blocks (target encoding) are computed here from each split's train rows.
+    Boosting models early-stop as ``exp.model.early_stopping`` says (:mod:`.earlystop`); ``groups``
+    gives each train row's fold group when ``data.train`` lacks the folds' group column.
     """
     emit = on_event or (lambda *_: None)
     splits = folds.splits(data.train)
@@ -172,6 +206,7 @@ def run_cv(
     res = CVResult(oof=oof_sum, test=test_sum, fold_of=fold_of)
     inner = fold_labels(folds, data.train) if features is not None and features.per_fold else {}
     parts = RunWriter(run_dir) if run_dir is not None else None
+    stop = stop_plan(exp, metric, data, folds, stops_early=getattr(_model_factory(exp)(), "stops_early", False), groups=groups)
     emit("start", {"splits": len(splits), "seeds": len(exp.seeds)})
     for split in splits:
         if split.repeat == repeats[0]:
@@ -181,11 +216,10 @@ def run_cv(
             pv, pt, info = done
             emit("fold_resumed", info)
         else:
-            tr, va, te, cols = data.train[split.train_idx], data.train[split.valid_idx], data.test, data.features
-            if inner:
-                tr, va, te, extra = features.for_split(tr, va, te, inner[split.repeat][split.train_idx])
-                cols = [*data.features, *extra]
-            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir, tt=split_transform(data, exp, metric, tr))
+            if stop.split == "none" and stop.fixed is None:
+                _first_pass(data, exp, metric, splits, features, inner, stop)
+            tr, va, te, cols = _frames(data, split, features, inner)
+            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir, stop, tt=split_transform(data, exp, metric, tr))
             pv, pt, info = _run_split(s, cols, features)
             if parts is not None:
                 _save_part(parts, split.repeat, split.fold, pv, pt, info)

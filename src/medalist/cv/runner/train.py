@@ -10,6 +10,7 @@ from typing import Any
 from medalist.core.config import ExperimentConfig, load_experiment
 from medalist.core.errors import ConfigError, RunError
 from medalist.core.provenance import stable_hash
+from medalist.cv.runner.earlystop import group_keys, stop_plan
 from medalist.cv.runner.fitting import _model_factory
 from medalist.cv.runner.loop import Event, run_cv
 from medalist.cv.runner.outputs import write_outputs
@@ -79,6 +80,10 @@ def _prepare(ws: Workspace, config_path: Path, overrides: list[str] | None) -> _
     data = apply_static(plan, data)
     if exp.model_selection_by is not None:
         _check_selection(exp, data, plan, config_path)
+    try:  # a stopping metric no library hook can evaluate: an error before the run folder exists
+        stop_plan(exp, metric, data, folds, stops_early=getattr(_model_factory(exp)(), "stops_early", False))
+    except ConfigError as e:
+        raise e.within(str(config_path)) from None
     return _Prepared(exp, resolved, metric, data, folds, plan, _config_hash(resolved, ws, folds), transform)
 
 
@@ -126,7 +131,10 @@ def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event:
         if on_event:
             on_event(kind, payload)
 
-    res = run_cv(data, p.folds, exp, metric, run_dir=w.path, resume=resumed, on_event=emit, features=p.plan)
+    from medalist.workspace.data import read_table
+
+    groups = group_keys(data, p.folds, lambda cols: read_table(ws.train_path, what="train", columns=cols))
+    res = run_cv(data, p.folds, exp, metric, run_dir=w.path, resume=resumed, on_event=emit, features=p.plan, groups=groups)
     if exp.full_fit:
         emit("full_fit", {})
         res.test = _full_fit(data, exp, metric, res.scores, w.path, p.folds, p.plan)
