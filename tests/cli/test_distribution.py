@@ -100,7 +100,9 @@ def test_lightgbm_tune_compare_pick_and_report(wine_ws, monkeypatch, capsys):
     assert code == 0, err
     picks = json.loads(out)["picks"]
     best = min(json.loads(run_medalist(monkeypatch, capsys, "runs", "--json")[1])["runs"], key=lambda r: r["cv"])
-    assert picks[0]["run"] == best["id"] and best["cv"] < 0.36  # lowest KL first (LightGBM 0.345, logistic 0.375)
+    # lowest KL first. Measured: logistic 0.375; LightGBM 0.414 with the default inner early stopping on
+    # 118-row training folds (0.345 when it stopped on the scored fold); the class prior scores 0.711.
+    assert picks[0]["run"] == best["id"] and best["cv"] < 0.40
     assert any(p.get("oof_corr") is not None for p in picks[1:]) or len(picks) == 1
     code, out, err = run_medalist(monkeypatch, capsys, "report", "linear-001", "lgb-001")
     assert code == 0, err
