@@ -149,7 +149,10 @@ def test_predictions_are_clipped_into_the_domain_and_counted():
     assert Domain(0.0, 1.0).clip([-0.5, 2.0]).tolist() == [0.0, 1.0]
 
 
-def test_a_raising_metric_is_a_run_error_naming_run_fold_metric(prices_ws):
+def test_a_raising_metric_is_a_run_error_naming_run_fold_metric(prices_ws, monkeypatch):
+    from medalist.metrics.registry import METRICS
+
+    monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))  # the test metric vanishes afterwards
     @register_metric("boom_rmse", direction="minimize", needs="value", overwrite=True)
     def boom(y_true, y_pred, sample_weight=None):
         raise ValueError("cannot score these")
