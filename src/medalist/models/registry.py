@@ -14,6 +14,7 @@ from medalist.models.protocol import Model
 __all__ = ["MODELS", "create_model", "get_model", "list_models", "register_model"]
 
 MODELS: Registry = Registry("model")
+"""The model registry: name -> factory of a fresh `Model` (``register_model`` adds to it, ``list_models`` lists it)."""
 
 
 def create_model(name: str, params: dict | None = None, **options: Any) -> Model:
