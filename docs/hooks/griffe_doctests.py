@@ -20,15 +20,8 @@ FENCE = "```"
 def fence_doctests(text: str) -> str:
     """``text`` with each doctest run (``>>>`` prompts and their output) wrapped in a pycon fence.
 
-    >>> print(fence_doctests("Example:\\n\\n>>> 1 + 1\\n2\\n\\nDone."))
-    Example:
-    <BLANKLINE>
-    ```pycon
-    >>> 1 + 1
-    2
-    ```
-    <BLANKLINE>
-    Done.
+    >>> fence_doctests("Text.\\n\\n>>> 1 + 1\\n2\\n\\nMore.").splitlines()
+    ['Text.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'More.']
     """
     out: list[str] = []
     in_fence = in_example = False
