@@ -126,3 +126,37 @@ def test_readme_sections_the_site_includes_are_marked():
     setup = readme[readme.index("[start:setup]"):readme.index("[end:setup]")]
     assert 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[all]" && medalist demo' in setup
     assert ". .venv/bin/activate && python -m pytest -q" in setup
+
+
+def test_repo_links_hook(tmp_path):
+    """A docs page's relative link to a file outside docs/ is copied into the site and still resolves."""
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
+    mod = _hook("repo_links")
+    result = doctest.testmod(mod)
+    assert (result.failed, result.attempted) == (0, 7)
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "size.py").write_text("print(1)\n")
+    (tmp_path / "README.md").write_text("# Read me\n")
+    (tmp_path / "docs" / "index.md").write_text("# Home\n\n[script](../bench/size.py) and [readme](../README.md#read-me)\n")
+    (tmp_path / "docs" / "sub" / "page.md").write_text("# Page\n\n[script](../../bench/size.py) [gone](../../nope.py)\n")
+    (tmp_path / "mkdocs.yml").write_text(
+        f"site_name: t\nnav: [index.md, sub/page.md]\nhooks: [{HOOKS / 'repo_links.py'}]\n"
+        "validation: {links: {not_found: warn}}\n")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    # the one link to a missing file is still reported (and fails the strict build); the others resolve
+    assert proc.returncode == 1 and [line for line in out.splitlines() if "WARNING" in line] == [
+        "WARNING -  Doc file 'sub/page.md' contains a link '../../nope.py', but the target '../nope.py' is not found among documentation files."
+    ], out
+    (tmp_path / "docs" / "sub" / "page.md").write_text("# Page\n\n[script](../../bench/size.py)\n")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    site = tmp_path / "site"
+    assert (site / "repo" / "bench" / "size.py").read_text() == "print(1)\n"
+    assert (site / "repo" / "README.md").read_text() == "# Read me\n"  # copied as text, not rendered
+    assert 'href="repo/bench/size.py"' in (site / "index.html").read_text()
+    assert 'href="repo/README.md#read-me"' in (site / "index.html").read_text()
+    assert 'href="../../repo/bench/size.py"' in (site / "sub" / "page" / "index.html").read_text()
