@@ -102,10 +102,10 @@ def test_cli_reference_section_of_a_small_app():
     ]
 
 
-def test_doctest_fences():
-    mod = _hook("griffe_doctests")
+def test_docstrings_as_markdown():
+    mod = _hook("griffe_docstrings")
     result = doctest.testmod(mod)
-    assert (result.failed, result.attempted) == (0, 1)
+    assert (result.failed, result.attempted) == (0, 2)
     text = "Intro.\n\n    >>> f(1)\n    [0.0, 0.5]\n    back to text\n\n```python\n>>> fenced already\n```\n>>> x"
     assert mod.fence_doctests(text).splitlines() == [
         "Intro.", "",
@@ -113,6 +113,7 @@ def test_doctest_fences():
         "```python", ">>> fenced already", "```",
         "```pycon", ">>> x", "```",
     ]
+    assert mod.strip_roles(":class:`~medalist.runs.Run` (:meth:`Run.oof`), :foo:`kept`") == "`medalist.runs.Run` (`Run.oof`), :foo:`kept`"
 
 
 def test_readme_sections_the_site_includes_are_marked():
