@@ -54,6 +54,9 @@ def test_site_builds_strict_with_no_warning(tmp_path):
     home = html.unescape(re.sub(r"<[^>]+>", "", (site / "index.html").read_text()))
     assert 'pip install -e ".[all]" && medalist demo' in home  # README's set-up, included
     assert (site / "quickstart" / "index.html").is_file()
+    # a page's link to a repository file outside docs/ resolves to its copy (docs/hooks/repo_links.py)
+    assert 'href="../repo/benchmarks/early_stopping.py"' in (site / "early_stopping" / "index.html").read_text()
+    assert (site / "repo" / "benchmarks" / "early_stopping.py").read_bytes() == (ROOT / "benchmarks" / "early_stopping.py").read_bytes()
 
 
 def test_cli_reference_lists_every_command_and_option():
