@@ -72,7 +72,7 @@ def init(
     from medalist.workspace.competition import choose_metric
     from medalist.workspace.formats import workspace_format
 
-    fmt = workspace_format(ws)
+    fmt = workspace_format(ws, from_config=False)  # what init found (and wrote to medalist.yaml), with its reason
     _, why = choose_metric(fmt, c.task, metric)
     if as_json:
         print_json({"root": str(ws.root), "task": c.task, "metric": c.metric, "metric_reason": why, "target": c.target, "id": c.id,

@@ -281,10 +281,10 @@ def check_metric(fmt: SubmissionFormat, metric, where: str = "competition.metric
                               f"probabilities, set {_KEY}: {{format: probabilities}}")
 
 
-def workspace_format(ws, *, classes: list | None = None) -> SubmissionFormat:
+def workspace_format(ws, *, classes: list | None = None, from_config: bool = True) -> SubmissionFormat:
     """The workspace's submission format: ``medalist.yaml``'s ``submission:`` or what the sample submission shows.
 
-    ``classes`` (a run's class labels) saves reading train for them.
+    ``classes`` (a run's class labels) saves reading train for them; ``from_config=False`` detects, ignoring the key.
     """
     from medalist.metrics.registry import get_metric
     from medalist.workspace.data import read_table
@@ -297,6 +297,6 @@ def workspace_format(ws, *, classes: list | None = None) -> SubmissionFormat:
         needs = get_metric(comp.metric).needs
     except ConfigError:
         needs = None
-    conf = ws.config.submission.model_dump(exclude_none=True) if ws.config.submission is not None else None
+    conf = ws.config.submission.model_dump(exclude_none=True) if ws.config.submission is not None and from_config else None
     return detect_format(sample, comp.id, task=comp.task, targets=comp.targets, classes=classes, metric_needs=needs,
                          config=conf, file=comp.data.sample_submission)
