@@ -215,9 +215,9 @@ def init_local_competition(
         if df.height == 0:
             raise DataError(f"target '{tcol}'", expected="labelled rows", found=f"all {n} rows missing")
     task = task or infer_task(df.get_column(tcol))
+    metric = metric or default_metric(task)
     from medalist.metrics.registry import get_metric
 
-    metric = metric or default_metric(task)
     m = get_metric(metric)
     df = df.drop([c for c in (*label_sources, *drop) if c != tcol and c != id and c in df.columns])
 
@@ -242,7 +242,6 @@ def init_local_competition(
     )
     fmt = detect_format(sample, id, task=task, targets=[tcol], classes=classes if task in ("binary", "multiclass") else None,
                         metric_needs=m.needs)
-    check_metric(fmt, m, where="--metric")
     cfg = WorkspaceConfig(competition=comp, folds=_default_folds(task, group, time), submission=_submission_config(fmt))
     return _write_skeleton(root, cfg, task)
 
