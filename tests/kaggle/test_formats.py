@@ -214,3 +214,14 @@ def test_sample_columns_that_name_no_class_fail_with_the_fix(files, tmp_path, mo
                                   "--target", "cut", "--id", "rownames")
     assert code == 2 and "Traceback" not in out + err
     assert "medalist.yaml: submission: {format: probabilities, columns: {" in err
+
+
+def test_from_kaggle_finds_the_target_behind_prefixed_columns(files, stub, tmp_path):
+    # Kaggle's Status_C style: no sample column is a train column, the columns' common prefix is
+    stub.add_competition("diamonds-cut", {"train.csv": (files / "train.csv").read_bytes(), "test.csv": (files / "test.csv").read_bytes(),
+                                          "sample_submission.csv": (files / "prefixed.csv").read_bytes()})
+    res = runner.invoke(app, ["init", str(tmp_path / "kws"), "--from-kaggle", "diamonds-cut", "--json"])
+    assert res.exit_code == 0, res.output  # was: "pass --target COLUMN"
+    info = json.loads(res.output)
+    assert info["target"] == "cut" and info["metric"] == "mlogloss"
+    assert info["submission"]["mapping"] == {f"cut_{c.replace(' ', '_')}": c for c in ORDER}

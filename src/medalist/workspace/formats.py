@@ -31,7 +31,7 @@ import polars as pl
 
 from medalist.core.errors import ConfigError, DataError
 
-__all__ = ["KINDS", "SubmissionFormat", "detect_format", "format_metric", "check_metric", "class_labels", "map_columns", "workspace_format"]
+__all__ = ["KINDS", "SubmissionFormat", "detect_format", "format_metric", "check_metric", "class_labels", "map_columns", "workspace_format", "target_from_prefix"]
 
 KINDS = ("probabilities", "label", "ranked", "rle", "regression")
 _KEY = "medalist.yaml: submission"
@@ -112,6 +112,22 @@ def map_columns(cols: list[str], classes: list) -> dict[str, Any] | None:
                 stripped = [key(c[i:len(c) - j]) for c in cols]
                 if len(set(stripped)) == len(cols) and all(s in by for s in stripped):
                     return {c: by[s][0] for c, s in zip(cols, stripped)}
+    return None
+
+
+def target_from_prefix(cols: list[str], train_columns: list[str]) -> str | None:
+    """The train column that several probability columns are named after (``Status_C, Status_D`` -> ``Status``), or None.
+
+    >>> target_from_prefix(["Status_C", "Status_CL", "Status_D"], ["id", "Bilirubin", "Status"])
+    'Status'
+    """
+    if len(cols) < 2:
+        return None
+    pre = _common_prefix(cols)
+    for n in range(len(pre), 0, -1):
+        name = pre[:n].rstrip("_-. ")
+        if name in train_columns:
+            return name
     return None
 
 
