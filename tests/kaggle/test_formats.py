@@ -186,6 +186,12 @@ def test_binary_label_sample_writes_labels_at_the_threshold(files, tmp_path, mon
     p = run.test()["pred"].to_numpy()
     assert sub["default"].to_list() == np.where(p >= 0.5, "Yes", "No").tolist()
     assert rec["notes"] == ["labels at threshold 0.5 (the run records no threshold)"]
+    m = json.loads((run.path / "metrics.json").read_text())
+    (run.path / "metrics.json").write_text(json.dumps({**m, "threshold": 0.2}))  # a run that tuned its threshold
+    rec = _submit(run.id)
+    sub = pl.read_csv(tmp_path / "ws" / rec["file"])
+    assert sub["default"].to_list() == np.where(p >= 0.2, "Yes", "No").tolist() and (p >= 0.2).sum() > (p >= 0.5).sum()
+    assert rec["notes"] == ["labels at threshold 0.2 (from the run)"]
     assert 0.95 < run.cv < 0.99  # ~3% default: accuracy sits near the majority rate
 
 
