@@ -25,8 +25,11 @@ __all__ = ["write_format", "run_threshold"]
 
 
 def run_threshold(run: Run) -> float | None:
-    """The decision threshold a run recorded (``threshold`` in metrics.json or run.json), or None."""
-    for src in (run.metrics, run.record.model_extra or {}):
+    """The decision threshold a run recorded (``threshold`` in metrics.json or run.json), or None.
+
+    ``run`` may be any object with ``record`` and ``test()`` (a packaged run has no metrics).
+    """
+    for src in (getattr(run, "metrics", None) or {}, run.record.model_extra or {}):
         t = src.get("threshold") if isinstance(src, dict) else None
         if isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 < float(t) < 1.0:
             return float(t)
@@ -70,7 +73,7 @@ def _labels(out: pl.DataFrame, fmt: SubmissionFormat, run: Run, notes: list[str]
     pcols = rec.pred_columns or ["pred"]
     col = fmt.columns[0]
     if not classes:
-        raise SubmissionError(f"run '{run.id}'", expected="a classification run (class labels) for a label submission",
+        raise SubmissionError(f"run '{run.record.id}'", expected="a classification run (class labels) for a label submission",
                               found=f"task '{rec.task}'", fix="submit a binary or multiclass run")
     probs = out.select(pcols).to_numpy().astype(float)
     if len(pcols) == 1:
@@ -94,11 +97,11 @@ def _ranked(out: pl.DataFrame, fmt: SubmissionFormat, run: Run, notes: list[str]
         return out.get_column(pcols[0]).alias(col)
     classes = list(rec.classes or [])
     if len(classes) < 2 or len(pcols) != len(classes):
-        raise SubmissionError(f"run '{run.id}'", expected="one probability column per class (or ranked strings) for a ranked submission",
+        raise SubmissionError(f"run '{run.record.id}'", expected="one probability column per class (or ranked strings) for a ranked submission",
                               found=f"columns {pcols}", fix="submit a multiclass run")
     spaced = [c for c in classes if len(str(c).split()) != 1]
     if spaced:
-        raise SubmissionError(f"run '{run.id}'", expected="class labels without spaces for a space-separated ranked submission",
+        raise SubmissionError(f"run '{run.record.id}'", expected="class labels without spaces for a space-separated ranked submission",
                               found=f"labels {spaced[:3]}", fix="recode the target's labels without spaces (e.g. Very_Good)")
     probs = out.select(pcols).to_numpy().astype(float)
     order = np.argsort(-np.nan_to_num(probs, nan=-np.inf), axis=1, kind="stable")[:, :k]
@@ -129,7 +132,7 @@ def write_format(ws, run: Run, fmt: SubmissionFormat) -> tuple[pl.DataFrame, lis
         return out.select(id_col).with_columns(_ranked(out, fmt, run, notes)), notes
     if fmt.kind == "rle":
         if len(pcols) != 1 or out.schema[pcols[0]] != pl.String:
-            raise SubmissionError(f"run '{run.id}'", expected="RLE strings in its test predictions (one string column)",
+            raise SubmissionError(f"run '{run.record.id}'", expected="RLE strings in its test predictions (one string column)",
                                   found=f"columns {pcols} of dtypes {[str(out.schema[c]) for c in pcols]}",
                                   fix="encode the masks as RLE strings in the run's test.parquet, or submit them with --file")
         return out.select(id_col, pl.col(pcols[0]).alias(fmt.columns[0])), notes
@@ -140,7 +143,7 @@ def write_format(ws, run: Run, fmt: SubmissionFormat) -> tuple[pl.DataFrame, lis
     for c in fmt.columns:
         name = f"pred_{mapping.get(c, c)}"
         if name not in out.columns:
-            raise SubmissionError(f"{where}: column '{c}'", expected=f"a prediction '{name}' in run '{run.id}'",
+            raise SubmissionError(f"{where}: column '{c}'", expected=f"a prediction '{name}' in run '{run.record.id}'",
                                   found=f"columns {pcols}", fix="submit a run with one prediction per target, or map columns in "
                                   "medalist.yaml: submission: {format: regression, columns: {COLUMN: TARGET}}")
         exprs.append(pl.col(name).alias(c))
