@@ -244,3 +244,24 @@ def test_local_ranked_submission_is_scored_by_map_at_k(tmp_path):
     answers = pl.read_parquet(ws.answers_path).filter(pl.col("usage") == "Public")["color"]
     by_hand = float(np.mean([{"D": 1.0, "E": 0.5, "F": 1 / 3}.get(c, 0.0) for c in answers]))
     assert scores["public"] == pytest.approx(by_hand) and 0.26 < by_hand < 0.30
+
+
+def test_rle_strings_from_a_run_are_written_as_they_are(files, tmp_path, monkeypatch):
+    rle = tmp_path / "rle.csv"
+    pl.read_csv(files / "default_label.csv").select("rownames", pl.lit("1 1").alias("EncodedPixels")).write_csv(rle)
+    res = runner.invoke(app, ["init", str(tmp_path / "ws"), "--train", str(files / "default_train.csv"), "--test",
+                              str(files / "default_test.csv"), "--sample-submission", str(rle), "--target", "default",
+                              "--id", "rownames", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["submission"]["format"] == "rle"
+    root = tmp_path / "ws"
+    monkeypatch.chdir(root)
+    from medalist.runs.writer import RunWriter
+
+    ids = pl.read_csv(rle)["rownames"]
+    masks = [f"{i} {i % 7 + 1}" if i % 3 else "" for i in range(len(ids))]
+    w = RunWriter.create(Workspace.open(root).runs_dir, "masks", model="precomputed", task="binary", pred_columns=["pred"])
+    w.parquet("test.parquet", pl.DataFrame({"rownames": ids, "pred": masks}))
+    run = w.finish()
+    sub = pl.read_csv(root / _submit(run.id)["file"], schema_overrides={"EncodedPixels": pl.String})
+    assert sub["EncodedPixels"].fill_null("").to_list() == masks
