@@ -17,6 +17,7 @@ def submit(
     run: Annotated[Optional[str], typer.Argument(help="Run whose test predictions to submit.")] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="What this submission tries.")] = "",
     file: Annotated[Optional[Path], typer.Option(help="Validate and record an existing CSV instead of a run.")] = None,
+    run_opt: Annotated[Optional[str], typer.Option("--run", help="With --file: the run the file was made from (the ledger records its id and CV).")] = None,
     local: Annotated[bool, typer.Option("--local", help="Score on the local competition's hidden public/private answers.")] = False,
     upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Upload to Kaggle (default: yes in a --from-kaggle workspace).")] = None,
     kernel: Annotated[Optional[str], typer.Option("--kernel", help="Code competition: submit notebook OWNER/NOTEBOOK ...")] = None,
@@ -30,17 +31,27 @@ def submit(
 ) -> None:
     """Write the submission in the sample submission's format, validate it, record it (and upload it to Kaggle).
 
+    The format (probabilities per class, a label, a ranked list, RLE, regression values) is medalist.yaml's
+    `submission:` as `init` detected it; `--file F --run RUN` records RUN's id and CV with a file you wrote.
+
     Code competitions score a notebook, not a file: `--kernel OWNER/NOTEBOOK --version N` names one, `--pushed-kernel`
     takes the one RUN was pushed as. The ledger records the run and `OWNER/NOTEBOOK@N`.
     """
+    from medalist.core.errors import SubmissionError
     from medalist.kaggle.submit import submit as do_submit
 
+    if run is not None and run_opt is not None and run != run_opt:
+        raise SubmissionError("submit RUN --run RUN", expected="one run", found=f"'{run}' and '{run_opt}'", fix="name the run once")
+    run = run or run_opt
     s = do_submit(_ws(), run, file=file, message=message, local=local, upload=upload, kernel=kernel, version=version,
                   use_pushed=pushed)
     if as_json:
-        print_json(s.record)
+        fmt = {"format": s.format.kind, "columns": s.format.columns, "mapping": s.format.mapping, "k": s.format.k} if s.format else None
+        print_json({**s.record, "format": fmt, "notes": s.notes or []})
         return
-    console.print(f"[green]valid submission[/] {s.file}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
+    if s.format is not None:
+        console.print(f"format {s.format.describe()}" + "".join(f"; {n}" for n in s.notes or []))
+    console.print(f"[green]valid submission[/] {s.file}  run={s.run or '-'}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))
     if s.record.get("kaggle_ref") is not None or s.record.get("competition"):
         via = f" as notebook {s.record['kernel']}" if s.record.get("kernel") else ""
         console.print(f"uploaded to Kaggle {s.record['competition']}{via} (ref {s.record.get('kaggle_ref')}): {s.record['description']}"

@@ -31,8 +31,13 @@ def init(
     seed: Annotated[int, typer.Option(help="Seed of the holdout split.")] = 42,
     image: Annotated[bool, typer.Option("--image", help="Also write configs/image.yaml, a timm image-model starter (see docs/vision.md).")] = False,
     force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Create a workspace from competition files, or a local competition from any table."""
+    """Create a workspace from competition files, or a local competition from any table.
+
+    The sample submission's format (probabilities per class, a label, a ranked list, RLE, regression values) is
+    detected and written to medalist.yaml (`submission:`, editable); the metric fits it unless --metric is given.
+    """
     from medalist.core.errors import ConfigError
     from medalist.workspace.competition import init_local_competition, init_workspace
 
@@ -64,7 +69,22 @@ def init(
 
         (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("workspace/templates/image.yaml").read_text())
     c = ws.competition
+    from medalist.workspace.competition import choose_metric
+    from medalist.workspace.formats import workspace_format
+
+    fmt = workspace_format(ws, from_config=False)  # what init found (and wrote to medalist.yaml), with its reason
+    _, why = choose_metric(fmt, c.task, metric)
+    if as_json:
+        print_json({"root": str(ws.root), "task": c.task, "metric": c.metric, "metric_reason": why, "target": c.target, "id": c.id,
+                    "submission": {"format": fmt.kind, "columns": fmt.columns, "mapping": fmt.mapping, "k": fmt.k,
+                                   "reason": fmt.reason, "notes": fmt.notes}})
+        return
     console.print(f"[green]Created workspace[/] {ws.root}  task={c.task} metric={c.metric} target={c.target}")
+    console.print(f"submission format {fmt.describe()} ({fmt.reason}); metric {c.metric}: {why}")
+    for n in fmt.notes:
+        console.print(f"note: {n}")
+    if fmt.kind == "probabilities" and fmt.mapping and any(str(k) != str(v) for k, v in fmt.mapping.items()):
+        console.print("the column -> class mapping is in medalist.yaml (submission.columns); edit it there if it is wrong")
     console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")
 
 

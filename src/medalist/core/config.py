@@ -24,6 +24,7 @@ __all__ = [
     "DataPaths",
     "FoldsConfig",
     "TrackingConfig",
+    "SubmissionConfig",
     "WorkspaceConfig",
     "ModelConfig",
     "EarlyStoppingConfig",
@@ -95,10 +96,19 @@ class TrackingConfig(Strict):
     experiment: str | None = None
 
 
+class SubmissionConfig(Strict):
+    # The sample submission's format (medalist.workspace.formats); init writes what it detected.
+    format: Literal["probabilities", "label", "ranked", "rle", "regression"] | None = None
+    # probabilities: sample column -> class label (e.g. {"Status_C": "C"}); regression: column -> target.
+    columns: dict[str, Any] | None = None
+    k: int | None = Field(default=None, gt=0)  # ranked: labels per row
+
+
 class WorkspaceConfig(Strict):
     competition: CompetitionConfig
     folds: FoldsConfig = Field(default_factory=FoldsConfig)
     tracking: TrackingConfig | Literal["none"] = Field(default_factory=TrackingConfig)
+    submission: SubmissionConfig | None = None
     # Your own modules that configs may name by dotted path (custom feature functions, estimator
     # factories, metrics), besides the modelling libraries (medalist.core.safety). Only here: an
     # experiment config or a bundle cannot trust code.

@@ -398,6 +398,10 @@ def init_from_kaggle(root: Path, competition: str, *, target: str | list[str] | 
     id = id or ss.columns[0]
     if target is None:
         target = [c for c in ss.columns if c != id and c in tr_cols]
+        if not target:  # one probability column per class named after the target: Status_C, Status_CL -> Status
+            from medalist.workspace.formats import target_from_prefix
+
+            target = [t] if (t := target_from_prefix([c for c in ss.columns if c != id], tr_cols)) else []
         if not target:
             raise KaggleError(f"{ss_path.name}", expected="prediction columns that are train columns (the target)",
                               found=f"{[c for c in ss.columns if c != id]} (not in {train.name})", fix="pass --target COLUMN")

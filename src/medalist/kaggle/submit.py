@@ -18,10 +18,12 @@ import polars as pl
 
 from medalist.core.errors import ConfigError, SubmissionError
 from medalist.core.io import atomic_write, atomic_write_json, atomic_write_parquet
+from medalist.kaggle.formats import write_format
 from medalist.kaggle.ledger import LEDGER_SCHEMA, description, read_ledger
 from medalist.metrics.registry import get_metric
 from medalist.runs.store import Run
 from medalist.workspace.data import read_table, target_array
+from medalist.workspace.formats import SubmissionFormat, class_labels, workspace_format
 
 __all__ = ["build_submission", "validate_submission", "score_local", "submit", "read_ledger", "Submission", "record_kernel",
            "pushed_kernel", "KERNELS_FILE"]
@@ -38,51 +40,28 @@ class Submission:
     private: float | None
     message: str
     record: dict[str, Any]
+    format: SubmissionFormat | None = None
+    notes: list[str] | None = None  # how the run was written (threshold, argmax, top-k)
 
 
 def _sample(ws) -> pl.DataFrame:
     return read_table(ws.sample_submission_path, what="sample submission")
 
 
-def build_submission(ws, run: Run) -> pl.DataFrame:
-    """The run's test predictions in the sample submission's format."""
-    comp, rec = ws.competition, run.record
-    sample = _sample(ws)
-    test = run.test()
-    id_col = comp.id
-    classes = rec.classes
-    pcols = rec.pred_columns or [c for c in test.columns if c.startswith("pred")]
-    value_cols = [c for c in sample.columns if c != id_col]
-    out = sample.select(id_col).join(test, on=id_col, how="left", maintain_order="left")
-    if comp.task == "multiclass" and len(value_cols) == 1:
-        probs = out.select(pcols).to_numpy()
-        labels = np.asarray(classes, dtype=object)[np.nan_to_num(probs, nan=-1).argmax(axis=1)]
-        col = pl.Series(value_cols[0], labels.tolist(), dtype=sample.schema[value_cols[0]], strict=False)
-        return out.select(id_col).with_columns(col)
-    if comp.task in ("multiclass", "distribution"):  # a distribution's classes are its target (vote) columns
-        by_label = {str(c): p for c, p in zip(classes, pcols)}
-        missing = [c for c in value_cols if c not in by_label]
-        if missing:
-            raise SubmissionError(
-                f"{ws.competition.data.sample_submission}: columns {missing}", expected=f"class labels of the run ({list(by_label)})",
-                found="columns the run has no prediction for",
-                fix="name the sample submission's columns like the target columns" if comp.task == "distribution" else None,
-            )
-        return out.select(id_col, *[pl.col(by_label[c]).alias(c) for c in value_cols])
-    if comp.task == "multilabel":
-        return out.select(id_col, *[pl.col(f"pred_{c}").alias(c) for c in value_cols])
-    if len(value_cols) != 1:
-        raise SubmissionError(
-            f"{ws.competition.data.sample_submission}", expected="one prediction column besides the id", found=f"{value_cols}",
-        )
-    return out.select(id_col, pl.col(pcols[0]).alias(value_cols[0]))
+def build_submission(ws, run: Run, fmt: SubmissionFormat | None = None) -> pl.DataFrame:
+    """The run's test predictions in the sample submission's format (``fmt``, default: the workspace's,
+    see :func:`medalist.workspace.formats.workspace_format`)."""
+    fmt = fmt or workspace_format(ws, classes=run.record.classes)
+    return write_format(ws, run, fmt)[0]
 
 
-def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str, task: str, metric=None, file: str = "submission") -> None:
+def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str, task: str, metric=None, file: str = "submission",
+                        fmt: SubmissionFormat | None = None, classes: list | None = None) -> None:
     """Check a submission against the sample submission; raise SubmissionError on the first problem.
 
-    Checks columns and their order, row count, unknown/missing/duplicate ids, id order,
-    NaN/inf and, for probability metrics, the [0, 1] range.
+    Checks columns and their order, row count, unknown/missing/duplicate ids, id order, NaN/inf and
+    what the format ``fmt`` asks for (without one: the metric's): probabilities in [0, 1], class labels
+    (of ``classes``) in a label column, at most k labels per row in a ranked one.
     """
     like = "write one row per id of the sample submission, with its columns and id order"
     if list(sub.columns) != list(sample.columns):
@@ -98,7 +77,11 @@ def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str,
         raise SubmissionError(f"{file}: column '{id_col}'", expected="only the sample submission's ids", found=f"{len(unknown)} unknown ids, e.g. {unknown[0]!r}", fix=like)
     if not (ids_s == want_s).all():
         raise SubmissionError(f"{file}: column '{id_col}'", expected="the sample submission's id order", found="another order", fix="sort rows like sample_submission.csv")
-    needs_proba = metric is not None and metric.needs == "proba" and task != "regression"
+    if fmt is not None:
+        needs_proba = fmt.kind == "probabilities"
+        _check_format_values(sub, fmt, classes, file)
+    else:
+        needs_proba = metric is not None and metric.needs == "proba" and task != "regression"
     for c in sub.columns:
         if c == id_col:
             continue
@@ -121,13 +104,29 @@ def validate_submission(sub: pl.DataFrame, sample: pl.DataFrame, *, id_col: str,
                                       fix="write probabilities, not scores or labels (e.g. apply a sigmoid)")
 
 
+def _check_format_values(sub: pl.DataFrame, fmt: SubmissionFormat, classes: list | None, file: str) -> None:
+    if fmt.kind == "label" and classes:
+        known = {str(c) for c in classes}
+        s = sub.get_column(fmt.columns[0]).drop_nulls()
+        bad = s.filter(~s.cast(pl.String).is_in(sorted(known)))
+        if len(bad):
+            raise SubmissionError(f"{file}: column '{fmt.columns[0]}'", expected=f"class labels ({sorted(known)[:10]})",
+                                  found=f"{len(bad)} other values, e.g. {bad[0]!r}",
+                                  fix="write the class label per row (the sample submission takes labels, not probabilities)")
+    if fmt.kind == "ranked" and fmt.k:
+        n = sub.get_column(fmt.columns[0]).cast(pl.String).str.split(" ").list.len().max()
+        if n is not None and n > fmt.k:
+            raise SubmissionError(f"{file}: column '{fmt.columns[0]}'", expected=f"at most {fmt.k} space-separated labels per row",
+                                  found=f"rows with {n}", fix=f"keep the top {fmt.k}")
+
+
 def _encode(values: pl.Series, classes: list) -> np.ndarray:
     lut = {str(c): i for i, c in enumerate(classes)}
     return np.array([lut.get(str(v), -1) for v in values.to_list()])
 
 
-def score_local(ws, sub: pl.DataFrame) -> dict[str, float]:
-    """Score a validated submission on the hidden answers of a local competition."""
+def score_local(ws, sub: pl.DataFrame, fmt: SubmissionFormat | None = None) -> dict[str, float]:
+    """Score a validated submission (written in format ``fmt``) on the hidden answers of a local competition."""
     comp = ws.competition
     path = ws.answers_path
     if path is None or not path.is_file():
@@ -152,16 +151,30 @@ def score_local(ws, sub: pl.DataFrame) -> dict[str, float]:
         elif comp.task == "distribution":  # answers hold the votes; the submission one column per target column
             y = target_array(comp.task, comp.targets, part)
             p = part.select([f"__sub_{c}" for c in comp.targets]).to_numpy()
+        elif fmt is not None and fmt.kind == "ranked":
+            y = part.get_column(comp.targets[0]).cast(pl.String).to_list()
+            p = part.get_column(subcols[0]).cast(pl.String).fill_null("").to_list()
         else:
             y = _encode(part.get_column(comp.targets[0]), classes)
-            if comp.task == "multiclass" and len(value_cols) == 1:
-                p = np.eye(len(classes))[_encode(part.get_column(subcols[0]), classes)]
-            elif comp.task == "multiclass":
-                p = part.select([f"__sub_{c}" for c in classes]).to_numpy()
-            else:
-                p = part.get_column(subcols[0]).to_numpy()
+            p = _class_predictions(part, fmt, comp.task, value_cols, classes)
         out[usage.lower()] = metric(y, p)
     return out
+
+
+def _class_predictions(part: pl.DataFrame, fmt: SubmissionFormat | None, task: str, value_cols: list[str], classes: list) -> np.ndarray:
+    """A classification submission as the metric takes it: (n,) positive-class values or (n, K) class scores."""
+    kind = fmt.kind if fmt is not None else ("label" if task == "multiclass" and len(value_cols) == 1 else "probabilities")
+    if kind == "label":
+        codes = _encode(part.get_column(f"__sub_{value_cols[0]}"), classes)
+        return np.eye(len(classes))[codes] if task == "multiclass" else codes.astype(float)
+    by_label = {str(v): c for c, v in ((fmt.mapping or {}).items() if fmt is not None else ((c, c) for c in value_cols))}
+    if task == "multiclass":
+        cols = [part.get_column(f"__sub_{by_label[str(c)]}").to_numpy() if str(c) in by_label else np.zeros(part.height)
+                for c in classes]
+        return np.column_stack(cols)
+    if str(classes[-1]) in by_label or len(value_cols) == 1:
+        return part.get_column(f"__sub_{by_label.get(str(classes[-1]), value_cols[0])}").to_numpy()
+    return 1.0 - part.get_column(f"__sub_{by_label[str(classes[0])]}").to_numpy()
 
 
 def _next_file(ws, stem: str) -> Path:
@@ -232,17 +245,18 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     except ConfigError as e:
         raise e.within("medalist.yaml: competition.metric") from None
     sample = _sample(ws)
-    run = None
+    run = Run.open(ws, run_id) if run_id is not None else None
+    fmt = workspace_format(ws, classes=run.record.classes if run is not None else None)
+    notes: list[str] = []
     if file is not None:
         if not Path(file).is_file():
             raise SubmissionError(f"--file {file}", expected="an existing CSV file", found="no such file", fix="check the path")
         sub = read_table(Path(file), what="submission")
         label = str(file)
     else:
-        if run_id is None:
+        if run is None:
             raise SubmissionError("submit", expected="a RUN id or --file", found="neither")
-        run = Run.open(ws, run_id)
-        sub = build_submission(ws, run)
+        sub, notes = write_format(ws, run, fmt)
         label = f"submission of {run_id}"
     try:
         if comp.id in sub.columns:  # a missing id column is reported by validate_submission
@@ -250,8 +264,9 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     except Exception:
         raise SubmissionError(f"{label}: column '{comp.id}'", expected=f"ids of dtype {sample.schema[comp.id]}", found=str(sub.schema.get(comp.id)),
                               fix="use the sample submission's ids") from None
-    validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=metric, file=label)
-    scores = score_local(ws, sub) if local else {}
+    classes = (run.record.classes if run is not None else None) or _train_classes(ws, fmt)
+    validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=metric, file=label, fmt=fmt, classes=classes)
+    scores = score_local(ws, sub, fmt) if local else {}
     out = _next_file(ws, run_id or Path(file).stem)
     atomic_write(out, lambda p: sub.write_csv(p))
     record = {
@@ -275,7 +290,14 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     row = pl.DataFrame([{c: record.get(c) for c in LEDGER_SCHEMA}], schema=LEDGER_SCHEMA)
     ledger = pl.concat([ledger, row], how="diagonal_relaxed") if ledger.height else row
     atomic_write_parquet(ws.submissions_dir / "submissions.parquet", ledger)
-    return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record)
+    return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record, fmt, notes)
+
+
+def _train_classes(ws, fmt: SubmissionFormat) -> list | None:
+    """The train target's labels, when a label submission's values are to be checked against them."""
+    if fmt.kind != "label" or ws.competition.task not in ("binary", "multiclass"):
+        return None
+    return class_labels(read_table(ws.train_path, what="train"), ws.competition.targets[0])
 
 
 def _which_kernel(ws, run: Run | None, kernel: str | None, version: int | None, use_pushed: bool | None) -> tuple[str | None, int | None]:

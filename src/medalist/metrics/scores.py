@@ -163,15 +163,27 @@ def _items(row) -> list:
     return list(np.atleast_1d(row))
 
 
+def _is_class_scores(y_true, y_pred) -> bool:
+    """True for (n, K) float class probabilities against one integer class per row."""
+    try:
+        p, t = np.asarray(y_pred), np.asarray(y_true)
+    except ValueError:  # ragged lists of items
+        return False
+    return p.ndim == 2 and p.dtype.kind == "f" and t.ndim == 1 and t.dtype.kind in "iu"
+
+
 @register_metric("map@k", direction="maximize", needs="label")
 def map_at_k(y_true, y_pred, sample_weight=None, k=10):
     """Mean average precision at ``k`` (Kaggle's ``mapk``).
 
     ``y_true[i]`` holds row i's relevant items (any order; a scalar means one item) and
     ``y_pred[i]`` its ranked predictions, best first; a string row is split on whitespace.
-    Rows with no relevant items score 0.
+    Rows with no relevant items score 0. Class probabilities (a float (n, K) array with one
+    class index per row in ``y_true``, as multiclass runs predict) rank the classes by probability.
 
     >>> map_at_k([[1, 2], [3]], [[1, 9, 2], [9, 3]], k=3)
+    0.6666666666666666
+    >>> map_at_k([2, 0], [[0.1, 0.3, 0.6], [0.2, 0.5, 0.3]], k=3)
     0.6666666666666666
     """
     if not isinstance(k, int) or k < 1:
@@ -179,6 +191,8 @@ def map_at_k(y_true, y_pred, sample_weight=None, k=10):
     if len(y_true) != len(y_pred):
         raise ConfigError("metric 'map@k'", expected="y_true and y_pred with one row per sample",
                           found=f"{len(y_true)} and {len(y_pred)} rows")
+    if _is_class_scores(y_true, y_pred):
+        y_pred = np.argsort(-np.asarray(y_pred, dtype=float), axis=1, kind="stable")[:, :k]
     scores = [_apk(_items(a), _items(p), k) for a, p in zip(y_true, y_pred, strict=True)]
     return float(np.average(scores, weights=sample_weight))
 

@@ -20,14 +20,16 @@ from medalist.core.config import (
     CompetitionConfig,
     DataPaths,
     FoldsConfig,
+    SubmissionConfig,
     WorkspaceConfig,
 )
 from medalist.core.errors import ConfigError, DataError
 from medalist.core.io import atomic_write, atomic_write_parquet, atomic_write_text
 from medalist.workspace.data import check_unique_ids, read_table, require_columns
+from medalist.workspace.formats import SubmissionFormat, check_metric, class_labels, detect_format, format_metric
 from medalist.workspace.paths import CONFIG_NAME, Workspace
 
-__all__ = ["load_source", "infer_task", "default_metric", "init_workspace", "init_local_competition"]
+__all__ = ["load_source", "infer_task", "default_metric", "choose_metric", "init_workspace", "init_local_competition"]
 
 DEFAULT_METRIC = {"binary": "auc", "multiclass": "mlogloss", "regression": "rmse", "multilabel": "auc", "distribution": "kl"}
 
@@ -64,6 +66,27 @@ def infer_task(target: pl.Series) -> str:
 
 def default_metric(task: str) -> str:
     return DEFAULT_METRIC[task]
+
+
+def choose_metric(fmt: SubmissionFormat, task: str, given: str | dict | None = None) -> tuple[str | dict, str]:
+    """The competition metric and why: ``given`` (checked against the format), else the format's, else the task's.
+
+    >>> choose_metric(SubmissionFormat("label", ["label"]), "multiclass")
+    ('accuracy', 'the submission holds class labels, so a label metric (accuracy)')
+    """
+    from medalist.metrics.registry import get_metric
+
+    if given is not None:
+        check_metric(fmt, get_metric(given), where="--metric")
+        return given, "given (--metric / competition.metric)"
+    name, why = format_metric(fmt, task)
+    if name is None:
+        return default_metric(task), why
+    return name, why
+
+
+def _submission_config(fmt: SubmissionFormat) -> SubmissionConfig:
+    return SubmissionConfig(**fmt.as_config())
 
 
 def _default_folds(task: str, group: str | None, time: str | None) -> FoldsConfig:
@@ -205,7 +228,7 @@ def init_local_competition(
     answers = test_full.select(id, tcol).with_columns(pl.Series("usage", usage))
     test = test_full.drop(tcol)
     classes = sorted(df.get_column(tcol).unique().to_list())
-    sample = _sample_submission(test.get_column(id), tcol, task, classes, m.needs)
+    sample = _sample_submission(test.get_column(id), tcol, task, classes, m.needs, m.name)
 
     root.mkdir(parents=True, exist_ok=True)
     data = DataPaths()
@@ -217,7 +240,9 @@ def init_local_competition(
         name=name or root.resolve().name, task=task, metric=metric, id=id, target=tcol,
         group=group, time=time, data=data, answers=".medalist/answers.parquet",
     )
-    cfg = WorkspaceConfig(competition=comp, folds=_default_folds(task, group, time))
+    fmt = detect_format(sample, id, task=task, targets=[tcol], classes=classes if task in ("binary", "multiclass") else None,
+                        metric_needs=m.needs)
+    cfg = WorkspaceConfig(competition=comp, folds=_default_folds(task, group, time), submission=_submission_config(fmt))
     return _write_skeleton(root, cfg, task)
 
 
@@ -241,11 +266,16 @@ def _holdout_mask(df: pl.DataFrame, tcol: str, task: str, holdout: float, group:
     return mask
 
 
-def _sample_submission(ids: pl.Series, tcol: str, task: str, classes: list, needs: str) -> pl.DataFrame:
+def _sample_submission(ids: pl.Series, tcol: str, task: str, classes: list, needs: str, metric: str = "") -> pl.DataFrame:
     n = len(ids)
+    k = metric.removeprefix("map@")
+    if task in ("binary", "multiclass") and metric.startswith("map@") and k.isdigit():  # a ranked list of the first k labels
+        return pl.DataFrame({ids.name: ids, tcol: [" ".join(map(str, classes[: int(k)]))] * n})
     if task == "multiclass" and needs == "proba":
         return pl.DataFrame({ids.name: ids, **{str(c): np.full(n, 1.0 / len(classes)) for c in classes}})
     if task == "multiclass":
+        return pl.DataFrame({ids.name: ids, tcol: [classes[0]] * n})
+    if task == "binary" and needs == "label":
         return pl.DataFrame({ids.name: ids, tcol: [classes[0]] * n})
     if task == "binary":
         return pl.DataFrame({ids.name: ids, tcol: np.full(n, 0.5)})
@@ -282,10 +312,12 @@ def init_workspace(
             require_columns(tr, [c], file=str(train))
     if task is None:
         task = "multilabel" if len(targets) > 1 else infer_task(tr.get_column(targets[0]))
-    metric = metric or default_metric(task)
     from medalist.metrics.registry import get_metric
 
-    get_metric(metric)
+    needs = get_metric(metric).needs if metric is not None else None
+    classes = class_labels(tr, targets[0]) if task in ("binary", "multiclass") else None
+    fmt = detect_format(ss, id, task=task, targets=targets, classes=classes, metric_needs=needs, file=str(sample_submission))
+    metric, _ = choose_metric(fmt, task, metric)
     (root / "data").mkdir(parents=True, exist_ok=True)
     paths: dict[str, Any] = {}
     for key, src in (("train", train), ("test", test), ("sample_submission", sample_submission)):
@@ -297,5 +329,5 @@ def init_workspace(
         name=name or root.resolve().name, task=task, metric=metric, id=id,
         target=targets[0] if len(targets) == 1 else targets, group=group, time=time, data=DataPaths(**paths),
     )
-    cfg = WorkspaceConfig(competition=comp, folds=_default_folds(task, group, time))
+    cfg = WorkspaceConfig(competition=comp, folds=_default_folds(task, group, time), submission=_submission_config(fmt))
     return _write_skeleton(root, cfg, task)
