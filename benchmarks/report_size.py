@@ -76,7 +76,7 @@ wall = time.perf_counter() - t
 peak = next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 top = ""
 if prof:
-    s = io.StringIO(); pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25); top = s.getvalue()
+    s = io.StringIO(); pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats("medalist|sklearn/metrics|savefig|predict", 30); top = s.getvalue()
 print(json.dumps({"seconds": wall, "bytes": info["bytes"], "plots": info["plots"], "runs": len(info["runs"]),
                   "peak_mib": peak, "profile": top}))
 """
@@ -99,10 +99,13 @@ def build(name: str, root: Path) -> tuple[Path, int]:
         t = time.perf_counter()
         train(ws, p, tracking=False)
         log(f"{name}: trained {cname} in {time.perf_counter() - t:.1f} s")
+    return ws.root, _rows(ws.root)
+
+
+def _rows(root: Path) -> int:
     import polars as pl
 
-    rows = pl.scan_csv(ws.root / "data" / "train.csv").select(pl.len()).collect().item()
-    return ws.root, int(rows)
+    return int(pl.scan_csv(root / "data" / "train.csv").select(pl.len()).collect().item())
 
 
 def report(ws_root: Path, profile: bool) -> dict:
@@ -119,11 +122,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--profile", action="store_true", help="print the top functions of each report (stderr)")
     ap.add_argument("--case", choices=sorted(CASES), action="append", help="only these cases (default: both)")
+    ap.add_argument("--workdir", type=Path, help="keep the workspaces here and reuse them on the next call (no retraining)")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="medalist-report-bench-") as tmp:
         for name in args.case or list(CASES):
-            root, rows = build(name, Path(tmp))
+            base = args.workdir or Path(tmp)
+            root, rows = (base / name, _rows(base / name)) if (base / name / "runs").is_dir() else build(name, base)
             r = report(root, args.profile)
             if args.profile:
                 log(r["profile"])
