@@ -168,11 +168,29 @@ def _score(kind: str, y: np.ndarray, p: np.ndarray, n_classes: int | None) -> fl
         return float(math.sqrt(skm.mean_squared_error(y, p)))
     if kind == "mae":
         return float(skm.mean_absolute_error(y, p))
-    return float(skm.roc_auc_score(y, p))
+    return _auc(y, p) if p.ndim == 1 else float(skm.roc_auc_score(y, p, multi_class="ovr"))
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC from ranks (ties averaged), equal to sklearn's ``roc_auc_score`` for binary labels without
+    its ~20 ms of input validation per call (a train curve scores up to 15 rounds x 3 folds per run).
+
+    >>> _auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).astype(bool)
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(np.asarray(p, dtype=np.float64))
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 TRAIN_CURVE_ROWS = 5_000  # training rows per fold the train curve is recomputed on (a fixed random sample)
-TRAIN_CURVE_STEPS = 20
+TRAIN_CURVE_STEPS = 15
 
 
 def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 3,

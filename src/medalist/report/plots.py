@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from functools import lru_cache
 
 from medalist.report.render import Markup, parts
 
@@ -12,8 +13,10 @@ __all__ = ["pyplot", "Figs", "thin", "RASTER_DPI"]
 RASTER_DPI = 110  # resolution of the rasterised parts (dense scatter / hexbin) inside the vector SVGs
 
 
+@lru_cache(maxsize=1)
 def pyplot():
-    """``matplotlib.pyplot`` on the Agg backend with the report's style (a clear error without matplotlib)."""
+    """``matplotlib.pyplot`` on the Agg backend with the report's style (a clear error without matplotlib);
+    set up once per process (switching the backend on every figure cost ~35 ms each)."""
     from medalist.core.optional import require
 
     matplotlib = require("matplotlib", extra="plot", purpose="the report's plots")
