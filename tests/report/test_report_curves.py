@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from medalist.report.curves import curve_reading, curves_section
 from medalist.report.plots import Figs
@@ -107,3 +108,53 @@ def test_gbdt_run_on_real_data_reads_boosting_rounds(trained_ws):
     for _, verdict, text in texts:
         assert verdict in ("good fit", "overfitting") and "boosting round" in text and "epoch" not in text
         assert "underfitting" not in text and "train curve not logged" not in text
+
+
+IMG_CONFIG = """\
+model:
+  name: timm_image
+  params:
+    backbone: test_efficientnet
+    lr: 0.01
+    in_chans: 1
+    img_size: 32
+    epochs: 3
+    batch_size: 64
+    images: {pattern: "{id}.png", dirs: [data/images]}
+    aux: [{col: is_top, loss: bce, weight: 0.1}]
+columns: {keep: [is_top]}
+threads: 1
+seeds: [42]
+"""
+
+
+@pytest.mark.slow
+def test_real_image_run_reads_its_loss_per_epoch(tmp_path, monkeypatch):
+    """Fashion-MNIST (Debian's dataset-fashion-mnist), timm's tiny test_efficientnet, 3 epochs: the report
+    reads train_loss / valid_loss per epoch (not valid_bad_images, not an aux curve) and the loss fell."""
+    for pkg in ("torch", "timm", "lightning", "albumentations"):
+        pytest.importorskip(pkg, reason="pip install 'medalist[vision]'")
+    from medalist.datasets.fashion import FASHION_DIR, make_fashion_workspace
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST missing: apt-get install -y dataset-fashion-mnist")
+    from medalist.cv.runner import train
+    from medalist.workspace.paths import Workspace
+
+    root = tmp_path / "fashion"
+    make_fashion_workspace(root, n_train=900, n_test=100, k=3)
+    monkeypatch.chdir(root)
+    (root / "configs" / "img.yaml").write_text(IMG_CONFIG)
+    ws = Workspace.open(root)
+    ws.config.tracking = "none"
+    ws.save_config()
+    train(ws, root / "configs" / "img.yaml", tracking=False)
+    run = Run.open(ws, "img-001")
+    names = set(pl.read_parquet(run.path / "curves.parquet").get_column("name").to_list())
+    assert {"train_loss", "valid_loss", "valid_bad_images"} <= names
+    html = str(curves_section(ws, run, None, [], Figs()))
+    assert "(valid_loss); train curve: logged as train_loss" in html
+    texts = re.findall(r"<li>fold (\d+): <b>([a-z ]+)</b> — ([^<]+)</li>", html)
+    assert len(texts) == 3
+    for _, verdict, text in texts:
+        assert verdict != "underfitting" and "epoch" in text and "boosting round" not in text, text
