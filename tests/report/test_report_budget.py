@@ -162,7 +162,7 @@ def test_report_of_a_216k_row_regression_run_under_budget(tmp_path, monkeypatch)
     build_folds(ws, k=5)
     cfg = ws.root / "configs" / "lgbm.yaml"
     cfg.write_text("model:\n  name: lightgbm\n  params: {learning_rate: 0.3, num_leaves: 31, verbosity: -1}\n"
-                   "  num_boost_round: 20\nseeds: [42]\nthreads: 2\n")
+                   "  num_boost_round: 20\nseeds: [42]\nthreads: 1\n")
     train(ws, cfg, tracking=False)
     t = time.perf_counter()
     info = build_report(ws, None, ws.root / "report.html")
