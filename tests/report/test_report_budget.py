@@ -61,7 +61,7 @@ def test_binary_confusion_uses_f1_optimal_and_prevalence_thresholds(trained_ws):
     run = Run.open(trained_ws, "fast-001")
     html = str(diagnostics_section(run, truth, classes, task, Figs()))
     assert "threshold 0.5" not in html
-    conf = re.search(r'<figure class="plot" data-plot="confusion-fast-001">.*?</figure>', html, re.S).group(0)
+    conf = re.search(r'<figure class="plot" data-plot="confusion-fast-001">.*?</figure>', html, re.DOTALL).group(0)
     assert "F1-optimal threshold" in conf and "prevalence threshold" in conf
     y = truth.get_column(truth.columns[1]).to_numpy().astype(int)
     oof = run.oof().sort(truth.columns[0])
@@ -69,8 +69,8 @@ def test_binary_confusion_uses_f1_optimal_and_prevalence_thresholds(trained_ws):
     th = binary_thresholds(y, p)
     rate = y.mean()
     assert 0.03 < rate < 0.08  # covid_testing: ~5% positive, where 0.5 calls almost nothing positive
-    tp = lambda t: int(((p >= t) & (y == 1)).sum())  # noqa: E731
-    assert tp(th["f1"]["threshold"]) > 3 * max(tp(0.5), 1)
+    tp_f1, tp_half = (int(((p >= t) & (y == 1)).sum()) for t in (th["f1"]["threshold"], 0.5))
+    assert tp_f1 > 3 * max(tp_half, 1)
     called = int((p >= th["prevalence"]["threshold"]).sum())
     assert abs(called - y.sum()) <= 0.1 * y.sum()
     assert f"calls the same share positive as the true prevalence ({rate:.2%}" in conf

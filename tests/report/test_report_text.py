@@ -27,6 +27,6 @@ def test_report_text_cites_nothing_users_lack(trained_ws):
     from medalist.report.html import build_report
 
     info = build_report(trained_ws, None, trained_ws.root / "report.html")
-    text = re.sub(r"<svg.*?</svg>", "", Path(info["path"]).read_text(), flags=re.S)
+    text = re.sub(r"<svg.*?</svg>", "", Path(info["path"]).read_text(), flags=re.DOTALL)
     assert not CITATION.search(text)
     assert "Reading: <b>" in text and "TECHNIQUES" not in text
