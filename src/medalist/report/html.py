@@ -3,7 +3,9 @@
 Sections: runs leaderboard (with the ledger's LB scores), per-fold scores, learning curves (train vs
 valid with the over/under-fitting reading), confusion matrix, ROC and PR curves,
 calibration, feature importance, CV–LB scatter and the submission timeline. Plots are matplotlib
-figures inlined as SVG; there is no script, stylesheet or font from outside the file. The page is
+figures inlined as SVG, their dense parts (a big regression run's OOF hexbin) rasterised inside them
+so the file stays a few hundred KB per run at any row count; there is no script, stylesheet or font
+from outside the file. The page is
 ``templates/report.html.j2``; the sections come from :mod:`~medalist.report.leaderboard`,
 :mod:`~medalist.report.curves` and :mod:`~medalist.report.diagnostics`.
 """
