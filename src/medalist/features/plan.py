@@ -40,6 +40,9 @@ class FeaturePlan:
         self._ready: list[str] | None = None  # columns after static(): what per-fold blocks may use
         self.cache_hits: list[int] = []  # indexes of static blocks read from the cache by the last static()
         self.cache_misses: list[int] = []  # … and of those computed (and written to the cache)
+        self.fuse = True  # consecutive expressible blocks as one lazy query (False: each block's own function)
+        self.record_queries = False  # keep the optimized plan of each fused query (``queries``)?
+        self.queries: list[str] = []  # LazyFrame.explain() of the last static()'s fused queries, in order
         self.steps: list[Step] = parse_steps(specs, self.ctx)
 
     @property
