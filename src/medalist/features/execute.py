@@ -117,7 +117,7 @@ class _Batch:
             query = fused_query(frame, self.exprs, self.shared)
             if plan.record_queries:
                 plan.queries.append(query.explain())
-            computed = query.collect()
+            computed = query.collect(engine="in-memory")  # the engine of the eager blocks: identical sums
         for step, key, out, names in self.items:
             if out is None:
                 out = computed.select(names)
