@@ -114,12 +114,7 @@ class _Batch:
             return
         computed, index = None, plan.ctx.index
         if self.exprs:
-            shared, exprs = Shared(self.shared.counts), []
-            for step, _, out, _ in self.items:  # again, now that every use of a shared window is known
-                if out is None:
-                    plan.ctx.index = step.index
-                    exprs += step.block.exprs(frame, step.params, plan.ctx, shared)
-            query = fused_query(frame, exprs, shared)
+            query = fused_query(frame, self.exprs, self.shared)
             if plan.record_queries:
                 plan.queries.append(query.explain())
             computed = query.collect(engine="in-memory")  # the engine of the eager blocks: identical sums
