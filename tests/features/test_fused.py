@@ -92,3 +92,26 @@ def test_an_edited_block_inside_a_fused_run_recomputes_only_itself(diamonds, tmp
     _, tr3, _, _ = run(diamonds, edited, fuse=False)
     assert_frame_equal(tr2, tr3, check_exact=True)
     assert "dev_z_carat_by_cut" not in cols and tr2["grp_mean_carat_by_cut"].equals(tr1["grp_mean_carat_by_cut"])
+
+
+def test_features_explain_prints_the_plan_and_the_cache_hits(covid_ws, capsys):
+    import json
+    from pathlib import Path
+
+    from medalist.cli.app import app
+
+    Path("configs/fe.yaml").write_text((covid_ws.root / "configs" / "fast.yaml").read_text() + "features:\n"
+                                       "  - {block: group_agg, columns: [age], by: [[patient_class]], stats: [mean, std]}\n"
+                                       "  - {block: group_deviation, columns: [age], by: [[patient_class]], how: [z]}\n"
+                                       "  - {block: target_encode, columns: [patient_class]}\n")
+    app(["features", "configs/fe.yaml", "--explain", "--json"], standalone_mode=False)
+    out = json.loads(capsys.readouterr().out)
+    assert [(b["block"], b["cache"], b["query"]) for b in out["blocks"]] == [
+        ("group_agg", "miss", 0), ("group_deviation", "miss", 0), ("target_encode", None, None)]
+    (plan,) = out["queries"]
+    # the mean and std of age by patient_class: two windows for both blocks, in one with_columns
+    assert plan.count(".over(") == 2 and "WITH_COLUMNS" in plan and 'col("age").mean().over([col("patient_class")])' in plan
+    app(["features", "configs/fe.yaml", "--explain"], standalone_mode=False)
+    text = capsys.readouterr().out
+    assert "fused query 0 computes [0] group_agg, [1] group_deviation" not in text  # not fused: both hit the cache
+    assert "hit" in text and "WITH_COLUMNS" not in text

@@ -40,7 +40,7 @@ def run_static(plan: FeaturePlan, train: pl.DataFrame, test: pl.DataFrame) -> tu
         how="diagonal_relaxed",
     )
     new_cols: list[str] = []
-    plan.cache_hits, plan.cache_misses, plan.queries = [], [], []
+    plan.cache_hits, plan.cache_misses, plan.queries, plan.fused_in, plan.n_queries = [], [], [], {}, 0
     cache = FeatureCache(ctx)
     batch = _Batch()
 
@@ -115,6 +115,8 @@ class _Batch:
         computed, index = None, plan.ctx.index
         if self.exprs:
             query = fused_query(frame, self.exprs, self.shared)
+            plan.fused_in.update({step.index: plan.n_queries for step, _, out, _ in self.items if out is None})
+            plan.n_queries += 1
             if plan.record_queries:
                 plan.queries.append(query.explain())
             computed = query.collect(engine="in-memory")  # the engine of the eager blocks: identical sums

@@ -43,6 +43,8 @@ class FeaturePlan:
         self.fuse = True  # consecutive expressible blocks as one lazy query (False: each block's own function)
         self.record_queries = False  # keep the optimized plan of each fused query (``queries``)?
         self.queries: list[str] = []  # LazyFrame.explain() of the last static()'s fused queries, in order
+        self.fused_in: dict[int, int] = {}  # index of a block computed in a fused query -> that query's number
+        self.n_queries = 0  # fused queries run by the last static()
         self.steps: list[Step] = parse_steps(specs, self.ctx)
 
     @property
