@@ -18,7 +18,7 @@ def two_pass(tr, va, p, ctx, inner):
     ycols = [f"__y{j}" for j in range(y.shape[1])]
     withy = tr.with_columns([pl.Series(c, y[:, j]) for j, c in enumerate(ycols)] + [pl.Series("__fold", inner)])
     stats = lambda by: withy.group_by(by).agg([pl.col(c).sum().alias(f"__s{j}") for j, c in enumerate(ycols)] + [pl.len().alias("__n")])  # noqa: E731
-    look = lambda k, s, on: k.join(s, on=on, how="left", maintain_order="left", nulls_equal=True)  # noqa: E731
+    look = lambda k, s, on: k.join(s, on=on, how="left", maintain_order="left", nulls_equal=True)
     outs = [{}, {}]
     for item in p.columns:
         by = as_keys(item)
