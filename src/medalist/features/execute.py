@@ -1,5 +1,11 @@
 """Execution of a plan's steps: the static blocks on train+test stacked (through the cache), the
-per-fold blocks inside one split, and the encoding of text outputs as category codes."""
+per-fold blocks inside one split, and the encoding of text outputs as category codes.
+
+Static blocks that have a Polars-expression form are compiled, run by run of consecutive blocks,
+into one lazy query (:mod:`~medalist.features.lazy`): every window statistic once, in one
+``with_columns``, then every output in one ``select``, collected on Polars' in-memory engine (the one
+each block's own function uses, so sums come out bit-identical). Cache entries stay per block.
+"""
 
 from __future__ import annotations
 

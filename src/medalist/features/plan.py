@@ -68,7 +68,9 @@ class FeaturePlan:
     def static(self, train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
         """Run the fold-independent blocks on train+test stacked; return both frames and the new columns.
 
-        The target columns are removed before any block sees the rows.
+        The target columns are removed before any block sees the rows. Consecutive blocks with a
+        Polars-expression form run as one lazy query (``fuse``; ``record_queries`` keeps each
+        query's optimized plan in ``queries``), with the same outputs as each block run alone.
         """
         return run_static(self, train, test)
 
