@@ -9,7 +9,14 @@ import polars as pl
 import pytest
 
 from medalist.features.base import FeatureContext, as_keys, key_name
-from medalist.features.infold import TargetEncode, _inner_prior, _inner_share, _smooth, target_encode, target_matrix
+from medalist.features.infold import (
+    TargetEncode,
+    _inner_prior,
+    _inner_share,
+    _smooth,
+    target_encode,
+    target_matrix,
+)
 
 
 def two_pass(tr, va, p, ctx, inner):
@@ -17,7 +24,7 @@ def two_pass(tr, va, p, ctx, inner):
     suffixes, y = target_matrix(tr, ctx)
     ycols = [f"__y{j}" for j in range(y.shape[1])]
     withy = tr.with_columns([pl.Series(c, y[:, j]) for j, c in enumerate(ycols)] + [pl.Series("__fold", inner)])
-    stats = lambda by: withy.group_by(by).agg([pl.col(c).sum().alias(f"__s{j}") for j, c in enumerate(ycols)] + [pl.len().alias("__n")])  # noqa: E731
+    stats = lambda by: withy.group_by(by).agg([pl.col(c).sum().alias(f"__s{j}") for j, c in enumerate(ycols)] + [pl.len().alias("__n")])
     look = lambda k, s, on: k.join(s, on=on, how="left", maintain_order="left", nulls_equal=True)
     outs = [{}, {}]
     for item in p.columns:
