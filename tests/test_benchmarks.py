@@ -1,4 +1,4 @@
-"""Smoke tests for the benchmarks: runner_overhead (hand loop == medalist), chunked_predict, features_polars_vs_pandas."""
+"""Smoke tests for the benchmarks: runner_overhead (hand loop == medalist), chunked_predict, features_polars_vs_pandas, features_limit."""
 
 from __future__ import annotations
 
@@ -95,3 +95,17 @@ def test_early_stopping_covid_json(capsys):
     assert rows[("native", "none", "")]["rounds"] == round(rows[("native", "inner", "refit")]["rounds"])
     assert [h["library"] for h in out["hooks"]] == ["lightgbm", "xgboost", "catboost"]
     assert all(h["abs_diff"] < 1e-9 for h in out["hooks"])
+
+
+@pytest.mark.slow
+def test_features_limit_smoke(capsys):
+    import json
+
+    mod = _load("features_limit")
+    assert mod.main(["--rows", "20000", "--repeats", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["identical"] and [(t["table"], t["rows"], t["columns"]) for t in out["tables"]] == [
+        ("isic", 20000, 180), ("military", 20000, 21)]
+    for t in out["tables"]:
+        assert all(t["checks"][s]["max_abs_diff"] < 1e-9 for s in ("polars", "pandas"))
+        assert all(t["summary"][s]["seconds"] > 0 and t["summary"][s]["peak_rss_mib"] > 0 for s in mod.SIDES)

@@ -32,17 +32,36 @@ def features(
     config: Annotated[Path, typer.Argument(help="Experiment YAML with a features: list.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides, as for train.")] = None,
     run: Annotated[Optional[str], typer.Option(help="Run whose importance to show (default: the config's latest finished run).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print the optimized Polars plan of the static blocks and their cache hits.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Materialize an experiment's feature blocks on the data and summarize each new column
-    (dtype, nulls, mean; split gain and its rank after a run)."""
-    from medalist.features import describe_features
+    (dtype, nulls, mean; split gain and its rank after a run). ``--explain``: the Polars query plan
+    of the static blocks (one lazy query per run of consecutive blocks) and which blocks hit the cache."""
+    from medalist.features import describe_features, explain_features
 
+    if explain:
+        got = explain_features(_ws(), config, overrides or [])
+        if as_json:
+            print_json({"config": str(config), **got})
+            return
+        for i, text in enumerate(got["queries"]):
+            names = ", ".join(f"[{b['index']}] {b['block']}" for b in got["blocks"] if b["query"] == i)
+            console.print(f"[bold]fused query {i}[/] computes {names}", highlight=False)
+            console.print(text, highlight=False, markup=False, soft_wrap=True)
+        table = Table(title=f"feature blocks of {config}")
+        for c in ("#", "block", "scope", "cache", "query"):
+            table.add_column(c)
+        for b in got["blocks"]:
+            table.add_row(str(b["index"]), b["block"], b["scope"], b["cache"] or "-", "-" if b["query"] is None else str(b["query"]))
+        console.print(table)
+        return
     summary = describe_features(_ws(), config, overrides or [], run=run)
     if as_json:
         print_json({"config": str(config), "features": summary.to_dicts()})
         return
     _print_frame(summary, f"features of {config}  ({summary.height} columns)")
+
 
 def advval(
     config: Annotated[Optional[Path], typer.Argument(help="Experiment YAML whose columns/features to use (default: all features).")] = None,

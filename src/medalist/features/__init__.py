@@ -33,8 +33,9 @@ from medalist.features.base import (
     get_block,
     list_blocks,
     register_block,
+    register_exprs,
 )
-from medalist.features.describe import describe_features
+from medalist.features.describe import describe_features, explain_features
 from medalist.features.plan import (
     FeaturePlan,
     apply_static,
@@ -44,5 +45,5 @@ from medalist.features.plan import (
 
 __all__ = [
     "FEATURES", "Block", "FeatureContext", "Params", "register_block", "list_blocks", "get_block",
-    "FeaturePlan", "build_plan", "apply_static", "describe_features", "fold_labels",
+    "FeaturePlan", "build_plan", "apply_static", "describe_features", "explain_features", "fold_labels", "register_exprs",
 ]

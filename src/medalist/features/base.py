@@ -22,7 +22,7 @@ from medalist.core.registry import Registry
 
 __all__ = [
     "FEATURES", "Block", "Params", "FeatureContext", "register_block", "list_blocks", "get_block", "key_name", "as_keys", "PART",
-    "validate_params", "check_columns",
+    "validate_params", "check_columns", "register_exprs",
 ]
 
 # Marks test rows (1) vs train rows (0) in the stacked frame static blocks receive.
@@ -37,12 +37,20 @@ class Params(Strict):
 
 @dataclass(frozen=True)
 class Block:
-    """A registered block: its function, parameter model and whether it runs inside each fold."""
+    """A registered block: its function, parameter model and whether it runs inside each fold.
+
+    ``exprs`` (optional, static blocks): the block as Polars expressions,
+    ``exprs(schema, params, ctx, shared) -> list[pl.Expr] | None``, each aliased to an output column,
+    in the order of ``fn``'s columns, with the same values. ``shared(expr)`` returns a column holding
+    ``expr`` computed once per plan (a window statistic several outputs or blocks use). ``None``:
+    not expressible for these inputs (``fn`` runs). Consecutive such blocks run as one lazy query.
+    """
 
     name: str
     params: type[Params]
     fn: Callable[..., Any]
     per_fold: bool = False
+    exprs: Callable[..., Any] | None = None
 
 
 FEATURES: Registry[Block] = Registry("feature block")
@@ -60,6 +68,18 @@ def register_block(name: str, params: type[Params], *, per_fold: bool = False):
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         FEATURES.register(name, Block(name, params, fn, per_fold))
+        return fn
+
+    return deco
+
+
+def register_exprs(name: str):
+    """Attach a Polars-expression form (see :class:`Block`) to the registered static block ``name``
+    (a decorator); the features of consecutive such blocks are then computed in one lazy query."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        block = FEATURES.get(name)
+        FEATURES.register(name, Block(block.name, block.params, block.fn, block.per_fold, fn), overwrite=True)
         return fn
 
     return deco

@@ -10,7 +10,7 @@ import polars as pl
 from medalist.features.base import FEATURES
 from medalist.features.plan import apply_static, build_plan, fold_labels
 
-__all__ = ["describe_features"]
+__all__ = ["describe_features", "explain_features"]
 
 
 def describe_features(ws, config_path: Path, overrides: list[str] | None = None, *, run: str | None = None) -> pl.DataFrame:
@@ -60,6 +60,33 @@ def describe_features(ws, config_path: Path, overrides: list[str] | None = None,
     if imp is not None:
         out = out.join(imp, on="name", how="left", maintain_order="left")
     return out
+
+
+def explain_features(ws, config_path: Path, overrides: list[str] | None = None) -> dict:
+    """The static blocks of an experiment as Polars runs them: each fused query's optimized plan
+    (``LazyFrame.explain()``) and, per block, whether it was read from the feature cache.
+
+    Returns ``{"blocks": [{"index", "block", "scope", "cache", "query"}], "queries": [plan text]}``:
+    ``cache`` is ``hit``, ``miss`` (computed and written) or ``off`` (not cacheable), ``query`` the
+    number of the fused query that computed the block (None: its own function, or a cache hit). The
+    static features are computed (through the cache) to get there.
+    """
+    from medalist.core.config import load_experiment
+    from medalist.workspace.data import load_competition_data
+    from medalist.workspace.folds import Folds
+
+    exp, _ = load_experiment(Path(config_path), overrides)
+    data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    folds = Folds.load(ws.folds_path) if ws.folds_path.is_file() else None
+    plan = build_plan(exp.features, data, source=str(config_path), ws=ws, folds_hash=folds.hash if folds else None)
+    plan.record_queries = True
+    apply_static(plan, data)
+    blocks = []
+    for step in plan.steps:
+        cache = "hit" if step.index in plan.cache_hits else "miss" if step.index in plan.cache_misses else "off"
+        blocks.append({"index": step.index, "block": step.block.name, "scope": "per-fold" if step.block.per_fold else "static",
+                       "cache": None if step.block.per_fold else cache, "query": plan.fused_in.get(step.index)})
+    return {"blocks": blocks, "queries": list(plan.queries)}
 
 
 def _run_importance(ws, config_path: Path, run: str | None) -> pl.DataFrame | None:

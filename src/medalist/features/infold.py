@@ -52,10 +52,15 @@ def target_matrix(frame: pl.DataFrame, ctx: FeatureContext) -> tuple[list[str], 
     return [""], frame.get_column(ctx.target[0]).to_numpy().astype(float)[:, None]
 
 
-def _stats(keys: pl.DataFrame, y: np.ndarray, by: list[str]) -> pl.DataFrame:
-    ycols = [f"__y{j}" for j in range(y.shape[1])]
-    frame = keys.with_columns([pl.Series(c, y[:, j]) for j, c in enumerate(ycols)])
-    return frame.group_by(by).agg([pl.col(c).sum().alias(f"__s{j}") for j, c in enumerate(ycols)] + [pl.len().alias("__n")])
+def _key_stats(keys: pl.DataFrame, y: np.ndarray, inner: np.ndarray, by: list[str]) -> pl.LazyFrame:
+    """Per category of ``by`` and inner fold, from one group_by over the train rows: the target sums
+    and row count of the fold (``__f{j}``, ``__fn``) and of all folds (``__s{j}``, ``__n``: sums of the
+    fold rows, exact for 0/1 targets and within a few ulps of a direct sum otherwise)."""
+    K = y.shape[1]
+    frame = keys.lazy().with_columns([pl.Series(f"__y{j}", y[:, j]) for j in range(K)] + [pl.Series("__fold", inner)])
+    per_fold = frame.group_by([*by, "__fold"]).agg([pl.col(f"__y{j}").sum().alias(f"__f{j}") for j in range(K)] + [pl.len().alias("__fn")])
+    full = per_fold.group_by(by).agg([pl.col(f"__f{j}").sum().alias(f"__s{j}") for j in range(K)] + [pl.col("__fn").sum().alias("__n")])
+    return per_fold.join(full, on=by, how="left", nulls_equal=True)
 
 
 def _lookup(keys: pl.DataFrame, stats: pl.DataFrame, on: list[str]) -> pl.DataFrame:
@@ -68,7 +73,9 @@ def target_encode(tr: pl.DataFrame, va: pl.DataFrame, te: pl.DataFrame, p: Targe
                   inner: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Smoothed mean target per category: in-fold for valid/test rows, inner-fold OOF for train rows.
 
-    ``inner`` is the fold label of each train row (its outer fold in the saved folds file).
+    ``inner`` is the fold label of each train row (its outer fold in the saved folds file). Each key
+    set's statistics come from one group_by over its categories x inner folds (the all-rows figures
+    are sums of that small table); the key sets of the block are computed in one parallel Polars pass.
 
     >>> tr = pl.DataFrame({"c": [0, 0, 1, 1], "y": [1, 1, 0, 1]})
     >>> va = pl.DataFrame({"c": [0]}); ctx = FeatureContext(target=["y"], task="binary")
@@ -80,28 +87,26 @@ def target_encode(tr: pl.DataFrame, va: pl.DataFrame, te: pl.DataFrame, p: Targe
     m, K = p.smoothing, y.shape[1]
     inner = np.asarray(inner)
     prior = y.mean(axis=0) if len(y) else np.zeros(K)
+    # inner statistics come from a share of the split's train rows; smoothing scaled by that share
+    # shrinks train-row encodings as much as valid/test ones, so both have the same scale
+    share, priors = _inner_share(inner), [_inner_prior(y[:, j], inner) for j in range(K)]
+    keysets = [as_keys(item) for item in p.columns]
+    tables = pl.collect_all([_key_stats(tr.select(by), y, inner, by) for by in keysets], engine="in-memory")
     outs: list[dict[str, np.ndarray]] = [{}, {}, {}]
-    for item in p.columns:
-        by = as_keys(item)
+    for by, stats in zip(keysets, tables):
         names = [f"te_{key_name(by)}{s}" for s in suffixes]
-        full = _stats(tr.select(by), y, by)
+        full = stats.select(*by, *[f"__s{j}" for j in range(K)], "__n").unique(by)
         for i, frame in ((1, va), (2, te)):
             got = _lookup(frame.select(by), full, by)
             n = got.get_column("__n").fill_null(0).to_numpy().astype(float)
             for j, name in enumerate(names):
-                s = got.get_column(f"__s{j}").fill_null(0).to_numpy()
-                outs[i][name] = _smooth(s, n, m, prior[j])
+                outs[i][name] = _smooth(got.get_column(f"__s{j}").fill_null(0).to_numpy(), n, m, prior[j])
         # train rows: statistics of the other inner folds = all train rows minus the row's own fold
-        keys = tr.select(by).with_columns(pl.Series("__fold", inner))
-        per_fold = _stats(keys, y, [*by, "__fold"]).rename({**{f"__s{j}": f"__f{j}" for j in range(K)}, "__n": "__fn"})
-        got = _lookup(_lookup(keys, full, by), per_fold, [*by, "__fold"])
+        got = _lookup(tr.select(by).with_columns(pl.Series("__fold", inner)), stats, [*by, "__fold"])
         n = (got.get_column("__n") - got.get_column("__fn")).to_numpy().astype(float)
-        # inner statistics come from a share of the split's train rows; smoothing scaled by that share
-        # shrinks train-row encodings as much as valid/test ones, so both have the same scale
-        share = _inner_share(inner)
         for j, name in enumerate(names):
             s = (got.get_column(f"__s{j}") - got.get_column(f"__f{j}")).to_numpy()
-            outs[0][name] = _smooth(s, n, m * share, _inner_prior(y[:, j], inner))
+            outs[0][name] = _smooth(s, n, m * share, priors[j])
     return tuple(pl.DataFrame(o) if o else pl.DataFrame() for o in outs)  # type: ignore[return-value]
 
 

@@ -40,6 +40,11 @@ class FeaturePlan:
         self._ready: list[str] | None = None  # columns after static(): what per-fold blocks may use
         self.cache_hits: list[int] = []  # indexes of static blocks read from the cache by the last static()
         self.cache_misses: list[int] = []  # … and of those computed (and written to the cache)
+        self.fuse = True  # consecutive expressible blocks as one lazy query (False: each block's own function)
+        self.record_queries = False  # keep the optimized plan of each fused query (``queries``)?
+        self.queries: list[str] = []  # LazyFrame.explain() of the last static()'s fused queries, in order
+        self.fused_in: dict[int, int] = {}  # index of a block computed in a fused query -> that query's number
+        self.n_queries = 0  # fused queries run by the last static()
         self.steps: list[Step] = parse_steps(specs, self.ctx)
 
     @property
@@ -63,7 +68,9 @@ class FeaturePlan:
     def static(self, train: pl.DataFrame, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
         """Run the fold-independent blocks on train+test stacked; return both frames and the new columns.
 
-        The target columns are removed before any block sees the rows.
+        The target columns are removed before any block sees the rows. Consecutive blocks with a
+        Polars-expression form run as one lazy query (``fuse``; ``record_queries`` keeps each
+        query's optimized plan in ``queries``), with the same outputs as each block run alone.
         """
         return run_static(self, train, test)
 
