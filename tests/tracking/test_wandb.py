@@ -196,3 +196,19 @@ def test_unknown_backend_warns_naming_the_registered_ones(trained_ws, monkeypatc
     code, out, err = run_medalist(monkeypatch, capsys, "blend", "fast-001", "lin-001", "--method", "mean")
     assert code == 0, err
     assert "tracking backend 'neptune' failed" in err and "use one of mlflow, wandb" in err
+
+
+def test_ui_on_a_wandb_workspace_says_where_the_runs_are(trained_ws, monkeypatch, capsys):
+    from tests.conftest import run_medalist
+
+    _use(trained_ws, TrackingConfig(backend="wandb", mode="offline"))
+    code, out, err = run_medalist(monkeypatch, capsys, "ui")
+    assert code == 2
+    assert "tracking.backend" in err and "found 'wandb'" in err and "wandb sync" in err
+
+
+def test_wandb_is_an_extra_and_part_of_all():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["wandb"] == ["wandb>=0.19"] and ",wandb," in extras["all"][0]

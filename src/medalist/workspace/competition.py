@@ -106,7 +106,7 @@ def _write_skeleton(root: Path, cfg: WorkspaceConfig, task: str) -> Workspace:
     script.chmod(0o755)
     gi = root / ".gitignore"
     if not gi.exists():
-        gi.write_text("data/\n.medalist/\nruns/*/models/\nmlflow.db\nmlartifacts/\n")
+        gi.write_text("data/\n.medalist/\nruns/*/models/\nmlflow.db\nmlartifacts/\nwandb/\n")
     ws = Workspace(root=root.resolve(), config=cfg)
     ws.save_config()
     return ws
