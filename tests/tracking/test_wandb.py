@@ -211,4 +211,4 @@ def test_wandb_is_an_extra_and_part_of_all():
     import tomllib
 
     extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extras["wandb"] == ["wandb>=0.19"] and ",wandb," in extras["all"][0]
+    assert extras["wandb"] == ["wandb>=0.20"] and ",wandb," in extras["all"][0]

@@ -18,7 +18,7 @@ from medalist.cli._shared import JsonOpt, print_json
 Runs = Annotated[list[str], typer.Argument(help="Finished run ids on the same folds, e.g. lgbm-001 xgb-001.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", help="Stem of the new run id (default: blend-METHOD / stack-META).")]
 NoteOpt = Annotated[str, typer.Option("--note", "-m", help="A note stored with the run.")]
-NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")]
+NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")]
 
 
 def _tracking_warning(run) -> None:

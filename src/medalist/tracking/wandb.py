@@ -82,7 +82,10 @@ def _logged_in() -> bool:
         rc = netrc.netrc(os.environ.get("NETRC") or None)
     except (OSError, netrc.NetrcParseError):
         return False
-    return any("wandb" in host for host in rc.hosts)
+    from urllib.parse import urlparse
+
+    custom = urlparse(os.environ.get("WANDB_BASE_URL", "")).hostname
+    return any("wandb" in host or host == custom for host in rc.hosts)
 
 
 def _log_run(ws, run) -> str:
@@ -93,9 +96,11 @@ def _log_run(ws, run) -> str:
     tags = [f"model:{rec.model}", f"status:{data.status}", f"folds:{rec.folds_hash}"]
     if data.git.get("commit"):
         tags.append(f"git:{str(data.git['commit'])[:12]}{'+dirty' if data.git.get('dirty') else ''}")
-    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_meta=True,
-                              x_disable_machine_info=True, disable_git=True, disable_code=True, save_code=False,
-                              x_save_requirements=False, disable_job_creation=True, init_timeout=60)
+    quiet = dict(silent=True, console="off", x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True,
+                 disable_git=True, disable_code=True, save_code=False, x_save_requirements=False,
+                 disable_job_creation=True, init_timeout=60)
+    known = getattr(wandb.Settings, "model_fields", quiet)  # older releases lack some of these switches
+    settings = wandb.Settings(**{k: v for k, v in quiet.items() if k in known})
     wrun = wandb.init(project=s["project"], entity=s["entity"], name=run.id, notes=rec.note or None,
                       tags=[t[:64] for t in tags], config=data.params, dir=s["dir"], mode=s["mode"], job_type="cv",
                       reinit="create_new", settings=settings)
