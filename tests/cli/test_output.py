@@ -104,4 +104,4 @@ def test_starters_and_readme_carry_threads(tmp_path, monkeypatch, capsys):
     image = (tmp_path / "c" / "configs" / "image.yaml").read_text()
     assert yaml.safe_load(image)["threads"] is None and "\nthreads: null " in image
     block = README.read_text().split("### Experiment config\n```yaml\n", 1)[1].split("```", 1)[0]
-    assert re.search(r"^threads: 4 +# cores per model fit", block, re.M)
+    assert re.search(r"^threads: 4 +# cores per model fit", block, re.MULTILINE)

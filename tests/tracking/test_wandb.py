@@ -104,9 +104,8 @@ def test_wandb_offline_records_what_mlflow_records(trained_ws, offline):
 
 
 def test_blend_cli_mirrors_to_wandb_offline(trained_ws, offline, monkeypatch, capsys):
-    from tests.conftest import run_medalist
-
     from medalist.tracking.wandb import offline_runs, read_offline_run
+    from tests.conftest import run_medalist
 
     data = yaml.safe_load((trained_ws.root / "medalist.yaml").read_text())
     data["tracking"] = {"backend": "wandb", "project": "covid-wb", "mode": "offline", "dir": "tracker"}
@@ -114,6 +113,7 @@ def test_blend_cli_mirrors_to_wandb_offline(trained_ws, offline, monkeypatch, ca
     monkeypatch.delenv("WANDB_DIR")
     code, out, err = run_medalist(monkeypatch, capsys, "blend", "fast-001", "lin-001", "--method", "mean")
     assert code == 0 and "warning" not in err.lower(), err
+    assert out.startswith("blend-mean-001") and "wandb" not in (out + err).lower()  # W&B's own chatter is off
     [rdir] = offline_runs(trained_ws.root / "tracker")  # `dir:` relative to the workspace
     info = json.loads((trained_ws.root / "runs" / "blend-mean-001" / "run.json").read_text())
     assert rdir.name.endswith(info["wandb_run_id"]) and "mlflow_run_id" not in info

@@ -79,7 +79,7 @@ def print_frame(frame, title: str) -> None:
     for c in frame.columns:
         table.add_column(str(c), justify="right")
     for row in frame.iter_rows(named=True):
-        table.add_row(*[str(int(v)) if c in as_int and v is not None and v == v else fmt(v, 4) for c, v in row.items()])
+        table.add_row(*[str(int(v)) if c in as_int and v is not None and not math.isnan(v) else fmt(v, 4) for c, v in row.items()])
     console.print(table)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from medalist.core.optional import require
 from medalist.tracking.base import Tracker, artifact_files, run_data
 
-__all__ = ["WandbTracker", "read_offline_run", "offline_runs"]
+__all__ = ["WandbTracker", "offline_runs", "read_offline_run"]
 
 
 def _wandb():
