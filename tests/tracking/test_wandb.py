@@ -212,3 +212,12 @@ def test_wandb_is_an_extra_and_part_of_all():
 
     extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert extras["wandb"] == ["wandb>=0.20"] and ",wandb," in extras["all"][0]
+
+
+def test_saved_config_keeps_the_default_backend_implicit(covid_ws):
+    covid_ws.config.tracking = TrackingConfig()
+    covid_ws.save_config()
+    assert "tracking: {}" in (covid_ws.root / "medalist.yaml").read_text()
+    covid_ws.config.tracking = TrackingConfig(backend="wandb", mode="offline")
+    covid_ws.save_config()
+    assert yaml.safe_load((covid_ws.root / "medalist.yaml").read_text())["tracking"] == {"backend": "wandb", "mode": "offline"}

@@ -58,6 +58,8 @@ class Workspace:
 
     def save_config(self) -> None:
         data = self.config.model_dump(mode="json", exclude_none=True)
+        if isinstance(data.get("tracking"), dict) and data["tracking"].get("backend") == "mlflow":
+            del data["tracking"]["backend"]  # the default stays implicit: `tracking: {}` as before
         atomic_write_text(self.root / CONFIG_NAME, yaml.safe_dump(data, sort_keys=False))
 
     # ------------------------------------------------------------------ paths
