@@ -4,6 +4,8 @@ Command modules import this, never :mod:`medalist.cli.app` (which imports them).
 
 >>> fmt(0.123456789), fmt(None), fmt(float("nan")), fmt(3)
 ('0.12346', '-', '-', '3')
+>>> fmt(21184376641664.0547), fmt(0.0000123456), fmt(-2.5e6, 4), fmt(0.0), fmt(123456)
+('2.12e13', '1.23e-5', '-2.50e6', '0', '123456')
 """
 
 from __future__ import annotations
@@ -29,12 +31,28 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite what exists."
 
 
 def fmt(x: Any, digits: int = 5) -> str:
-    """A number for a table cell: ``digits`` decimals for floats, ``-`` for missing."""
+    """A number for a table cell, by magnitude: ``digits`` decimals for floats from 0.001 to a million,
+    3 significant digits beyond (``2.12e13``, ``1.23e-5``), ``0`` for zero; integers as they are;
+    ``-`` for missing."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
+    if isinstance(x, bool):
+        return str(x)
     if isinstance(x, float):
-        return f"{x:.{digits}f}"
+        a = abs(x)
+        if a == 0:
+            return "0"
+        if math.isinf(x) or 1e-3 <= a < 1e6:
+            return f"{x:.{digits}f}"
+        mantissa, _, exp = f"{x:.2e}".partition("e")
+        return f"{mantissa}e{int(exp)}"
     return str(x)
+
+
+def _integral(values: list[Any]) -> bool:
+    """A float column that only holds whole numbers (counts that arrived as floats)."""
+    nums = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return bool(nums) and all(isinstance(v, float) and v.is_integer() and abs(v) < 1e15 for v in nums)
 
 
 def print_json(obj: Any) -> None:
@@ -52,14 +70,16 @@ def workspace():
 
 
 def print_frame(frame, title: str) -> None:
-    """A Polars frame as a rich table, numbers to 4 decimals."""
+    """A Polars frame as a rich table: numbers by magnitude (:func:`fmt`, 4 decimals), a float column of
+    whole numbers (counts) as integers."""
     from rich.table import Table
 
     table = Table(title=title)
+    as_int = {c for c in frame.columns if frame.schema[c].is_float() and _integral(frame.get_column(c).to_list())}
     for c in frame.columns:
         table.add_column(str(c), justify="right")
-    for row in frame.iter_rows():
-        table.add_row(*[fmt(v, 4) for v in row])
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[str(int(v)) if c in as_int and v is not None and not math.isnan(v) else fmt(v, 4) for c, v in row.items()])
     console.print(table)
 
 

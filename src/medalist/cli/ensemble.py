@@ -18,7 +18,7 @@ from medalist.cli._shared import JsonOpt, print_json
 Runs = Annotated[list[str], typer.Argument(help="Finished run ids on the same folds, e.g. lgbm-001 xgb-001.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", help="Stem of the new run id (default: blend-METHOD / stack-META).")]
 NoteOpt = Annotated[str, typer.Option("--note", "-m", help="A note stored with the run.")]
-NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")]
+NoTrackOpt = Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")]
 
 
 def _tracking_warning(run) -> None:
@@ -61,7 +61,7 @@ def blend_cmd(
 
 def stack_cmd(
     runs: Runs,
-    meta: Annotated[str, typer.Option("--meta", help="logistic, ridge, lightgbm or conv1x3 (torch).")] = "logistic",
+    meta: Annotated[Optional[str], typer.Option("--meta", help="logistic, ridge, lightgbm or conv1x3 (torch); default: ridge for regression, logistic otherwise.")] = None,
     with_features: Annotated[bool, typer.Option("--with-features", help="Give the meta model the raw features too.")] = False,
     select: Annotated[Optional[str], typer.Option("--select", help="'optuna': let Optuna choose which runs enter the stack and the meta model's hyperparameters (nested: the CV is scored on folds the choice never saw).")] = None,
     trials: Annotated[int, typer.Option("--trials", help="Optuna trials of --select optuna.")] = 20,
@@ -79,7 +79,7 @@ def stack_cmd(
                 threads=threads, name=name, note=note, tracking=not no_track)
     _tracking_warning(run)
     m = run.metrics
-    res = {"run": run.id, "meta": meta, "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
+    res = {"run": run.id, "meta": (m.get("stack") or {}).get("meta", meta), "metric": m["metric"], "cv": m["oof"], "mean": m["mean"], "std": m["std"],
            "members": run.record.members, "stack": m.get("stack"), "in_sample": m.get("in_sample"),
            "scored_folds": m.get("scored_folds"), "path": str(run.path)}
     if as_json:

@@ -33,7 +33,7 @@ def recsys(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: k=12 ranker.num_boost_round=300")] = None,
     runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Where to write the run outside a workspace.")] = None,
     note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
-    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Train and evaluate a two-stage recommender on a time split; write a run with its recommendations."""
@@ -107,7 +107,7 @@ def thresholds(
     run: Annotated[str, typer.Argument(help="A finished regression or binary run: its OOF is cut, fold by fold.")],
     metric: Annotated[str, typer.Option(help="qwk (ordinal: K-1 cut-points), f1, mcc, dice or accuracy (one threshold).")] = "qwk",
     note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
-    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Nested cut-points on a run's OOF (each fold cut by points fitted on the others); writes a run of labels."""

@@ -20,7 +20,7 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: model.params.learning_rate=0.03")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Finish run RUN, keeping its finished folds.")] = None,
     note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
-    no_track: Annotated[bool, typer.Option("--no-track", help="Skip MLflow logging for this run.")] = False,
+    no_track: Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")] = False,
 ) -> None:
     """Run CV for an experiment config on the shared folds; write OOF, test predictions, metrics."""
     ws = _ws()

@@ -66,6 +66,10 @@ def ui(port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 
     ws = _ws()
     uri = ws.tracking_uri
+    if uri is None and ws.tracking_backend not in (None, "mlflow"):
+        raise ConfigError("medalist.yaml: tracking.backend", expected="mlflow (the UI serves an MLflow store)",
+                          found=f"'{ws.tracking_backend}'",
+                          fix="open the runs in W&B's web app (`wandb sync` uploads offline runs), or use `backend: mlflow`")
     if uri is None:
         raise ConfigError("medalist.yaml: tracking", expected="a tracking store", found="'none'", fix="remove `tracking: none`")
     import importlib.util

@@ -91,9 +91,35 @@ class FoldsConfig(Strict):
 
 
 class TrackingConfig(Strict):
-    # None -> SQLite store `mlflow.db` inside the workspace; "none" disables tracking.
+    """``tracking:`` in medalist.yaml. ``backend`` names a registered tracker (docs/tracking.md);
+    ``uri``/``experiment`` are MLflow's (no uri: SQLite ``mlflow.db`` in the workspace),
+    ``project``/``entity``/``mode``/``dir`` are W&B's. ``tracking: none`` disables tracking."""
+
+    backend: str = "mlflow"
     uri: str | None = None
     experiment: str | None = None
+    project: str | None = None  # W&B project; default: `experiment`, else the competition name
+    entity: str | None = None  # W&B team or user; default: the logged-in user's
+    mode: Literal["offline", "online"] | None = None  # W&B; default: $WANDB_MODE, else online
+    dir: str | None = None  # W&B's local folder, relative to the workspace; default: $WANDB_DIR, else the workspace
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", v):
+            raise ValueError(f"a tracker name such as mlflow or wandb, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_of_backend(self) -> "TrackingConfig":
+        wandb_keys = [k for k in ("project", "entity", "mode", "dir") if getattr(self, k) is not None]
+        if self.backend == "mlflow" and wandb_keys:
+            raise ValueError(f"{', '.join(wandb_keys)} only with `backend: wandb` (W&B's keys; MLflow takes uri, experiment)")
+        if self.backend == "wandb" and self.uri is not None:
+            raise ValueError("no `uri` with `backend: wandb` (uri is MLflow's server; W&B takes project, entity, mode, dir)")
+        return self
 
 
 class SubmissionConfig(Strict):

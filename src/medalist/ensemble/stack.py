@@ -36,7 +36,7 @@ from medalist.ensemble.metastate import STATE_VERSION, SavedMeta, State
 from medalist.models.protocol import to_numpy
 from medalist.runs.store import Run
 
-__all__ = ["META", "MetaModel", "MetaSpec", "StackResult", "stack", "stack_members", "select_members", "meta_inputs",
+__all__ = ["META", "MetaModel", "MetaSpec", "StackResult", "default_meta", "stack", "stack_members", "select_members", "meta_inputs",
            "register_stacker", "get_stacker", "list_stackers", "stack_files", "as_proba"]
 
 _as_proba = as_proba  # older name
@@ -200,24 +200,36 @@ def select_members(m: Members, meta: str = "logistic", *, n_trials: int = 20, se
     return Selection(keep=keep, params=params, in_sample=in_sample, nested=nested, oof=oof, trials=trials, per_fold=per_fold)
 
 
-def stack(ws, run_ids: list[str], meta: str = "logistic", *, with_features: bool = False, select: str | None = None,
+def default_meta(task: str | None) -> str:
+    """The meta model ``stack`` uses when none is named: ridge for regression, logistic otherwise.
+
+    >>> default_meta("regression"), default_meta("multiclass")
+    ('ridge', 'logistic')
+    """
+    return "ridge" if task == "regression" else "logistic"
+
+
+def stack(ws, run_ids: list[str], meta: str | None = None, *, with_features: bool = False, select: str | None = None,
           trials: int = 20, seed: int = 42, threads: int | None = 1, name: str | None = None, note: str = "",
           tracking: bool = True) -> Run:
     """Stack finished runs with a meta model on the same folds and write the stack as a run.
 
     With ``select="optuna"`` the members and the meta model's hyperparameters are chosen by
     :func:`select_members`; the run's OOF and CV are the nested ones, and ``metrics.json``'s
-    ``stack.in_sample_best`` keeps the (optimistic) best value of the search on every row.
+    ``stack.in_sample_best`` keeps the (optimistic) best value of the search on every row. Without
+    ``meta`` the task chooses it (:func:`default_meta`: ridge for regression, logistic otherwise).
 
     >>> run = stack(Workspace.find(), ["lgbm-001", "logreg-001"], "logistic")
     >>> run.id, round(run.cv, 4)
     ('stack-logistic-001', 0.9882)
     """
     t0 = time.perf_counter()
-    META.get(meta)
+    if meta is not None:
+        META.get(meta)
     if select not in (None, "all", "optuna"):
         raise ConfigError("stack --select", expected="'all' or 'optuna'", found=repr(select), fix="use --select optuna")
     m = load_members(ws, list(run_ids), min_runs=1)
+    meta = meta or default_meta(m.data.task)
     selection: dict[str, Any] = {}
     params: dict[str, Any] = {}
     nested_oof = None

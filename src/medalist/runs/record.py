@@ -63,6 +63,7 @@ class RunRecord(BaseModel):
     pruned_after_folds: int | None = Field(None, description="tune trials pruned early: folds finished before the prune")
     seed_replica_of: str | None = Field(None, description="compare: the run this one is a seed replica of")
     mlflow_run_id: str | None = Field(None, description="id of the run's MLflow copy, when mirroring worked")
+    wandb_run_id: str | None = Field(None, description="id of the run's Weights & Biases copy, when mirroring worked")
     tracking_error: str | None = Field(None, description="why mirroring to the tracker failed (the run itself is complete)")
     imported: dict[str, Any] | None = Field(None, description="runs imported from a bundle: {bundle, time}")
     inputs: dict[str, list[str]] | None = Field(None, description="what the run was made from: predict_from (oof_feature runs, "

@@ -183,20 +183,21 @@ class RunWriter:
     def mirror(self, ws) -> str | None:
         """Mirror the run to the workspace's tracker, never failing; return the warning, if any.
 
-        The record gets ``mlflow_run_id`` or ``tracking_error`` and run.json is rewritten; a failure
-        is also logged and appended to log.txt. Without a tracking URI nothing happens.
+        The record gets the tracker's run id (``mlflow_run_id``, ``wandb_run_id``) or
+        ``tracking_error`` and run.json is rewritten; a failure is also logged and appended to
+        log.txt. With ``tracking: none`` (or no tracking URI on a bare workspace) nothing happens.
         """
-        if not getattr(ws, "tracking_uri", None):
-            return None
-        from medalist.tracking.mlflow import mirror_run
+        from medalist.tracking import mirror_run, tracker_for
 
-        mlflow_id, warning = mirror_run(ws, self.run)
+        if tracker_for(ws) is None:
+            return None
+        key, tracker_id, warning = mirror_run(ws, self.run)
         if warning:
             log.warning(warning)
             with open(self.path / "log.txt", "a") as fh:
                 fh.write(f"{now_iso()} WARNING {warning}\n")
             self.record.tracking_error = warning
         else:
-            self.record.mlflow_run_id = mlflow_id
+            setattr(self.record, key, tracker_id)
         self.save()
         return warning

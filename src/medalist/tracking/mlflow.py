@@ -11,38 +11,22 @@ import contextlib
 import logging
 import os
 import re
-from typing import Any
 
-from medalist.core.errors import MissingDependencyError
 from medalist.core.optional import require
+from medalist.tracking.base import (
+    SECRET_PATTERN,
+    Tracker,
+    artifact_files,
+    flatten,
+    metric_name,
+    run_data,
+    scrub,
+)
+from medalist.tracking.base import mirror_run as _mirror
 
 log = logging.getLogger(__name__)
 
-__all__ = ["log_run", "mirror_run", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
-
-SECRET_PATTERN = re.compile(r"(key|token|secret|passw(or)?d|credential|auth)", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"^[0-9a-f]{32}$|^(KGAT_|ghp_|sk-)[A-Za-z0-9_]+")
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"params": {"lr": 1}}}`` -> ``{"model.params.lr": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def scrub(params: dict[str, Any]) -> dict[str, Any]:
-    """Drop entries whose key or value looks like a secret."""
-    return {
-        k: v for k, v in params.items()
-        if not SECRET_PATTERN.search(k.rsplit(".", 1)[-1]) and not _SECRET_VALUE.match(str(v))
-    }
-
+__all__ = ["MLflowTracker", "log_run", "mirror_run", "store_lock", "scrub", "flatten", "redact_uri", "SECRET_PATTERN"]
 
 def _mlflow():
     require("mlflow", extra="tracking", purpose="experiment tracking")
@@ -55,13 +39,7 @@ def _mlflow():
     return mlflow
 
 
-def _mlflow_name(name: str) -> str:
-    """A metric name MLflow accepts (no '@': map@12 -> map_at_12).
-
-    >>> _mlflow_name("map@12")
-    'map_at_12'
-    """
-    return re.sub(r"[^\w\-. /]", "_", name.replace("@", "_at_"))
+_mlflow_name = metric_name
 
 
 def redact_uri(uri: str) -> str:
@@ -88,6 +66,24 @@ def _reachable(uri: str, timeout: float = 3.0) -> str | None:
         return f"{type(e).__name__}: {e.strerror or e}"
 
 
+class MLflowTracker(Tracker):
+    """MLflow: the default backend (``tracking: {uri: ..., experiment: ...}``; SQLite in the workspace)."""
+
+    name, title, record_key, extra, raise_missing = "mlflow", "MLflow", "mlflow_run_id", "tracking", True
+
+    def where(self, ws) -> str:
+        return redact_uri(ws.tracking_uri or "")
+
+    def preflight(self, ws) -> str | None:
+        return _reachable(ws.tracking_uri or "")
+
+    def fix(self, ws) -> str:
+        return "start the MLflow server or correct `tracking.uri` in medalist.yaml (or set `tracking: none`)"
+
+    def log_run(self, ws, run) -> str:
+        return log_run(ws, run)
+
+
 def mirror_run(ws, run) -> tuple[str | None, str | None]:
     """Log ``run`` to MLflow without ever failing the run: ``(mlflow_run_id, None)`` or ``(None, warning)``.
 
@@ -96,17 +92,8 @@ def mirror_run(ws, run) -> tuple[str | None, str | None]:
     A tracking server that is down must not cost a finished run: its files are complete in the run
     folder, and the warning says so (once, with the URI's credentials removed).
     """
-    uri = ws.tracking_uri
-    why = _reachable(uri)
-    if why is None:
-        try:
-            return log_run(ws, run), None
-        except MissingDependencyError:
-            raise
-        except Exception as e:  # MLflow raises many types (HTTP, SQL, file errors)
-            why = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-    return None, (f"MLflow tracking at {redact_uri(uri)} failed ({why}); run {run.id} is complete and saved in "
-                  f"{run.path} — only its MLflow copy is missing")
+    _, rid, warning = _mirror(ws, run, backend="mlflow")
+    return rid, warning
 
 
 def _experiment_id(client, name: str, artifact_root: str | None) -> str:
@@ -158,70 +145,30 @@ def _log_run(ws, run) -> str:
     client = MlflowClient(tracking_uri=uri)
     artifact_root = (ws.root / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     exp_id = _experiment_id(client, ws.experiment_name, artifact_root)
-    rec, metrics = run.record, run.metrics
-    git = {}
-    gpath = run.path / "git.json"
-    if gpath.is_file():
-        import json
-
-        git = json.loads(gpath.read_text())
-    finished = bool(metrics)  # a pruned tune trial has no metrics.json: its finished folds are in parts/
-    folds = metrics.get("folds", []) if finished else _part_scores(run.path)
+    rec, data = run.record, run_data(run)
     tags = {
-        "medalist.status": str(rec.status if rec.status != "unknown" else "done" if finished else "unknown"),
+        "medalist.status": data.status,
         "mlflow.runName": run.id, "medalist.run_id": run.id, "medalist.model": str(rec.model),
         "medalist.folds_hash": str(rec.folds_hash), "medalist.config_hash": str(rec.config_hash),
         "mlflow.note.content": rec.note or "",
     }
-    if git.get("commit"):
-        tags.update({"mlflow.source.git.commit": git["commit"], "git.dirty": str(git.get("dirty"))})
+    if data.git.get("commit"):
+        tags.update({"mlflow.source.git.commit": data.git["commit"], "git.dirty": str(data.git.get("dirty"))})
     mrun = client.create_run(exp_id, run_name=run.id, tags=tags)
     rid = mrun.info.run_id
-    params = scrub(flatten(run.config))
     ts = int(__import__("time").time() * 1000)
-    plist = [Param(k[:250], str(v)[:6000]) for k, v in sorted(params.items())]
-    mlist = [
-        Metric(f"cv_{_mlflow_name(metrics['metric'])}", float(metrics["oof"]), ts, 0),
-        Metric("cv_mean", float(metrics["mean"]), ts, 0),
-        Metric("cv_std", float(metrics["std"]), ts, 0),
-    ] if finished else [Metric("folds_done", float(len(folds)), ts, 0)]
-    for f in folds:
-        step = int(f["repeat"]) * 1000 + int(f["fold"])
-        mlist.append(Metric("fold_score", float(f["score"]), ts, step))
-        mlist.append(Metric("fold_seconds", float(f["seconds"]), ts, step))
-    curves = run.path / "curves.parquet"
-    if curves.is_file():
-        import polars as pl
-
-        cdf = pl.read_parquet(curves)
-        for r in cdf.iter_rows(named=True):
-            name = re.sub(r"[^\w./ -]", "_", f"curve/r{r['repeat']}_f{r['fold']}_s{r['seed']}/{r['name']}")
-            mlist.append(Metric(name, float(r["value"]), ts, int(r["step"])))
+    plist = [Param(k[:250], str(v)[:6000]) for k, v in sorted(data.params.items())]
+    mlist = [Metric(k, v, ts, 0) for k, v in data.scalars.items()]
+    for step, score, seconds in data.folds:
+        mlist.append(Metric("fold_score", score, ts, step))
+        mlist.append(Metric("fold_seconds", seconds, ts, step))
+    mlist += [Metric(name, value, ts, step) for name, step, value in data.curves]
     for i in range(0, len(plist), 100):
         client.log_batch(rid, params=plist[i : i + 100])
     for i in range(0, len(mlist), 1000):
         client.log_batch(rid, metrics=mlist[i : i + 1000])
-    for name in ("config.yaml", "metrics.json", "run.json", "git.json", "versions.json", "log.txt", "importance.parquet"):
-        p = run.path / name
-        if p.is_file():
-            client.log_artifact(rid, str(p))
-    # per-fold diagnostics some models write beside their weights (image models: a grid of augmented
-    # inputs, the worst-predicted samples, per-epoch history)
-    for pattern in ("models/*/augmented_samples.png", "models/*/worst_predictions.csv", "models/*/history.csv"):
-        for p in sorted(run.path.glob(pattern)):
-            client.log_artifact(rid, str(p), artifact_path=f"models/{p.parent.name}")
-    client.set_terminated(rid, "FINISHED" if finished else "KILLED")
+    with artifact_files(run) as files:  # text copies with secrets masked
+        for p, folder in files:
+            client.log_artifact(rid, str(p), artifact_path=folder or None)
+    client.set_terminated(rid, "FINISHED" if data.finished else "KILLED")
     return rid
-
-
-def _part_scores(path) -> list[dict[str, Any]]:
-    """Per-fold records an unfinished run left in ``parts/`` (repeat, fold, score, seconds, ...)."""
-    import json
-
-    out = []
-    for p in sorted(path.glob("parts/*.json")):
-        try:
-            out.append(json.loads(p.read_text()))
-        except (OSError, ValueError):
-            continue
-    return sorted(out, key=lambda f: (int(f.get("repeat", 0)), int(f.get("fold", 0))))

@@ -115,7 +115,13 @@ def _starter_configs(task: str) -> dict[str, str]:
     else:
         linear = {"note": "Logistic regression on imputed, scaled, one-hot features",
                   "model": {"name": "sklearn:sklearn.linear_model.LogisticRegression", "params": {"C": 0.5, "max_iter": 2000}}}
-    return {"lgbm.yaml": yaml.safe_dump(lgbm, sort_keys=False), "linear.yaml": yaml.safe_dump(linear, sort_keys=False)}
+    return {"lgbm.yaml": yaml.safe_dump(lgbm, sort_keys=False) + THREADS_LINE,
+            "linear.yaml": yaml.safe_dump(linear, sort_keys=False) + THREADS_LINE}
+
+
+THREADS_LINE = ("threads: null  # cores per model fit (LightGBM num_threads, XGBoost nthread, CatBoost thread_count, "
+                "sklearn n_jobs, torch): null = the library default (all cores); 1-2 when runs share a machine\n")
+"""The ``threads:`` line every starter config carries, so the setting is found where it is needed."""
 
 
 def _write_skeleton(root: Path, cfg: WorkspaceConfig, task: str) -> Workspace:
@@ -129,7 +135,7 @@ def _write_skeleton(root: Path, cfg: WorkspaceConfig, task: str) -> Workspace:
     script.chmod(0o755)
     gi = root / ".gitignore"
     if not gi.exists():
-        gi.write_text("data/\n.medalist/\nruns/*/models/\nmlflow.db\nmlartifacts/\n")
+        gi.write_text("data/\n.medalist/\nruns/*/models/\nmlflow.db\nmlartifacts/\nwandb/\n")
     ws = Workspace(root=root.resolve(), config=cfg)
     ws.save_config()
     return ws

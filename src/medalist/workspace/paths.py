@@ -58,6 +58,8 @@ class Workspace:
 
     def save_config(self) -> None:
         data = self.config.model_dump(mode="json", exclude_none=True)
+        if isinstance(data.get("tracking"), dict) and data["tracking"].get("backend") == "mlflow":
+            del data["tracking"]["backend"]  # the default stays implicit: `tracking: {}` as before
         atomic_write_text(self.root / CONFIG_NAME, yaml.safe_dump(data, sort_keys=False))
 
     # ------------------------------------------------------------------ paths
@@ -103,9 +105,16 @@ class Workspace:
         return self.path(a) if a else None
 
     @property
-    def tracking_uri(self) -> str | None:
+    def tracking_backend(self) -> str | None:
+        """The tracker runs are mirrored to (``mlflow``, ``wandb``, ...); None for ``tracking: none``."""
         t = self.config.tracking
-        if t == "none":
+        return None if t == "none" else t.backend
+
+    @property
+    def tracking_uri(self) -> str | None:
+        """MLflow's store (None unless the backend is MLflow): ``tracking.uri`` or SQLite in the workspace."""
+        t = self.config.tracking
+        if t == "none" or t.backend != "mlflow":
             return None
         return t.uri or f"sqlite:///{self.root / 'mlflow.db'}"
 

@@ -35,7 +35,7 @@ def build_folds(ws, *, scheme: str | None = None, k: int | None = None, group: s
     if settings.scheme is None:
         settings.scheme = "stratified" if comp.task in ("binary", "multiclass", "distribution") else "multilabel" if comp.task == "multilabel" else "kfold"
     train = read_table(ws.train_path, what="train")
-    train, _ = encode_target(train, comp, comp.data.train)
+    train, classes = encode_target(train, comp, comp.data.train)
     folds = make_folds(train, id_col=comp.id, target=comp.targets, task=comp.task, scheme=settings.scheme,
                        k=settings.k, group=group_col, time=time_col, gap=settings.gap,
                        repeats=settings.repeats, seed=settings.seed)
@@ -43,4 +43,4 @@ def build_folds(ws, *, scheme: str | None = None, k: int | None = None, group: s
     settings.group, settings.time = group_col, time_col
     ws.config.folds = settings
     ws.save_config()
-    return folds, folds.summary(train)
+    return folds, folds.summary(train, classes=classes if comp.task == "multiclass" else None)

@@ -226,8 +226,12 @@ class Folds:
                 out.append(Split(int(r), int(f), np.sort(p[is_train]), np.sort(p[is_valid])))
         return out
 
-    def summary(self, train: pl.DataFrame) -> pl.DataFrame:
+    def summary(self, train: pl.DataFrame, classes: list | None = None) -> pl.DataFrame:
         """Rows, target balance, groups and time range per (repeat, fold), to eyeball the split.
+
+        Counts are integers. ``classes``: the labels of a target encoded as 0..n-1
+        (:func:`medalist.workspace.data.encode_target`), so a multiclass split shows ``n_<label>``
+        columns instead of ``n_<code>``.
 
         >>> from medalist.workspace.data import read_table
         >>> ws = Workspace.find()
@@ -236,11 +240,11 @@ class Folds:
         ┌────────┬──────┬──────┬───────────┬──────────┐
         │ repeat ┆ fold ┆ rows ┆ positives ┆ pos_rate │
         │ ---    ┆ ---  ┆ ---  ┆ ---       ┆ ---      │
-        │ i16    ┆ i16  ┆ u32  ┆ f64       ┆ f64      │
+        │ i16    ┆ i16  ┆ u32  ┆ i64       ┆ f64      │
         ╞════════╪══════╪══════╪═══════════╪══════════╡
-        │ 0      ┆ 0    ┆ 133  ┆ 83.0      ┆ 0.62406  │
-        │ 0      ┆ 1    ┆ 133  ┆ 84.0      ┆ 0.631579 │
-        │ 0      ┆ 2    ┆ 132  ┆ 83.0      ┆ 0.628788 │
+        │ 0      ┆ 0    ┆ 133  ┆ 83        ┆ 0.62406  │
+        │ 0      ┆ 1    ┆ 133  ┆ 84        ┆ 0.631579 │
+        │ 0      ┆ 2    ┆ 132  ┆ 83        ┆ 0.628788 │
         └────────┴──────┴──────┴───────────┴──────────┘
         """
         m, pos = self.meta, self._positions(train)
@@ -252,10 +256,11 @@ class Folds:
         y = target[0]
         if task == "binary" and df.schema[y].is_numeric():
             pos_ = pl.col(y).cast(pl.Float64)
-            aggs += [pos_.sum().alias("positives"), pos_.mean().alias("pos_rate")]
+            aggs += [pos_.sum().cast(pl.Int64).alias("positives"), pos_.mean().alias("pos_rate")]
         elif task == "multiclass":
-            classes = sorted(df.get_column(y).drop_nulls().unique().to_list())
-            aggs += [(pl.col(y) == c).sum().alias(f"n_{c}") for c in classes]
+            codes = sorted(df.get_column(y).drop_nulls().unique().to_list())
+            label = {i: c for i, c in enumerate(classes)} if classes and set(codes) <= set(range(len(classes))) else {}
+            aggs += [(pl.col(y) == c).sum().cast(pl.Int64).alias(f"n_{label.get(c, c)}") for c in codes]
         elif task == "multilabel":
             aggs += [pl.col(t).cast(pl.Float64).mean().alias(f"{t}_rate") for t in target]
         elif task == "distribution":  # each class's mean share of the row's votes
