@@ -5,7 +5,7 @@ rank), made into a local competition by medalist's ``init_local_competition`` (t
 binary, AUC; id ``rownames``; 30% held out as test: 990,215 train rows, 424,378 test rows; the four
 string columns become integer category codes), stratified 5-fold CV. The experiment is LightGBM with
 the run defaults for early stopping (an inner slice of each fold's training rows, then a refit on all
-of them), one seed, 2 threads, deterministic, a few rounds (``--rounds``, default 60) so a run takes
+of them), one seed, 2 threads, deterministic, a few rounds (``--rounds``, default 30) so a run takes
 about a minute. ``--wide`` adds the 21 grouped-statistic columns of
 ``benchmarks/features_polars_vs_pandas.py`` as feature blocks (26 features instead of 5).
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="measurements per side (default 3)")
     ap.add_argument("--rows", type=int, default=None, help="a random sample of this many rows (smoke runs)")
-    ap.add_argument("--rounds", type=int, default=60, help="num_boost_round (default 60)")
+    ap.add_argument("--rounds", type=int, default=30, help="num_boost_round (default 30)")
     ap.add_argument("--wide", action="store_true", help="add the 21 grouped-statistic feature columns")
     ap.add_argument("--before", default=BEFORE, help=f"commit whose src/ is the 'before' side (default {BEFORE})")
     ap.add_argument("--after", default=None, help="commit whose src/ is the 'after' side (default: this checkout's src/)")
