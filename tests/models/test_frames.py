@@ -117,3 +117,49 @@ def test_lightgbm_model_is_bitwise_the_float64_one(covid, monkeypatch, tmp_path,
     assert out["frame"][3] == out["numpy"][3] > 5
     assert np.array_equal(out["frame"][0], out["numpy"][0]) and np.array_equal(out["frame"][1], out["numpy"][1])
     assert out["frame"][2] == out["numpy"][2]
+
+
+def test_xgboost_receives_the_frame_and_fits_the_float64_model(covid, monkeypatch, tmp_path):
+    """XGBoost's DMatrix is built from the frame (no numpy matrix); trees and predictions equal the old float64 path's."""
+    import xgboost as xgb
+
+    train, valid, ctx = covid
+    seen, init = [], xgb.DMatrix.__init__
+
+    def spy(self, data, *a, **k):
+        seen.append(data)
+        init(self, data, *a, **k)
+
+    monkeypatch.setattr(xgb.DMatrix, "__init__", spy)
+    params = {"max_depth": 4, "subsample": 0.8}
+    out = {}
+    for side in ("frame", "numpy"):
+        if side == "numpy":  # the old path: the float64 matrix of every feature
+            monkeypatch.setattr(gbdt, "feature_frame", lambda f, feats, cats, names: _old_matrix(f, feats, cats))
+        m = create_model("xgboost", params, num_boost_round=200, early_stopping_rounds=10).fit(train, valid, ctx)
+        m.save(tmp_path / side)
+        out[side] = (m.predict(valid), m.best_iteration, (tmp_path / side / "xgboost.ubj").read_bytes())
+        if side == "frame":
+            assert seen and all(isinstance(d, pl.DataFrame) for d in seen)
+    assert out["frame"][1] == out["numpy"][1] > 5
+    assert np.array_equal(out["frame"][0], out["numpy"][0]) and out["frame"][2] == out["numpy"][2]
+
+
+def test_xgboost_without_frame_support_gets_float32(covid, monkeypatch):
+    """An XGBoost that can't read frames gets float32 (what it stores): the same model as from float64."""
+    import xgboost as xgb
+
+    train, valid, ctx = covid
+    seen, init = [], xgb.DMatrix.__init__
+
+    def spy(self, data, *a, **k):
+        seen.append(data)
+        init(self, data, *a, **k)
+
+    monkeypatch.setattr(xgb.DMatrix, "__init__", spy)
+    monkeypatch.setattr(gbdt, "xgboost_reads_frames", lambda lib: False)
+    p32 = create_model("xgboost", {"max_depth": 4}, num_boost_round=40, early_stopping_rounds=None).fit(train, None, ctx).predict(valid)
+    assert seen[0].dtype == np.float32 and seen[0].flags.c_contiguous
+    monkeypatch.setattr(gbdt, "float_matrix", lambda f, feats, cats, dtype, order: _old_matrix(f, feats, cats))
+    p64 = create_model("xgboost", {"max_depth": 4}, num_boost_round=40, early_stopping_rounds=None).fit(train, None, ctx).predict(valid)
+    assert np.array_equal(p32, p64)

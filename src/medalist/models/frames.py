@@ -4,7 +4,7 @@ The values every adapter hands over are the features cast to float64, nulls as N
 category codes (an encoder's "unknown") as missing: XGBoost rejects negative codes and LightGBM
 already treats them as missing, so the libraries agree. How they get there differs:
 
-* :func:`feature_frame`: the frame itself, for a library that reads Arrow (LightGBM 4.7+). Columns
+* :func:`feature_frame`: the frame itself, for a library that reads Arrow (LightGBM 4.7+, XGBoost 2.1+). Columns
   of a dtype in :data:`ARROW_NUMERIC` are the frame's own buffers; the library converts each value
   to double (the same number as a Float64 cast, nulls to NaN), so no float matrix exists at all.
 * :func:`float_matrix`: one preallocated numpy matrix filled column by column, so the conversion
@@ -24,7 +24,7 @@ from types import ModuleType
 import numpy as np
 import polars as pl
 
-__all__ = ["ARROW_NUMERIC", "feature_frame", "float_matrix", "lightgbm_reads_frames"]
+__all__ = ["ARROW_NUMERIC", "feature_frame", "float_matrix", "lightgbm_reads_frames", "xgboost_reads_frames"]
 
 # Column dtypes an Arrow reader takes as they are; other dtypes (dates, decimals) are cast to Float64.
 ARROW_NUMERIC = frozenset({pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64,
@@ -66,10 +66,12 @@ def float_matrix(frame: pl.DataFrame, features: list[str], categorical: list[str
 
 
 def lightgbm_reads_frames(lgb: ModuleType) -> bool:
-    """Whether this LightGBM takes a polars frame through the Arrow C stream (4.7+); else it gets numpy.
-
-    >>> import lightgbm
-    >>> lightgbm_reads_frames(lightgbm) == hasattr(lightgbm.Dataset, "_Dataset__init_from_narwhals")
-    True
-    """
+    """Whether this LightGBM takes a polars frame through the Arrow C stream (4.7+); else it gets numpy."""
     return hasattr(lgb.Dataset, "_Dataset__init_from_narwhals")
+
+
+def xgboost_reads_frames(xgb: ModuleType) -> bool:
+    """Whether this XGBoost builds a DMatrix from a polars frame's Arrow columns (2.1+); else it gets numpy."""
+    import importlib
+
+    return hasattr(importlib.import_module(f"{xgb.__name__}.data"), "_from_polars_df")

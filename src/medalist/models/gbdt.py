@@ -23,7 +23,7 @@ import polars as pl
 
 from medalist.core.optional import require
 from medalist.models.base import ModelAdapter
-from medalist.models.frames import feature_frame, float_matrix, lightgbm_reads_frames
+from medalist.models.frames import feature_frame, float_matrix, lightgbm_reads_frames, xgboost_reads_frames
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
 from medalist.models.soft import SOFT_LABEL, expand_frame
@@ -305,7 +305,12 @@ class XGBoostModel(_GBDTModel):
     def _data(self, frame, y, w, ref=None):
         import xgboost as xgb
 
-        X = self._float_matrix(frame)
+        # XGBoost 2.1+ reads the polars frame's columns through Arrow (no float64 matrix); an older one
+        # gets float32, the precision it stores values in (same rounding as its own cast: same trees).
+        if xgboost_reads_frames(xgb):
+            X = feature_frame(frame, self.features_, self.categorical_, self.native_names_)
+        else:
+            X = self._float_matrix(frame, np.float32, "C")
         cats = set(self.categorical_)
         types = ["c" if f in cats else "q" for f in self.features_]
         return xgb.DMatrix(X, label=y, weight=w, missing=np.nan, feature_names=self.native_names_,
