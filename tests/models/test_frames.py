@@ -163,3 +163,26 @@ def test_xgboost_without_frame_support_gets_float32(covid, monkeypatch):
     monkeypatch.setattr(gbdt, "float_matrix", lambda f, feats, cats, dtype, order: _old_matrix(f, feats, cats))
     p64 = create_model("xgboost", {"max_depth": 4}, num_boost_round=40, early_stopping_rounds=None).fit(train, None, ctx).predict(valid)
     assert np.array_equal(p32, p64)
+
+
+def test_catboost_receives_the_frame_and_fits_the_pandas_model(covid, monkeypatch):
+    """CatBoost's Pool gets the polars frame (no pandas copy); predictions equal the old pandas path's."""
+    import catboost
+
+    train, valid, ctx = covid
+    seen, init = [], catboost.Pool.__init__
+
+    def spy(self, data, *a, **k):
+        seen.append(type(data))
+        init(self, data, *a, **k)
+
+    monkeypatch.setattr(catboost.Pool, "__init__", spy)
+    out = {}
+    for side in ("frame", "pandas"):
+        if side == "pandas":
+            monkeypatch.setattr(gbdt, "catboost_reads_frames", lambda: False)
+        m = create_model("catboost", {"depth": 4, "learning_rate": 0.2}, num_boost_round=60, early_stopping_rounds=10)
+        out[side] = m.fit(train, valid, ctx).predict(valid)
+        if side == "frame":
+            assert seen and set(seen) == {pl.DataFrame}
+    assert np.array_equal(out["frame"], out["pandas"])

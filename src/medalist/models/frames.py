@@ -24,7 +24,8 @@ from types import ModuleType
 import numpy as np
 import polars as pl
 
-__all__ = ["ARROW_NUMERIC", "feature_frame", "float_matrix", "lightgbm_reads_frames", "xgboost_reads_frames"]
+__all__ = ["ARROW_NUMERIC", "catboost_reads_frames", "feature_frame", "float_matrix", "lightgbm_reads_frames",
+           "xgboost_reads_frames"]
 
 # Column dtypes an Arrow reader takes as they are; other dtypes (dates, decimals) are cast to Float64.
 ARROW_NUMERIC = frozenset({pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64,
@@ -75,3 +76,10 @@ def xgboost_reads_frames(xgb: ModuleType) -> bool:
     import importlib
 
     return hasattr(importlib.import_module(f"{xgb.__name__}.data"), "_from_polars_df")
+
+
+def catboost_reads_frames() -> bool:
+    """Whether this CatBoost's ``Pool`` takes a polars frame (1.2.10 does); else it gets a pandas copy."""
+    import catboost.core
+
+    return pl.DataFrame in getattr(catboost.core, "ARRAY_TYPES", ())

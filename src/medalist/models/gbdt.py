@@ -23,7 +23,8 @@ import polars as pl
 
 from medalist.core.optional import require
 from medalist.models.base import ModelAdapter
-from medalist.models.frames import feature_frame, float_matrix, lightgbm_reads_frames, xgboost_reads_frames
+from medalist.models.frames import (catboost_reads_frames, feature_frame, float_matrix, lightgbm_reads_frames,
+                                    xgboost_reads_frames)
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
 from medalist.models.soft import SOFT_LABEL, expand_frame
@@ -378,12 +379,15 @@ class CatBoostModel(_GBDTModel):
         from catboost import Pool
 
         cats = set(self.categorical_)
-        # CatBoost wants integer (or string) categories: codes as int, missing as its own -1 code.
+        # CatBoost wants integer (or string) categories: codes as int, missing as its own -1 code. It reads
+        # the polars frame itself (no pandas copy; the same model, tests/models/test_frames.py).
         X = frame.select(
             pl.col(f).cast(pl.Float64).fill_nan(None).fill_null(-1).cast(pl.Int64) if f in cats
             else pl.col(f).cast(pl.Float64)
             for f in self.features_
-        ).to_pandas()
+        )
+        if not catboost_reads_frames():  # a CatBoost without polars support: a pandas copy
+            X = X.to_pandas()
         cat_idx = [i for i, f in enumerate(self.features_) if f in cats]
         if y is not None and self.task_ in ("multiclass", "distribution"):
             y = y.astype(np.int64)  # must match the integer class_names
