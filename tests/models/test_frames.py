@@ -186,3 +186,22 @@ def test_catboost_receives_the_frame_and_fits_the_pandas_model(covid, monkeypatc
         if side == "frame":
             assert seen and set(seen) == {pl.DataFrame}
     assert np.array_equal(out["frame"], out["pandas"])
+
+
+def test_sklearn_matrix_is_the_old_float64_one(covid, monkeypatch):
+    """ctx.X (sklearn's fit) and its predict build the same Fortran float64 matrix as before, one column at a time."""
+    from medalist.models import protocol
+
+    train, valid, ctx = covid
+    X = ctx.X(train)
+    assert X.flags.f_contiguous and X.dtype == np.float64
+    assert np.array_equal(X, train.select(pl.col(ctx.features).cast(pl.Float64)).to_numpy(), equal_nan=True)
+    out, calls = {}, []
+    for side in ("columns", "frame"):
+        if side == "frame":  # the old conversion: a Float64 frame, then its numpy copy
+            monkeypatch.setattr(protocol, "float_matrix",
+                                lambda f, cols, cats: calls.append(cols) or f.select(pl.col(cols).cast(pl.Float64)).to_numpy())
+        m = create_model("sklearn:sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 20})
+        out[side] = m.fit(train, None, ctx).predict(valid)
+    assert calls == [ctx.features, ctx.features]  # the fit and the one predict chunk went through it
+    assert np.array_equal(out["columns"], out["frame"])
