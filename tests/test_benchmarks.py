@@ -95,3 +95,15 @@ def test_early_stopping_covid_json(capsys):
     assert rows[("native", "none", "")]["rounds"] == round(rows[("native", "inner", "refit")]["rounds"])
     assert [h["library"] for h in out["hooks"]] == ["lightgbm", "xgboost", "catboost"]
     assert all(h["abs_diff"] < 1e-9 for h in out["hooks"])
+
+
+@pytest.mark.slow
+def test_fold_memory_smoke(capsys):
+    import json
+
+    mod = _load("fold_memory")
+    assert mod.main(["--rows", "20000", "--repeats", "1", "--rounds", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["identical"] and out["rows"] == 20000 and out["before"] == mod.BEFORE
+    for side in out["sides"].values():
+        assert side["loop_peak_mib"] >= side["rss_loop_start_mib"] > 0 and side["peak_rss_mib"] >= side["loop_peak_mib"]
