@@ -19,7 +19,8 @@ CLI, in-process) with one copy of medalist's source on ``PYTHONPATH``:
 Reported per side (medians over ``--repeats``, the sides alternating before, after, before, ...):
 the process's peak RSS (``VmHWM``), the peak RSS of the CV loop alone (``VmHWM`` reset through
 ``/proc/self/clear_refs`` when ``run_cv`` starts, so reading the CSVs and encoding don't mask it),
-the RSS when the loop starts, and wall times. The OOF and test predictions of the two sides are
+the RSS when the loop starts, wall times and the process's CPU seconds (all threads: steadier than wall
+time on a shared machine). The OOF and test predictions of the two sides are
 compared: the script exits 1 unless they are bitwise identical.
 
 Run ``python benchmarks/fold_memory.py`` (table), ``--json``, ``--repeats N`` (default 3),
@@ -150,7 +151,7 @@ def child(root: Path, config: Path) -> dict[str, Any]:
     whole = max(box.get("peak_before_loop_mib", 0.0), peak_mib())
     run = sorted((root / "runs").iterdir())[-1]
     return {"medalist": str(Path(medalist.__file__).parent), "seconds": time.perf_counter() - t0,
-            "peak_rss_mib": whole, "run": str(run), **box}
+            "cpu_s": time.process_time(), "peak_rss_mib": whole, "run": str(run), **box}
 
 
 def measure(src: Path, root: Path, config: Path) -> dict[str, Any]:
@@ -214,7 +215,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "peak_rss_mib": _median(rs, "peak_rss_mib"), "loop_peak_mib": _median(rs, "loop_peak_mib"),
                 "rss_loop_start_mib": _median(rs, "rss_loop_start_mib"),
                 "loop_growth_mib": float(statistics.median(r["loop_peak_mib"] - r["rss_loop_start_mib"] for r in rs)),
-                "seconds": _median(rs, "seconds"), "loop_s": _median(rs, "loop_s"),
+                "seconds": _median(rs, "seconds"), "loop_s": _median(rs, "loop_s"), "cpu_s": _median(rs, "cpu_s"),
                 "runs": [{k: v for k, v in r.items() if k not in ("run", "medalist")} for r in rs],
             }
             for side, rs in runs.items()
@@ -244,11 +245,11 @@ def print_table(res: dict[str, Any]) -> None:
     t = Table(title=f"5-fold LightGBM `medalist train` on {SOURCE} ({res['rows']:,} rows"
                     f"{', 26 features' if res['wide'] else ', 5 features'}), medians of {res['repeats']}")
     for col in ("side", "code", "peak RSS MiB", "CV loop peak MiB", "RSS at loop start MiB", "loop growth MiB",
-                "wall s", "loop s"):
+                "wall s", "loop s", "CPU s"):
         t.add_column(col, justify="left" if col in ("side", "code") else "right")
     for side, s in res["sides"].items():
         t.add_row(side, res[side], f"{s['peak_rss_mib']:.0f}", f"{s['loop_peak_mib']:.0f}", f"{s['rss_loop_start_mib']:.0f}",
-                  f"{s['loop_growth_mib']:.0f}", f"{s['seconds']:.1f}", f"{s['loop_s']:.1f}")
+                  f"{s['loop_growth_mib']:.0f}", f"{s['seconds']:.1f}", f"{s['loop_s']:.1f}", f"{s['cpu_s']:.1f}")
     c = Console(file=sys.stdout, width=200)
     c.print(t)
     c.print(f"OOF and test predictions: max |before - after| = {res['max_abs_diff']:.3g} "
