@@ -109,3 +109,20 @@ def test_features_limit_smoke(capsys):
     for t in out["tables"]:
         assert all(t["checks"][s]["max_abs_diff"] < 1e-9 for s in ("polars", "pandas"))
         assert all(t["summary"][s]["seconds"] > 0 and t["summary"][s]["peak_rss_mib"] > 0 for s in mod.SIDES)
+
+
+@pytest.mark.slow
+def test_fold_memory_smoke(capsys):
+    import json
+
+    import subprocess
+
+    mod = _load("fold_memory")
+    have = subprocess.run(["git", "-C", str(mod.REPO), "cat-file", "-e", f"{mod.BEFORE}^{{commit}}"], capture_output=True)
+    if have.returncode != 0:  # a shallow clone lacks the 'before' commit the benchmark extracts
+        pytest.skip(f"commit {mod.BEFORE} not in this clone (shallow?)")
+    assert mod.main(["--rows", "20000", "--repeats", "1", "--rounds", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["identical"] and out["rows"] == 20000 and out["before"] == mod.BEFORE
+    for side in out["sides"].values():
+        assert side["loop_peak_mib"] >= side["rss_loop_start_mib"] > 0 and side["peak_rss_mib"] >= side["loop_peak_mib"]

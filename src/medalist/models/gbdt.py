@@ -23,6 +23,8 @@ import polars as pl
 
 from medalist.core.optional import require
 from medalist.models.base import ModelAdapter
+from medalist.models.frames import (catboost_reads_frames, feature_frame, float_matrix, lightgbm_reads_frames,
+                                    xgboost_reads_frames)
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
 from medalist.models.soft import SOFT_LABEL, expand_frame
@@ -100,14 +102,8 @@ class _GBDTModel(ModelAdapter):
 
     # -- shared logic ------------------------------------------------------------------------
 
-    def _float_matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        # Negative category codes (an encoder's "unknown") become missing: XGBoost rejects them
-        # and LightGBM already treats them as missing, so both libraries agree.
-        cats = set(self.categorical_)
-        return frame.select(
-            (pl.when(pl.col(f) >= 0).then(pl.col(f)) if f in cats else pl.col(f)).cast(pl.Float64)
-            for f in self.features_
-        ).to_numpy()
+    def _float_matrix(self, frame: pl.DataFrame, dtype: type = np.float64, order: str = "F") -> np.ndarray:
+        return float_matrix(frame, self.features_, self.categorical_, dtype=dtype, order=order)
 
     def _competition(self, ctx: FitContext, dvalid: Any, stop: int | None) -> bool:
         """Whether this fit early-stops on the competition metric (``ctx.stop_metric``)."""
@@ -239,11 +235,16 @@ class LightGBMModel(_GBDTModel):
     _objectives: ClassVar[dict[str, str]] = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 
     def _data(self, frame, y, w, ref=None):
-        X = self._float_matrix(frame)
-        if y is None:
-            return X
+        # LightGBM 4.7+ reads the polars frame's own buffers (Arrow C stream): no float64 matrix of
+        # the fold, bitwise the same trees and predictions as from that matrix (tests/models).
         import lightgbm as lgb
 
+        if lightgbm_reads_frames(lgb):
+            X = feature_frame(frame, self.features_, self.categorical_, self.native_names_)
+        else:
+            X = self._float_matrix(frame)
+        if y is None:
+            return X
         cat = [self.native_names_[self.features_.index(c)] for c in self.categorical_]
         return lgb.Dataset(X, label=y, weight=w, feature_name=self.native_names_,
                            categorical_feature=cat, reference=ref, free_raw_data=True)
@@ -305,7 +306,12 @@ class XGBoostModel(_GBDTModel):
     def _data(self, frame, y, w, ref=None):
         import xgboost as xgb
 
-        X = self._float_matrix(frame)
+        # XGBoost 2.1+ reads the polars frame's columns through Arrow (no float64 matrix); an older one
+        # gets float32, the precision it stores values in (same rounding as its own cast: same trees).
+        if xgboost_reads_frames(xgb):
+            X = feature_frame(frame, self.features_, self.categorical_, self.native_names_)
+        else:
+            X = self._float_matrix(frame, np.float32, "C")
         cats = set(self.categorical_)
         types = ["c" if f in cats else "q" for f in self.features_]
         return xgb.DMatrix(X, label=y, weight=w, missing=np.nan, feature_names=self.native_names_,
@@ -373,12 +379,15 @@ class CatBoostModel(_GBDTModel):
         from catboost import Pool
 
         cats = set(self.categorical_)
-        # CatBoost wants integer (or string) categories: codes as int, missing as its own -1 code.
+        # CatBoost wants integer (or string) categories: codes as int, missing as its own -1 code. It reads
+        # the polars frame itself (no pandas copy; the same model, tests/models/test_frames.py).
         X = frame.select(
             pl.col(f).cast(pl.Float64).fill_nan(None).fill_null(-1).cast(pl.Int64) if f in cats
             else pl.col(f).cast(pl.Float64)
             for f in self.features_
-        ).to_pandas()
+        )
+        if not catboost_reads_frames():  # a CatBoost without polars support: a pandas copy
+            X = X.to_pandas()
         cat_idx = [i for i, f in enumerate(self.features_) if f in cats]
         if y is not None and self.task_ in ("multiclass", "distribution"):
             y = y.astype(np.int64)  # must match the integer class_names

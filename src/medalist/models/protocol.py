@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+from medalist.models.frames import float_matrix
 from medalist.workspace.data import target_array
 
 __all__ = ["FitContext", "Model", "Task", "PREDICT_CHUNK_ROWS", "predict_in_chunks", "to_numpy"]
@@ -68,8 +69,15 @@ class FitContext:
 
 
 def to_numpy(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    """Feature matrix as float (nulls → NaN). Categorical columns are already integer codes."""
-    return frame.select(pl.col(columns).cast(pl.Float64)).to_numpy()
+    """Feature matrix as float64 (nulls → NaN), Fortran-ordered. Categorical columns are already integer codes.
+
+    Filled column by column (:func:`~medalist.models.frames.float_matrix`): no Float64 copy of the frame
+    besides the matrix.
+
+    >>> to_numpy(pl.DataFrame({"a": [1, None], "b": [0.5, 2.0]}), ["b", "a"]).tolist()
+    [[0.5, 1.0], [2.0, nan]]
+    """
+    return float_matrix(frame, columns, [])
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ import polars as pl
 
 from medalist.core.errors import ConfigError, did_you_mean
 from medalist.models.base import ModelAdapter
-from medalist.models.protocol import FitContext
+from medalist.models.protocol import FitContext, to_numpy
 from medalist.models.registry import MODELS
 from medalist.models.soft import expand_soft
 
@@ -309,7 +309,7 @@ class SklearnModel(ModelAdapter):
             return self._predict_array(chunk)
 
     def _predict_array(self, chunk: pl.DataFrame) -> np.ndarray:
-        X = chunk.select(pl.col(self.features_).cast(pl.Float64)).to_numpy()
+        X = to_numpy(chunk, self.features_)
         est = self.estimator_
         if self.task_ == "regression":
             return np.asarray(est.predict(X), dtype=np.float64).ravel()
