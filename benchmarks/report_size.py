@@ -10,7 +10,7 @@ Two local competitions are built with medalist's own library in a temporary fold
 
 Each report is built in a fresh Python process (``build_report`` timed inside it: wall and process CPU
 time, the latter steadier on a loaded machine; the lazy imports of sklearn/scipy/matplotlib inside it
-are counted; the process's peak resident memory is read from ``/proc/self/status``). Budgets (issue 25): the
+are counted; the process's peak resident memory is read from ``/proc/self/status``). Budgets: the
 ≥200k-row regression report under 5 MB and 15 s; a few MB whatever the run count.
 
 Run ``python benchmarks/report_size.py`` (a table) or ``--json`` (one JSON object on stdout);
