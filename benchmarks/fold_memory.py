@@ -90,6 +90,7 @@ def setup(root: Path, rows: int | None, rounds: int, wide: bool) -> Path:
         sample.write_parquet(source)
     ws = init_local_competition(root, source, target="hisp", id="rownames", name="military")
     ws.config.tracking = "none"
+    ws.config.submission = None  # a key the 'before' code (985a7e7) does not know; train does not read it
     ws.save_config()
     build_folds(ws, scheme="stratified", k=5)
     exp: dict[str, Any] = {
