@@ -93,8 +93,11 @@ def group_deviation_exprs(frame: pl.DataFrame, p: GroupDeviation, ctx: FeatureCo
 
 @register_exprs("rank_in_group")
 def rank_in_group_exprs(frame: pl.DataFrame, p: RankInGroup, ctx: FeatureContext, shared: Share) -> list[pl.Expr]:
+    # shared like the other windows: in the first with_columns Polars groups the rows by each key set once for
+    # every window over it (inline in the select, each rank re-grouped its keys: military 0.55 s -> 0.39 s)
     return [
-        (pl.col(c).rank("average") / pl.col(c).count()).over(as_keys(key)).alias(f"rank_{key_name([c])}_by_{key_name(as_keys(key))}")
+        shared((pl.col(c).rank("average") / pl.col(c).count()).over(as_keys(key)))
+        .alias(f"rank_{key_name([c])}_by_{key_name(as_keys(key))}")
         for key in p.by for c in p.columns
     ]
 
