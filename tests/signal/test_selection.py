@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.signal.conftest import needs_plaid
+from tests.signal.conftest import KEEP, needs_plaid
 
 pytestmark = needs_plaid
 
@@ -26,10 +26,7 @@ model:
     select_split: inner
     branches:
       - {name: wave, input: raw, hidden: 16, layers: 3}
-columns: {keep: [current]}
-threads: 1
-seeds: [0]
-"""
+""" + KEEP + "threads: 1\nseeds: [0]\n"
 
 
 def test_best_iterations_are_the_epochs_the_inner_slice_selected(plaid_ws):
