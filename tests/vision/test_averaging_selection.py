@@ -204,3 +204,14 @@ def test_swa_starting_after_the_last_epoch_still_keeps_trained_weights(fashion_p
     loss = _mlogloss(valid, m.predict(valid))
     assert loss < 0.85, loss  # measured 0.693 (the last epoch's weights); before: 2.304 (untrained copy)
     assert "past the last of 2 epochs" in caplog.text
+
+
+@needs_fashion
+def test_swa_validation_scores_the_average_that_predicts(fashion_png, monkeypatch):
+    """SWA over both epochs: the last validation pass scores the final average (it used to score the
+    average without the last epoch, updated only after validation)."""
+    root, train, valid = fashion_png
+    m, _ = _fit(root, train, valid, monkeypatch, epochs=2, swa={"epoch_start": 0})
+    loss = _mlogloss(valid, m.predict(valid))
+    last = [h for h in m.history_ if "valid_mlogloss" in h][-1]["valid_mlogloss"]
+    assert last == pytest.approx(loss, rel=1e-3) and loss < 0.9, (last, loss)
