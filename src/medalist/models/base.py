@@ -233,6 +233,11 @@ class ModelAdapter(BaseEstimator):
     def _extra_meta(self) -> dict[str, Any]:
         return {}
 
+    def _saved_options(self) -> dict[str, Any]:
+        """The constructor options model.json keeps (``load`` passes them back): the boosting ones and
+        the family's extra options; a family without boosting rounds overrides it."""
+        return {"early_stopping_rounds": self.early_stopping_rounds, "num_boost_round": self.num_boost_round, **self.options}
+
     def save(self, path: Path) -> None:
         """Write the native model file(s) and ``model.json`` describing the fit into ``path``."""
         self._check_fitted()
@@ -243,11 +248,7 @@ class ModelAdapter(BaseEstimator):
             "model": self.registered_name,
             "spec": self.spec,
             "params": self._params(),
-            "options": {
-                "early_stopping_rounds": self.early_stopping_rounds,
-                "num_boost_round": self.num_boost_round,
-                **self.options,
-            },
+            "options": self._saved_options(),
             "features": self.features_,
             "categorical": self.categorical_,
             "task": self.task_,

@@ -44,7 +44,7 @@ from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext, predict_in_chunks
 from medalist.models.registry import MODELS
 from medalist.signal.config import SignalParams, parse_filter
-from medalist.vision.model import TimmImageModel, _quiet_lightning, soft_targets
+from medalist.vision.model import TimmImageModel, _quiet_lightning, inner_selection_split, soft_targets
 
 __all__ = ["SignalModel"]
 
@@ -83,7 +83,7 @@ def _check_votes(p: SignalParams, ctx: FitContext) -> None:
 
 
 class SignalModel(TimmImageModel):
-    """Multi-branch signal classifier/regressor; ``best_iteration`` is the number of epochs trained."""
+    """Multi-branch signal classifier/regressor; ``best_iteration`` is the selected epoch (``select``)."""
 
     name = "signal"
 
@@ -156,6 +156,7 @@ class SignalModel(TimmImageModel):
         from medalist.vision.net import n_outputs
 
         self._start_fit(train, ctx)
+        train, valid, n_scored = inner_selection_split(p, train, valid, ctx.seed)
         for k in ("mean_", "std_", "chans_"):
             self.__dict__.pop(k, None)
         _check_votes(p, ctx)
@@ -199,16 +200,16 @@ class SignalModel(TimmImageModel):
         net = build_signal_net(p, self.chans_, self.length_, n_outputs(ctx.task, self.loss_, self._width()),
                                {k: tuple(v) for k, v in self.provided_shapes_.items()})
         module = SignalModule(net, p, ctx.task, self.loss_, stages=stages, train_ds=train_ds, valid_ds=valid_ds,
-                              loader=self._loader, metric=ctx.metric, valid_y=valid_y, log_fn=ctx.log, seed=ctx.seed)
+                              loader=self._loader, metric=ctx.metric, valid_y=valid_y, log_fn=ctx.log, seed=ctx.seed,
+                              n_scored=n_scored)
         precision = self._precision()
         with _quiet_lightning(ctx.threads):
             trainer = self._trainer(p, epochs, precision, ctx, validate=valid_ds is not None,
                                     reload_dataloaders_every_n_epochs=1 if len(stages) > 1 else 0)
             trainer.fit(module)
-        self.net_ = module.net.cpu().eval()
+        self._apply_selection(module, epochs)
         self.precision_ = precision
         self.history_ = module.history
-        self.best_iteration = epochs
         return self
 
     # -- predicting --------------------------------------------------------------------------
@@ -266,6 +267,8 @@ class SignalModel(TimmImageModel):
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"loss": self.loss_, "precision": getattr(self, "precision_", "32-true"), "epochs_trained": self.best_iteration,
+                "training": self._training_meta(), "selection": getattr(self, "selection_", None),
+                "step_warnings": getattr(self, "step_warnings_", []),
                 "length": self.length_, "chans": self.chans_, "mean": getattr(self, "mean_", None),
                 "std": getattr(self, "std_", None), "provided_shapes": getattr(self, "provided_shapes_", {}),
                 "stage_rows": getattr(self, "stage_rows_", None)}

@@ -14,7 +14,7 @@ import torch
 
 from medalist.signal.config import SignalParams
 from medalist.signal.data import SignalDataset
-from medalist.vision.module import ImageModule, cosine_with_warmup
+from medalist.vision.module import ImageModule
 from medalist.vision.net import per_sample_loss, weighted_mean
 
 __all__ = ["SignalModule", "mix_signals"]
@@ -96,11 +96,13 @@ class SignalModule(ImageModule):
         return batch["image"].float()
 
     def _signal_losses(self, stage: str, logits: torch.Tensor, branch_logits: list[torch.Tensor],
-                       target: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final and branch losses, each the per-sample ``weight``-ed mean of its rows (plain mean without)."""
-        n = target.shape[0]
+                       target: torch.Tensor, weight: torch.Tensor | None = None,
+                       scored: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final and branch losses, each the per-sample ``weight``-ed mean of its rows (plain mean without);
+        rows outside ``scored`` (the inner selection slice) keep their per-row loss but stay out of the means."""
         rows = per_sample_loss(logits, target, self.task, self.loss_name, self.p.focal_gamma)
-        every = torch.ones_like(rows, dtype=torch.bool)
+        every = torch.ones_like(rows, dtype=torch.bool) if scored is None else scored
+        n = target.shape[0] if scored is None else scored.sum()
         final, _ = weighted_mean(rows, every, weight)
         self._add(stage, "target_loss", final, n)
         branch = final.new_zeros(())
@@ -131,7 +133,7 @@ class SignalModule(ImageModule):
 
         x = self._inputs(batch)
         logits, branch_logits = self._forward(x, provided={k: batch[k] for k in self.provided})
-        _, rows = self._signal_losses("valid", logits, branch_logits, batch["target"], batch.get("weight"))
+        _, rows = self._signal_losses("valid", logits, branch_logits, batch["target"], batch.get("weight"), self._scored(batch))
         pred = logits_to_pred(logits, self.task, self.loss_name)
         self._valid_parts.append((batch["index"].cpu().numpy(), pred.float().cpu().numpy(), rows.float().cpu().numpy()))
 
@@ -144,14 +146,11 @@ class SignalModule(ImageModule):
 
     # -- optimizer ---------------------------------------------------------------------------
 
-    def configure_optimizers(self) -> Any:
-        conf = super().configure_optimizers()
-        # The curriculum changes the rows per epoch: the cosine schedule spans the real step count.
+    def _total_steps(self) -> int:
+        """The curriculum changes the rows per epoch: the cosine schedule spans the real step count."""
         bs, acc = self.p.batch_size, self.p.accumulate
         total = 0
         for epochs, rows, _ in self.stages:
             batches = len(rows) // bs if len(rows) > bs else max(math.ceil(len(rows) / bs), 1)
             total += epochs * max(math.ceil(batches / acc), 1)
-        opt = conf["optimizer"]
-        conf["lr_scheduler"]["scheduler"] = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(max(total, 1), self.p.warmup))
-        return conf
+        return max(total, 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from medalist.core.config import Strict, validate
 
@@ -89,6 +89,9 @@ class TTAConfig(Strict):
 
 
 class EMAConfig(Strict):
+    """Exponential moving average of the weights after every optimizer step; the decay warms up as
+    ``min(decay, (1 + n) / (10 + n))`` after ``n`` steps (see :mod:`medalist.vision.averaging`)."""
+
     decay: float = Field(default=0.999, gt=0, lt=1)
 
 
@@ -133,6 +136,11 @@ class VisionParams(Strict):
     ema: EMAConfig | None = None
     swa: SWAConfig | None = None
     freeze_bn: bool = False
+    # weights kept per fold: last: the last epoch's (the EMA/SWA average when configured); best: the
+    # epoch scoring best on select_split; ema: the EMA average (ema: block, or its defaults)
+    select: Literal["last", "best", "ema"] = "last"
+    select_split: Literal["fold", "inner"] = "fold"  # best: chosen on the scoring fold, or on an inner slice
+    inner_fraction: float = Field(default=0.15, gt=0, lt=0.5)  # select_split inner: training rows held out
     # data
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     augment: list[Any] = Field(default_factory=list)  # albumentations, see medalist.vision.augment
@@ -151,6 +159,12 @@ class VisionParams(Strict):
     full_fit_epochs: int | None = None  # None: the epochs the CV folds trained
     log_samples: int = Field(default=16, ge=0)  # augmented inputs in the grid; worst-predicted rows kept
 
+    @model_validator(mode="after")
+    def _select_checks(self) -> "VisionParams":
+        if self.select_split == "inner" and self.select != "best":
+            raise ValueError(f"select_split 'inner' chooses the best epoch: it needs select 'best' (found '{self.select}')")
+        return self
+
     @classmethod
     def parse(cls, params: dict[str, Any], source: str = "model.params") -> "VisionParams":
         return validate(cls, params, source)
@@ -159,6 +173,14 @@ class VisionParams(Strict):
         if self.lr is not None:
             return self.lr
         return 1e-4 if transformer_like(self.backbone) else 1e-3
+
+    def resolved_ema(self) -> EMAConfig | None:
+        """The EMA of the fit: the ``ema`` block, or its defaults under ``select: ema``; None: no EMA.
+
+        >>> VisionParams.parse({"select": "ema"}).resolved_ema().decay
+        0.999
+        """
+        return self.ema if self.ema is not None else (EMAConfig() if self.select == "ema" else None)
 
     def resolved_head_lr(self) -> float:
         return self.head_lr if self.head_lr is not None else self.resolved_lr()

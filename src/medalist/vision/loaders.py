@@ -4,6 +4,7 @@ validation datasets, the negative-downsampling sampler and the DataLoaders."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import polars as pl
 from medalist.core.errors import ConfigError, DataError, did_you_mean
 from medalist.models.protocol import FitContext
 
-__all__ = ["soft_targets", "sample_weights", "aux_classes", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
+__all__ = ["soft_targets", "available_cpus", "worker_count", "sample_weights", "aux_classes", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
 
 log = logging.getLogger("medalist.vision")
 
@@ -125,12 +126,39 @@ def aux_widths(p: Any, aux: np.ndarray | None, classes: dict[str, list[str]] | N
     return out
 
 
+_CAPPED: set[tuple[int, int]] = set()  # (asked, used) pairs already reported: one info line per process
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that is missing)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS, Windows
+        return max(os.cpu_count() or 1, 1)
+
+
+def worker_count(asked: int, *, quiet: bool = False) -> int:
+    """``asked`` DataLoader workers capped to the available CPUs, with one info line the first time.
+
+    More workers than CPUs only compete for them (and PyTorch warns once per loader, dozens of times
+    in a CV run), so ``workers: 4`` on 2 CPUs runs 2.
+    """
+    cpus = available_cpus()
+    used = min(asked, cpus)
+    if used < asked and not quiet and (asked, used) not in _CAPPED:
+        _CAPPED.add((asked, used))
+        log.info("workers: %d asked, %d CPUs available to this process: using %d", asked, cpus, used)
+    return used
+
+
 def make_loader(p: Any, dataset: Any, *, train: bool, sampler: Any = None, seed: int = 0) -> Any:
-    """A DataLoader with ``p``'s batch size and workers; training ones shuffle (seeded) or use ``sampler``."""
+    """A DataLoader with ``p``'s batch size and workers (at most the available CPUs); training ones
+    shuffle (seeded) or use ``sampler``."""
     import torch
 
-    kw: dict[str, Any] = {"batch_size": p.batch_size, "num_workers": p.workers,
-                          "pin_memory": torch.cuda.is_available(), "persistent_workers": p.workers > 0}
+    workers = worker_count(p.workers)
+    kw: dict[str, Any] = {"batch_size": p.batch_size, "num_workers": workers,
+                          "pin_memory": torch.cuda.is_available(), "persistent_workers": workers > 0}
     if train:
         kw["drop_last"] = len(sampler if sampler is not None else dataset) > p.batch_size
         if sampler is not None:

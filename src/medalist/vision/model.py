@@ -58,9 +58,9 @@ log = logging.getLogger("medalist.vision")
 class TimmImageModel(ModelAdapter):
     """Image classifier/regressor: timm backbone + our heads, trained with Lightning.
 
-    ``best_iteration`` is the number of epochs trained, so a ``full_fit`` refits on all rows for the
-    same number of epochs without validation. Inputs are built in :mod:`~medalist.vision.loaders`,
-    the Trainer in :mod:`~medalist.vision.trainer`, predictions in :mod:`~medalist.vision.inference`
+    ``best_iteration`` is the selected epoch (``select``: the last one, or the best-scoring one), so
+    a ``full_fit`` refits on all rows for that many epochs without validation. Inputs are built in
+    :mod:`~medalist.vision.loaders`, the Trainer in :mod:`~medalist.vision.trainer`, predictions in :mod:`~medalist.vision.inference`
     and the saved sample grid / worst rows in :mod:`~medalist.vision.diagnostics`.
     """
 
@@ -132,7 +132,8 @@ class TimmImageModel(ModelAdapter):
         self._start_fit(train, ctx)
         p = self.p
         self.loss_ = p.resolved_loss(ctx.task)
-        data = build_fit_data(p, train, valid, ctx, self.n_classes_)
+        train, scored_valid, n_scored = inner_selection_split(p, train, valid, ctx.seed)
+        data = build_fit_data(p, train, scored_valid, ctx, self.n_classes_)
         self.aux_out_ = data.aux_out
         self.aux_classes_ = data.aux_classes or {}
         if data.n_pseudo is not None:
@@ -143,7 +144,7 @@ class TimmImageModel(ModelAdapter):
         if p.channels_last:
             net = net.to(memory_format=torch.channels_last)
         module = ImageModule(net, p, ctx.task, self.loss_, p.aux, metric=ctx.metric, valid_y=data.valid_y, log_fn=ctx.log,
-                             describe=data.describe, seed=ctx.seed)
+                             describe=data.describe, seed=ctx.seed, n_scored=n_scored)
         precision = self._precision()
         with quiet_lightning(ctx.threads):
             trainer = self._trainer(p, epochs, precision, ctx, validate=data.valid_ds is not None)
@@ -158,14 +159,44 @@ class TimmImageModel(ModelAdapter):
         from medalist.vision.diagnostics import worst_predictions
         from medalist.vision.inference import tta_coverage_of
 
-        self.net_ = module.net.cpu().eval()
+        self._apply_selection(module, epochs)
         self.precision_ = precision
         self.history_ = module.history
-        self.best_iteration = epochs
         self.bad_images_ = {k: len(v) for k, v in module.bad.items()}
         self.worst_ = worst_predictions(module.last_valid, valid, data.describe, self.p.log_samples)
         self.tta_coverage_ = tta_coverage_of(self.p)
         self.train_tf_, self.valid_tf_ = data.train_tf, data.valid_tf
+
+    def _apply_selection(self, module: Any, epochs: int) -> None:
+        """Keep the selected epoch's weights as ``net_`` and record the choice (``best_iteration``,
+        ``selection_``, a ``selected_epoch`` curve point); signal/model.py calls it too."""
+        sel = module.selector
+        summary = sel.summary(epochs)
+        if sel.mode == "best" and sel.best_state is not None:
+            module.net.load_state_dict(sel.best_state)
+        self.net_ = module.net.cpu().eval()
+        self.best_iteration = int(summary["selected_epoch"])
+        self.selection_ = summary
+        self.step_warnings_ = list(module.step_warnings)
+        if summary["epochs"]:
+            module._emit("selected_epoch", self.best_iteration, epochs)
+            extra = f", optimism of choosing on the scoring fold {summary['optimism']:+.4g}" if "optimism" in summary else ""
+            log.info("select %s: epoch %d of %d (%s on %s rows)%s", sel.mode, self.best_iteration, epochs,
+                     summary["criterion"], summary["on"], extra)
+
+    def _training_meta(self) -> dict[str, Any]:
+        """The training options this fit actually used (model.json), resolved from the params."""
+        from medalist.vision.loaders import worker_count
+
+        p, ema = self.p, self.p.resolved_ema()
+        return {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.resolved_lr(), "head_lr": p.resolved_head_lr(),
+                "weight_decay": p.weight_decay, "warmup": p.warmup, "accumulate": p.accumulate,
+                "ema_decay": None if ema is None else ema.decay,
+                "swa_epoch_start": None if p.swa is None else p.swa.epoch_start,
+                "select": p.select, "select_split": p.select_split, "workers": worker_count(p.workers, quiet=True)}
+
+    def _saved_options(self) -> dict[str, Any]:
+        return {}  # no boosting options: model.json carries the training options under "training"
 
     # -- predicting --------------------------------------------------------------------------
 
@@ -205,6 +236,8 @@ class TimmImageModel(ModelAdapter):
         return {"loss": self.loss_, "aux_out": self.aux_out_, "aux_classes": getattr(self, "aux_classes_", {}),
                 "precision": getattr(self, "precision_", "32-true"),
                 "epochs_trained": self.best_iteration, "bad_images": getattr(self, "bad_images_", {}),
+                "training": self._training_meta(), "selection": getattr(self, "selection_", None),
+                "step_warnings": getattr(self, "step_warnings_", []),
                 "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
@@ -222,6 +255,27 @@ class TimmImageModel(ModelAdapter):
         net = build_net(arch, n_outputs(self.task_, self.loss_, self._width()), self.aux_out_)
         net.load_state_dict(load_weights(path))
         self.net_ = net.eval()
+
+
+def inner_selection_split(p: Any, train: pl.DataFrame, valid: pl.DataFrame | None, seed: int
+                          ) -> tuple[pl.DataFrame, pl.DataFrame | None, int | None]:
+    """(training rows, validation rows, number of scored validation rows) of a fit.
+
+    Under ``select: best`` with ``select_split: inner``, a seeded ``inner_fraction`` of the training
+    rows leaves training and is appended after the scoring fold's rows: the epoch is chosen on them,
+    the scoring fold only reports. Otherwise the frames are returned as they are (and None).
+    """
+    if valid is None or p.select != "best" or p.select_split != "inner":
+        return train, valid, None
+    n_inner = max(1, int(round(p.inner_fraction * train.height)))
+    if n_inner >= train.height:
+        from medalist.core.errors import ConfigError
+
+        raise ConfigError("model.params.inner_fraction", expected="an inner slice smaller than the training rows",
+                          found=f"{n_inner} of {train.height} rows", fix="lower inner_fraction or use select_split: fold")
+    perm = np.random.default_rng(seed).permutation(train.height)
+    inner, rest = np.sort(perm[:n_inner]), np.sort(perm[n_inner:])
+    return train[rest], pl.concat([valid, train[inner].select(valid.columns)], how="vertical_relaxed"), valid.height
 
 
 def load_weights(path: Path) -> dict[str, Any]:

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from medalist.core.errors import DataError
+from medalist.vision.averaging import check_steps, evaluated_state
 from medalist.vision.augment import mix_batch
 from medalist.vision.config import AuxHead, VisionParams
 from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss, weighted_mean
+from medalist.vision.selection import EpochSelector
 
 __all__ = ["ImageModule", "cosine_with_warmup"]
 
@@ -48,7 +50,7 @@ class ImageModule(L.LightningModule):
 
     def __init__(self, net: ImageNet, p: VisionParams, task: str, loss: str, aux: list[AuxHead], *,
                  metric: Any = None, valid_y: np.ndarray | None = None, log_fn: Callable[[str, float, int], None] | None = None,
-                 describe: Callable[[str, int], str] | None = None, seed: int = 0) -> None:
+                 describe: Callable[[str, int], str] | None = None, seed: int = 0, n_scored: int | None = None) -> None:
         super().__init__()
         self.net = net
         # Compiled forward kept outside the module tree: the saved state_dict stays the plain net's.
@@ -61,6 +63,10 @@ class ImageModule(L.LightningModule):
         self.bad: dict[str, list[int]] = {"train": [], "valid": []}
         self.seen: dict[str, int] = {"train": 0, "valid": 0}
         self.last_valid: dict[str, np.ndarray] = {}
+        # validation rows at positions >= n_scored are the inner selection slice (select_split: inner)
+        self.n_scored = n_scored
+        self.selector = EpochSelector(p.select, metric, inner=n_scored is not None)
+        self.step_warnings: list[str] = []
         self._reset("train")
         self._reset("valid")
 
@@ -123,11 +129,14 @@ class ImageModule(L.LightningModule):
         return self.net.normalize(x)
 
     def _losses(self, stage: str, logits: torch.Tensor, aux_logits: list[torch.Tensor], target: torch.Tensor,
-                aux: torch.Tensor | None, good: torch.Tensor, weight: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                aux: torch.Tensor | None, good: torch.Tensor, weight: torch.Tensor | None = None,
+                scored: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Target loss (+ weighted aux losses): per-sample ``weight`` (the experiment's ``weight:``
-        column) makes each a weighted mean; the returned per-row losses are unweighted."""
+        column) makes each a weighted mean; the returned per-row losses are unweighted. Rows outside
+        ``scored`` (the inner selection slice) get per-row losses but stay out of the logged means."""
         rows = per_sample_loss(logits, target, self.task, self.loss_name, self.p.focal_gamma) * good
+        if scored is not None:
+            good = good & scored
         target_loss, n = weighted_mean(rows, good, weight)
         total = target_loss
         self._add(stage, "target_loss", target_loss, n)
@@ -154,9 +163,14 @@ class ImageModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         x = self._inputs(batch)
         logits, aux_logits = self._forward(x, normalized=True)
-        _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"], batch.get("weight"))
+        _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"], batch.get("weight"),
+                               self._scored(batch))
         pred = logits_to_pred(logits, self.task, self.loss_name)
         self._valid_parts.append((batch["index"].cpu().numpy(), pred.float().cpu().numpy(), rows.float().cpu().numpy()))
+
+    def _scored(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Mask of the batch's scoring-fold rows; None when every validation row is scored."""
+        return None if self.n_scored is None else batch["index"] < self.n_scored
 
     # -- epoch ends --------------------------------------------------------------------------
 
@@ -192,15 +206,41 @@ class ImageModule(L.LightningModule):
         order = np.argsort(idx, kind="stable")
         pred = np.concatenate([p[1] for p in self._valid_parts])[order]
         rows = np.concatenate([p[2] for p in self._valid_parts])[order]
-        self.last_valid = {"index": idx[order], "pred": pred, "loss": rows}
-        if self.metric is not None and self.valid_y is not None and len(idx) == len(self.valid_y):
-            try:
-                self._emit(f"valid_{self.metric.name}", self.metric(self.valid_y, pred.astype(np.float64)), epoch)
-            except Exception as e:  # e.g. AUC on a one-class sample: the curve goes on without it
-                log.info("epoch %d: metric %s not computed: %s", epoch, self.metric.name, e)
+        idx = idx[order]
+        n = len(idx) if self.n_scored is None else self.n_scored
+        fold = idx < n
+        self.last_valid = {"index": idx[fold], "pred": pred[fold], "loss": rows[fold]}
+        y = self.valid_y if self.valid_y is not None and len(self.valid_y) == len(idx) else None
+        score = self._score("valid", None if y is None else y[:n], pred[fold], epoch)
+        inner_score = inner_loss = None
+        if self.n_scored is not None:
+            inner_score = self._score("inner", None if y is None else y[n:], pred[~fold], epoch)
+            inner_loss = float(rows[~fold].mean()) if (~fold).any() else None
+            if inner_loss is not None:
+                self._emit("inner_target_loss", inner_loss, epoch)
+        fold_loss = float(rows[fold].mean()) if fold.any() else None
+        # the weights evaluated now (the EMA/SWA average while a callback has it swapped in)
+        self.selector.observe(epoch, score, fold_loss, inner_score, inner_loss,
+                              lambda: evaluated_state(self.trainer, self))
         self._check_bad("valid", epoch)
 
+    def _score(self, prefix: str, y: np.ndarray | None, pred: np.ndarray, epoch: int) -> float | None:
+        """The metric of ``pred`` against ``y``, logged as ``<prefix>_<metric>``; None when it cannot be computed."""
+        if self.metric is None or y is None or not len(y):
+            return None
+        try:
+            value = float(self.metric(y, pred.astype(np.float64)))
+        except Exception as e:  # e.g. AUC on a one-class sample: the curve goes on without it
+            log.info("epoch %d: metric %s not computed on %s rows: %s", epoch, self.metric.name, prefix, e)
+            return None
+        self._emit(f"{prefix}_{self.metric.name}", value, epoch)
+        return value
+
     # -- optimizer ---------------------------------------------------------------------------
+
+    def _total_steps(self) -> int:
+        """Optimizer steps of the whole fit (the schedule's length)."""
+        return max(int(self.trainer.estimated_stepping_batches), 1)
 
     def configure_optimizers(self) -> Any:
         p = self.p
@@ -218,6 +258,7 @@ class ImageModule(L.LightningModule):
             param_groups.append({"params": groups[(is_backbone, no_decay)], "lr": lr_b if is_backbone else lr_h,
                                  "weight_decay": 0.0 if no_decay else p.weight_decay})
         opt = torch.optim.AdamW(param_groups, lr=lr_h)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        total = self._total_steps()
+        self.step_warnings = check_steps(p, total, int(self.trainer.max_epochs or 1))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, p.warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -71,16 +71,17 @@ def device_for(p: Any) -> Any:
 
 
 def build_trainer(p: Any, epochs: int, precision: Any, ctx: FitContext, *, validate: bool, **extra: Any) -> Any:
-    """The Lightning Trainer of a fit: EMA/SWA callbacks, precision, accumulation, clipping, devices."""
+    """The Lightning Trainer of a fit: EMA/SWA callbacks (:mod:`medalist.vision.averaging`), precision, accumulation, clipping, devices."""
     import lightning.pytorch as L
 
-    callbacks: list[Any] = []
-    if p.ema is not None:
-        from lightning.pytorch.callbacks import EMAWeightAveraging
+    from medalist.vision.averaging import ema_callback, swa_callback
 
-        callbacks.append(EMAWeightAveraging(decay=p.ema.decay))
+    callbacks: list[Any] = []
+    ema = p.resolved_ema()
+    if ema is not None:
+        callbacks.append(ema_callback(ema.decay))
     if p.swa is not None:
-        callbacks.append(_swa_callback(p.swa.epoch_start, epochs))
+        callbacks.append(swa_callback(p.swa.epoch_start, epochs))
     return L.Trainer(
         max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=p.strategy,
         num_nodes=p.num_nodes, precision=precision, accumulate_grad_batches=p.accumulate,
@@ -90,16 +91,3 @@ def build_trainer(p: Any, epochs: int, precision: Any, ctx: FitContext, *, valid
         default_root_dir=str(ctx.workdir) if ctx.workdir else None, **extra,
     )
 
-
-def _swa_callback(epoch_start: float, epochs: int) -> Any:
-    from lightning.pytorch.callbacks import WeightAveraging
-
-    start = int(epoch_start * epochs) if epoch_start < 1 else int(epoch_start)
-
-    class EpochSWA(WeightAveraging):
-        """Equal-weight average of the end-of-epoch weights from epoch ``start`` on."""
-
-        def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
-            return epoch_idx is not None and epoch_idx >= start
-
-    return EpochSWA()
