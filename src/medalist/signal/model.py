@@ -156,6 +156,7 @@ class SignalModel(TimmImageModel):
         from medalist.vision.net import n_outputs
 
         self._start_fit(train, ctx)
+        self._say_unused_features(ctx)
         for k in ("mean_", "std_", "chans_"):
             self.__dict__.pop(k, None)
         _check_votes(p, ctx)
@@ -268,7 +269,7 @@ class SignalModel(TimmImageModel):
         return {"loss": self.loss_, "precision": getattr(self, "precision_", "32-true"), "epochs_trained": self.best_iteration,
                 "length": self.length_, "chans": self.chans_, "mean": getattr(self, "mean_", None),
                 "std": getattr(self, "std_", None), "provided_shapes": getattr(self, "provided_shapes_", {}),
-                "stage_rows": getattr(self, "stage_rows_", None)}
+                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", [])}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         _require(self.p, training=False)

@@ -75,14 +75,15 @@ def _one_batch(model: Any, p: Any, rows: Any, ctx: Any) -> tuple[dict[str, Any],
 
     from medalist.vision.augment import build_pipeline
     from medalist.vision.data import ImageDataset, ImageSource
-    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets
+    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets, tab_stats, tab_values
 
     source = ImageSource(p.images, p.in_chans)
     size = p.size()
     aux = model._aux_values(rows, "training rows")
     aux_out = aux_widths(p, aux, getattr(model, "aux_classes_", None) or aux_classes(p, rows))
     ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), ctx.task, model.n_classes_),
-                      aux, build_pipeline(p.valid_augment, size), size)
+                      aux, build_pipeline(p.valid_augment, size), size,
+                      tab=tab_values(p, rows, tab_stats(p, rows), "training rows") if p.tabular else None)
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
     if bool(batch["bad"].any()):
         raise RunError("sanity batch", expected="readable images", found=f"{int(batch['bad'].sum())} unreadable of {len(ds)}",
@@ -111,7 +112,7 @@ def _train_on_batch(model: Any, p: Any, aux_out: list[int], batch: dict[str, Any
     losses = []
     for step in range(steps):
         x = net.normalize(batch["image"])
-        logits, aux_logits = net(x, normalized=True)
+        logits, aux_logits = net(x, normalized=True, tab=batch.get("tab"))
         total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
         opt.zero_grad(set_to_none=True)
         total.backward()
