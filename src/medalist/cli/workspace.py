@@ -65,14 +65,7 @@ def init(
             target=targets[0] if len(targets) == 1 else targets, id=id, task=task, metric=metric,  # type: ignore[arg-type]
             group=group, time=time, force=force,
         )
-    for name, wanted in (("image", image), ("signal", signal)):
-        if wanted:
-            from importlib import resources
-
-            from medalist.core.io import atomic_write_text
-
-            text = resources.files("medalist").joinpath(f"workspace/templates/{name}.yaml").read_text()
-            atomic_write_text(ws.root / "configs" / f"{name}.yaml", text)
+    starter = _write_starters(ws, image=image, signal=signal)
     c = ws.competition
     from medalist.workspace.competition import choose_metric
     from medalist.workspace.formats import workspace_format
@@ -90,11 +83,25 @@ def init(
         console.print(f"note: {n}")
     if fmt.kind == "probabilities" and fmt.mapping and any(str(k) != str(v) for k, v in fmt.mapping.items()):
         console.print("the column -> class mapping is in medalist.yaml (submission.columns); edit it there if it is wrong")
-    starter = "signal" if signal else "image" if image else None
     if starter:
         console.print(f"configs/{starter}.yaml: a {starter}-model starter; edit the values its comments mark as assumptions "
                       f"about your data, then `medalist sanity configs/{starter}.yaml`")
     console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")
+
+
+def _write_starters(ws, *, image: bool, signal: bool) -> str | None:
+    """Copy the image/signal starter configs into ``configs/``; the name of the last one written (None: none)."""
+    from importlib import resources
+
+    from medalist.core.io import atomic_write_text
+
+    last = None
+    for name, wanted in (("image", image), ("signal", signal)):
+        if wanted:
+            text = resources.files("medalist").joinpath(f"workspace/templates/{name}.yaml").read_text()
+            atomic_write_text(ws.root / "configs" / f"{name}.yaml", text)
+            last = name
+    return last
 
 
 def folds(
