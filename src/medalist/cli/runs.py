@@ -83,23 +83,34 @@ def advval(
         table.add_row(r["feature"], _fmt(r["gain_share"], 3), _fmt(r["drift_stat"], 3), r["drift"] or "-", _fmt(r["drift_p"], 3))
     console.print(table)
     color = "green" if res.verdict == "alike" else "yellow" if res.verdict == "mild shift" else "red"
+    if res.left_out:
+        console.print(f"left out (not in test, or list/nested values): {', '.join(res.left_out)}")
     console.print(f"train vs test AUC = [bold {color}]{res.auc:.4f}[/] ({res.verdict})  -> {res.path}")
 
 def runs(as_json: JsonOpt = False) -> None:
-    """List runs: id, model, CV, fold std, time, folds hash, note."""
+    """List runs: id, model, CV, fold std, time, folds hash, note. A CV scored with another metric than
+    medalist.yaml's is marked stale (`--json`: `"stale": true`); `medalist submit` re-scores it."""
+    from medalist.runs.rescore import current_metric_name
     from medalist.runs.store import list_runs
 
-    rows = [r.summary() for r in list_runs(_ws())]
+    ws = _ws()
+    current = current_metric_name(ws)
+    rows = [r.summary(current) for r in list_runs(ws)]
     if as_json:
-        print_json({"runs": rows})
+        print_json({"metric": current, "runs": rows})
         return
     table = Table(title="runs")
     for c in ("id", "model", "status", "metric", "CV", "mean", "std", "seconds", "folds hash", "note"):
         table.add_column(c, justify="right" if c in ("CV", "mean", "std", "seconds") else "left")
     for r in rows:
-        table.add_row(r["id"], str(r["model"]), str(r["status"]), str(r["metric"] or "-"), _fmt(r["cv"]), _fmt(r["mean"]),
+        metric = str(r["metric"] or "-") + (" [yellow](stale)[/]" if r["stale"] else "")
+        table.add_row(r["id"], str(r["model"]), str(r["status"]), metric, _fmt(r["cv"]), _fmt(r["mean"]),
                       _fmt(r["std"]), _fmt(r["seconds"], 1), str(r["folds_hash"]), r["note"] or "")
     console.print(table)
+    stale = [r["id"] for r in rows if r["stale"]]
+    if stale:
+        console.print(f"[yellow]stale CV[/]: {', '.join(stale)} scored with another metric than medalist.yaml's "
+                      f"'{current}'; `medalist submit RUN` re-scores the OOF with '{current}'", highlight=False)
 
 
 def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_json: JsonOpt = False) -> None:

@@ -47,8 +47,10 @@ def submit(
                   use_pushed=pushed)
     if as_json:
         fmt = {"format": s.format.kind, "columns": s.format.columns, "mapping": s.format.mapping, "k": s.format.k} if s.format else None
-        print_json({**s.record, "format": fmt, "notes": s.notes or []})
+        print_json({**s.record, "format": fmt, "notes": s.notes or [], "cv_note": s.cv_note})
         return
+    if s.cv_note:
+        console.print(f"[yellow]{s.cv_note}[/]", highlight=False)
     if s.format is not None:
         console.print(f"format {s.format.describe()}" + "".join(f"; {n}" for n in s.notes or []))
     console.print(f"[green]valid submission[/] {s.file}  run={s.run or '-'}  CV={_fmt(s.cv)}" + (f"  public={_fmt(s.public)}  private={_fmt(s.private)}" if local else ""))

@@ -30,6 +30,7 @@ def init(
     drop: Annotated[Optional[list[str]], typer.Option(help="Column to drop from a --from-table source (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the holdout split.")] = 42,
     image: Annotated[bool, typer.Option("--image", help="Also write configs/image.yaml, a timm image-model starter (see docs/vision.md).")] = False,
+    signal: Annotated[bool, typer.Option("--signal", help="Also write configs/signal.yaml, a multi-branch signal-model starter (see docs/signal.md).")] = False,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -64,10 +65,7 @@ def init(
             target=targets[0] if len(targets) == 1 else targets, id=id, task=task, metric=metric,  # type: ignore[arg-type]
             group=group, time=time, force=force,
         )
-    if image:
-        from importlib import resources
-
-        (ws.root / "configs" / "image.yaml").write_text(resources.files("medalist").joinpath("workspace/templates/image.yaml").read_text())
+    starter = _write_starters(ws, image=image, signal=signal)
     c = ws.competition
     from medalist.workspace.competition import choose_metric
     from medalist.workspace.formats import workspace_format
@@ -85,7 +83,25 @@ def init(
         console.print(f"note: {n}")
     if fmt.kind == "probabilities" and fmt.mapping and any(str(k) != str(v) for k, v in fmt.mapping.items()):
         console.print("the column -> class mapping is in medalist.yaml (submission.columns); edit it there if it is wrong")
+    if starter:
+        console.print(f"configs/{starter}.yaml: a {starter}-model starter; edit the values its comments mark as assumptions "
+                      f"about your data, then `medalist sanity configs/{starter}.yaml`")
     console.print(f"Next: cd {dir} && medalist folds && medalist train configs/lgbm.yaml")
+
+
+def _write_starters(ws, *, image: bool, signal: bool) -> str | None:
+    """Copy the image/signal starter configs into ``configs/``; the name of the last one written (None: none)."""
+    from importlib import resources
+
+    from medalist.core.io import atomic_write_text
+
+    last = None
+    for name, wanted in (("image", image), ("signal", signal)):
+        if wanted:
+            text = resources.files("medalist").joinpath(f"workspace/templates/{name}.yaml").read_text()
+            atomic_write_text(ws.root / "configs" / f"{name}.yaml", text)
+            last = name
+    return last
 
 
 def folds(

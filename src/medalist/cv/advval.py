@@ -39,6 +39,7 @@ from medalist.features import apply_static, build_plan
 from medalist.models import FitContext, create_model
 from medalist.workspace.data import load_competition_data
 from medalist.workspace.paths import Workspace
+from medalist.workspace.subsets import comparable_columns
 
 __all__ = ["AdvValResult", "adversarial_validation", "feature_drift", "DEFAULT_PARAMS"]
 
@@ -73,6 +74,7 @@ class AdvValResult:
     dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     path: Path | None = None
+    left_out: list[str] = field(default_factory=list)  # train-only and nested (list/array/struct) columns
 
     @property
     def verdict(self) -> str:
@@ -85,7 +87,7 @@ class AdvValResult:
             "auc": self.auc, "verdict": self.verdict, "folds": self.folds, "k": self.k,
             "n_train": self.n_train, "n_test": self.n_test, "n_features": self.importance.height,
             "group": self.group, "config": self.config, "dropped": self.dropped,
-            "skipped_per_fold_features": self.skipped,
+            "skipped_per_fold_features": self.skipped, "left_out": self.left_out,
             "top": self.importance.head(top).to_dicts(),
             "path": str(self.path) if self.path else None,
         }
@@ -202,7 +204,7 @@ def adversarial_validation(
     >>> round(res.auc, 3), res.n_train, res.n_test, res.path.relative_to(Path.cwd())
     (0.519, 398, 171, PosixPath('advval/001'))
     """
-    data, skipped, threads = _load_data(ws, config, overrides)
+    data, skipped, threads, left_out = _load_data(ws, config, overrides)
     drop = list(dict.fromkeys(drop or []))
     features = _kept_features(data.features, drop)
     categorical = [c for c in data.categorical if c in features]
@@ -228,22 +230,29 @@ def adversarial_validation(
     scores = pl.DataFrame({data.id: data.train.get_column(data.id), "p_test": oof[:n_train],
                            "fold": fold_of[:n_train]})
     res = AdvValResult(auc=auc, folds=fold_rows, importance=imp, scores=scores, n_train=n_train, n_test=n_test, k=k,
-                       group=group, config=str(config) if config is not None else None, dropped=drop, skipped=skipped)
+                       group=group, config=str(config) if config is not None else None, dropped=drop, skipped=skipped,
+                       left_out=left_out)
     log.info("adversarial validation: AUC %.4f over %d features (%d train, %d test rows)", auc, len(features), n_train, n_test)
     if save:
         res.path = _save(ws, res)
     return res
 
 
-def _load_data(ws: Workspace, config: Path | None, overrides: list[str] | None) -> tuple[Any, list[str], int | None]:
+def _load_data(ws: Workspace, config: Path | None, overrides: list[str] | None
+               ) -> tuple[Any, list[str], int | None, list[str]]:
     """The competition data with the config's columns and static features, the per-fold blocks
-    skipped (they need the target), and the config's thread count."""
+    skipped (they need the target), the config's thread count, and the columns left out: train-only
+    ones (an auxiliary target test lacks) and nested ones (list-column signals), which a train-vs-test
+    classifier cannot use."""
     source = str(config) if config is not None else "medalist advval"
     if config is not None:
         exp, _ = load_experiment(Path(config), overrides)
         columns, specs, weight, threads = exp.columns, exp.features, exp.weight, exp.threads
     else:
         columns, specs, weight, threads = ColumnsConfig(), [], None, None
+    columns, left_out = comparable_columns(ws, columns, weight=weight)
+    if left_out:
+        log.info("advval leaves out %s (not in test, or nested values)", ", ".join(left_out))
     data = load_competition_data(ws, columns, weight=weight)
     folds_hash = None
     if ws.folds_path.is_file():
@@ -253,7 +262,7 @@ def _load_data(ws: Workspace, config: Path | None, overrides: list[str] | None) 
     plan = build_plan(specs, data, source=source, ws=ws, folds_hash=folds_hash)
     data = apply_static(plan, data)
     skipped = [f"{s.block.name} (#{s.index})" for s in plan.steps if s.block.per_fold]
-    return data, skipped, threads
+    return data, skipped, threads, left_out
 
 
 def _kept_features(all_features: list[str], drop: list[str]) -> list[str]:

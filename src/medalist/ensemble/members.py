@@ -7,6 +7,7 @@ blended or stacked again.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ from medalist.runs.store import Run
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData, load_competition_data, target_array
 from medalist.workspace.folds import Folds
+from medalist.workspace.subsets import comparable_columns, load_targets
+
+log = logging.getLogger("medalist.ensemble")
 
 __all__ = ["Members", "load_members", "write_ensemble_run", "fold_scores", "fit_mask", "scored_folds"]
 
@@ -99,8 +103,12 @@ def _aligned(frame: pl.DataFrame, ids: pl.Series, cols: list[str], run_id: str, 
     return out.select(pl.col(cols).cast(pl.Float64)).to_numpy()
 
 
-def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
+def load_members(ws, run_ids: list[str], *, min_runs: int = 1, features: bool = False) -> Members:
     """Open finished runs and align their OOF/test predictions; refuse mixed folds, tasks or columns.
+
+    Only the id, target, group and time columns are read (train-only auxiliary columns and list-column
+    signals play no part); ``features=True`` (a stack ``--with-features``) also reads the features of
+    the members' column settings, less the columns test lacks and nested ones (logged).
 
     >>> m = load_members(Workspace.find(), ["lgbm-001", "logreg-001"])
     >>> m.ids, m.oof[0].shape, m.test[1].shape, int(m.valid.sum())
@@ -136,7 +144,7 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
     if i0.folds_hash != folds.hash:
         raise FoldsError(f"run '{r0.id}'", expected=f"the workspace's current folds (hash {folds.hash})",
                          found=f"folds hash {i0.folds_hash}", fix="retrain the runs on the current folds.parquet")
-    data = load_competition_data(ws, _member_columns(runs))
+    data = _feature_data(ws, runs) if features else load_targets(ws)
     metric = get_metric(ws.competition.metric)
     cols = list(i0.pred_columns or ["pred"])
     ids, tids = data.train.get_column(data.id), data.test.get_column(data.id)
@@ -159,6 +167,14 @@ def load_members(ws, run_ids: list[str], *, min_runs: int = 1) -> Members:
                 masks[s.fold] = mask
     return Members(runs=runs, data=data, metric=metric, oof=oofs, test=tests, fold=fold, folds_hash=folds.hash,
                    pred_columns=cols, first=i0, scheme=scheme, train_masks=masks)
+
+
+def _feature_data(ws, runs: list[Run]) -> CompetitionData:
+    """The competition data with the members' features that test has too, as plain values."""
+    columns, left_out = comparable_columns(ws, _member_columns(runs))
+    if left_out:
+        log.info("raw features for the stack leave out %s (not in test, or nested values)", ", ".join(left_out))
+    return load_competition_data(ws, columns)
 
 
 def _member_columns(runs: list[Run]):
@@ -246,7 +262,7 @@ def write_ensemble_run(ws, m: Members, *, stem: str, kind: str, oof: np.ndarray,
             else:
                 w.json(name, content)
         # run.json only now: a blend is written in one go, so no 'running' record is needed first
-        w.finish(seconds=round(seconds + time.perf_counter() - t0, 3), cv=overall)
+        w.finish(seconds=round(seconds + time.perf_counter() - t0, 3), cv=overall, metric=m.metric.name)
     if tracking:
         w.mirror(ws)
     return w.run

@@ -228,7 +228,7 @@ def stack(ws, run_ids: list[str], meta: str | None = None, *, with_features: boo
         META.get(meta)
     if select not in (None, "all", "optuna"):
         raise ConfigError("stack --select", expected="'all' or 'optuna'", found=repr(select), fix="use --select optuna")
-    m = load_members(ws, list(run_ids), min_runs=1)
+    m = load_members(ws, list(run_ids), min_runs=1, features=with_features)
     meta = meta or default_meta(m.data.task)
     selection: dict[str, Any] = {}
     params: dict[str, Any] = {}

@@ -42,6 +42,7 @@ class Submission:
     record: dict[str, Any]
     format: SubmissionFormat | None = None
     notes: list[str] | None = None  # how the run was written (threshold, argmax, top-k)
+    cv_note: str | None = None  # the run's CV was scored with another metric: re-scored, or why not
 
 
 def _sample(ws) -> pl.DataFrame:
@@ -266,6 +267,7 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
                               fix="use the sample submission's ids") from None
     classes = (run.record.classes if run is not None else None) or _train_classes(ws, fmt)
     validate_submission(sub, sample, id_col=comp.id, task=comp.task, metric=metric, file=label, fmt=fmt, classes=classes)
+    cv, cv_note = _current_cv(ws, run, metric)
     scores = score_local(ws, sub, fmt) if local else {}
     out = _next_file(ws, run_id or Path(file).stem)
     atomic_write(out, lambda p: sub.write_csv(p))
@@ -274,7 +276,7 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
         "run": run_id,
         "file": str(out.relative_to(ws.root)),
         "metric": metric.name,
-        "cv": run.cv if run else None,
+        "cv": cv,
         "public": scores.get("public"),
         "private": scores.get("private"),
         "local": bool(local),
@@ -282,7 +284,7 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     }
     try:
         kernel, version = _which_kernel(ws, run, kernel, version, use_pushed)
-        record.update(_upload(ws, run, out, message, local=local, upload=upload, kernel=kernel, version=version, api=api))
+        record.update(_upload(ws, run, out, message, local=local, upload=upload, kernel=kernel, version=version, api=api, cv=cv))
     except BaseException:
         out.unlink(missing_ok=True)  # not submitted: no orphan file beside the ledger
         raise
@@ -290,7 +292,23 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
     row = pl.DataFrame([{c: record.get(c) for c in LEDGER_SCHEMA}], schema=LEDGER_SCHEMA)
     ledger = pl.concat([ledger, row], how="diagonal_relaxed") if ledger.height else row
     atomic_write_parquet(ws.submissions_dir / "submissions.parquet", ledger)
-    return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record, fmt, notes)
+    return Submission(out, run_id, record["cv"], record["public"], record["private"], message, record, fmt, notes, cv_note)
+
+
+def _current_cv(ws, run: Run | None, metric) -> tuple[float | None, str | None]:
+    """The run's CV under the current metric, and a note when it was scored with another one."""
+    if run is None:
+        return None, None
+    from medalist.runs.rescore import current_cv
+
+    cur = current_cv(ws, run, metric)
+    if not cur["stale"]:
+        return cur["cv"], None
+    old = f"{cur['scored_with']} = {run.cv:.6g}" if run.cv is not None else cur["scored_with"]
+    if cur["rescored"]:
+        return cur["cv"], f"CV re-scored with the current metric {cur['metric']} (the run was scored with {old})"
+    return None, (f"CV is stale: the run was scored with {old}, medalist.yaml now says {cur['metric']}, and the OOF "
+                  f"could not be re-scored ({cur['reason']}); retrain the run")
 
 
 def _train_classes(ws, fmt: SubmissionFormat) -> list | None:
@@ -324,7 +342,7 @@ def _which_kernel(ws, run: Run | None, kernel: str | None, version: int | None, 
 
 
 def _upload(ws, run: Run | None, out: Path, message: str, *, local: bool, upload: bool | None, kernel: str | None,
-            version: int | None, api) -> dict[str, Any]:
+            version: int | None, api, cv: float | None = None) -> dict[str, Any]:
     """Upload to Kaggle when the workspace is a Kaggle competition; the ledger fields it adds."""
     from medalist.kaggle.api import kaggle_settings, upload_submission
 
@@ -343,7 +361,7 @@ def _upload(ws, run: Run | None, out: Path, message: str, *, local: bool, upload
     if run is not None:
         git = run._json("git.json")
         commit = git.get("commit")
-    desc = description(run.id if run else None, run.cv if run else None, commit, message)
+    desc = description(run.id if run else None, cv, commit, message)
     res = upload_submission(settings.competition, out, desc, kernel=kernel, version=version, api=api)
     return {"competition": settings.competition, "kaggle_ref": res["ref"], "status": "pending", "description": desc,
             "kernel": f"{kernel}@{version}" if kernel else None, "git": commit[:7] if commit else None}

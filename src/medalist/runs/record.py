@@ -59,6 +59,8 @@ class RunRecord(BaseModel):
     pred_columns: list[str] | None = Field(None, description="prediction columns of oof.parquet/test.parquet")
     seconds: float | None = Field(None, description="wall seconds the run took")
     cv: float | None = Field(None, description="overall out-of-fold score (metrics.json 'oof')")
+    metric: str | None = Field(None, description="name of the metric ``cv`` was scored with (with its parameters, "
+                               "e.g. 'pauc(min_tpr=0.9)'); another metric in medalist.yaml makes the CV stale")
     error: str | None = Field(None, description="'Type: message' of what stopped a failed/interrupted/pruned run")
     pruned_after_folds: int | None = Field(None, description="tune trials pruned early: folds finished before the prune")
     seed_replica_of: str | None = Field(None, description="compare: the run this one is a seed replica of")

@@ -132,13 +132,22 @@ class Run:
     def cv(self) -> float | None:
         return self.metrics.get("oof")
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def scored_with(self) -> str | None:
+        """The metric the run's CV was scored with: run.json's ``metric``, else metrics.json's (older runs)."""
+        return self.record.metric or self.metrics.get("metric")
+
+    def summary(self, current_metric: str | None = None) -> dict[str, Any]:
+        """One row of ``medalist runs``; ``stale`` is True when the CV was scored with another metric
+        than ``current_metric`` (the workspace's), None when either is unknown."""
         rec, m = self.record, self.metrics
+        used = self.scored_with
         return {
             "id": self.id,
             "model": rec.model,
             "status": rec.status if "status" in rec.model_fields_set else None,
-            "metric": m.get("metric"),
+            "metric": used,
+            "stale": (used != current_metric) if used and current_metric else None,
             "cv": m.get("oof"),
             "mean": m.get("mean"),
             "std": m.get("std"),

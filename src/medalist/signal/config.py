@@ -200,7 +200,7 @@ class SpecAugmentConfig(Strict):
 
 
 _IMAGE_ONLY = ("images", "augment", "valid_augment", "sampler", "tta", "pseudo_label", "backbone", "in_chans",
-               "img_size", "pool", "drop_path", "pretrained")
+               "img_size", "pool", "drop_path", "pretrained", "tabular")
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.eE+-]+)\s*$")
 

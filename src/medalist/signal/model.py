@@ -157,6 +157,7 @@ class SignalModel(TimmImageModel):
 
         self._start_fit(train, ctx)
         train, valid, n_scored = inner_selection_split(p, train, valid, ctx.seed)
+        self._say_unused_features(ctx)
         for k in ("mean_", "std_", "chans_"):
             self.__dict__.pop(k, None)
         _check_votes(p, ctx)
@@ -271,7 +272,7 @@ class SignalModel(TimmImageModel):
                 "step_warnings": getattr(self, "step_warnings_", []),
                 "length": self.length_, "chans": self.chans_, "mean": getattr(self, "mean_", None),
                 "std": getattr(self, "std_", None), "provided_shapes": getattr(self, "provided_shapes_", {}),
-                "stage_rows": getattr(self, "stage_rows_", None)}
+                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", [])}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         _require(self.p, training=False)

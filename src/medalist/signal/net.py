@@ -12,15 +12,42 @@ torch.Size([2, 1, 32, 48])
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from medalist.core.errors import ConfigError
 from medalist.signal.config import FRONTENDS, Branch, SignalParams, SpecAugmentConfig
 
-__all__ = ["SignalNet", "LearnedResizer", "spec_augment", "build_frontend", "build_signal_net"]
+__all__ = ["SignalNet", "LearnedResizer", "spec_augment", "build_frontend", "build_signal_net", "check_windows"]
+
+log = logging.getLogger("medalist.signal")
+
+_WINDOWED = ("stft", "mel", "mfcc", "lfcc", "rms")  # front-ends that slide an n_fft window with hop
+MIN_FRAMES = 4  # fewer time frames than this: a warning (the image is a few columns wide)
+
+
+def check_windows(p: SignalParams, length: int) -> None:
+    """ConfigError when a branch's ``n_fft`` window is longer than the signal (``length`` samples after
+    cropping/padding); a warning when its spectrogram has fewer than :data:`MIN_FRAMES` time frames.
+    """
+    for i, b in enumerate(p.branches):
+        if b.input not in _WINDOWED:
+            continue
+        hop = b.hop or b.n_fft // 4
+        frames = 1 + length // hop
+        where = f"model.params.branches[{i}].n_fft (branch '{b.name}', input {b.input})"
+        if b.n_fft > length:
+            suggest = 1 << (length.bit_length() - 1)  # the largest power of two that fits
+            raise ConfigError(where, expected=f"at most the signal length ({length} samples)",
+                              found=f"{b.n_fft} (a window longer than the signal: {frames} time frames, mostly padding)",
+                              fix=f"set n_fft <= {length} (e.g. {suggest}) or a longer model.params.length")
+        if frames < MIN_FRAMES:
+            log.warning("%s: n_fft %d with hop %d on %d-sample signals gives only %d time frames; a smaller hop or "
+                        "n_fft gives the network a time axis to learn from", where, b.n_fft, hop, length, frames)
 
 
 def build_frontend(b: Branch, sr: float) -> nn.Module | None:
@@ -178,6 +205,7 @@ class SignalNet(nn.Module):
                  provided_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
         super().__init__()
         shapes = provided_shapes or {}
+        check_windows(p, length)
         self.p = p
         self.branches = nn.ModuleDict({b.name: _Branch(b, p, chans, length, n_out, shapes.get(b.name)) for b in p.branches})
         width = sum(br.num_features for br in self.branches.values())

@@ -121,6 +121,8 @@ class VisionParams(Strict):
     loss: Literal["bce", "ce", "focal", "kl", "mse", "l1"] | None = None  # None: by task (binary: 2-logit ce)
     focal_gamma: float = 2.0
     aux: list[AuxHead] = Field(default_factory=list)
+    # feature columns fed to the head beside the pooled image features (standardised; missing -> the mean)
+    tabular: list[str] = Field(default_factory=list)
     # optimization
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=1)

@@ -240,10 +240,11 @@ class ImageDataset:
 
     def __init__(self, source: ImageSource, refs: list[Any], targets: np.ndarray | None, aux: np.ndarray | None,
                  transform: Callable[[np.ndarray], np.ndarray], size: tuple[int, int],
-                 weights: np.ndarray | None = None) -> None:
+                 weights: np.ndarray | None = None, tab: np.ndarray | None = None) -> None:
         self.source, self.refs, self.targets, self.aux = source, refs, targets, aux
         self.transform, self.size = transform, size
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self.tab = tab  # (n, T) float32 standardised tabular values (model.params.tabular) or None
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -265,6 +266,8 @@ class ImageDataset:
             out["aux"] = torch.from_numpy(self.aux[i])
         if self.weights is not None:
             out["weight"] = torch.tensor(self.weights[i])
+        if self.tab is not None:
+            out["tab"] = torch.from_numpy(self.tab[i])
         return out
 
 

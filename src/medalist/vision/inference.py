@@ -39,8 +39,11 @@ def predict_chunk(model: Any, chunk: pl.DataFrame) -> np.ndarray:
     bad: list[int] = []
     kw = dict(task=model.task_, loss=model.loss_, device=device, precision=getattr(model, "precision_", "32-true"),
               channels_last=p.channels_last, on_bad=bad.extend)
+    from medalist.vision.loaders import tab_values
+
+    tab = tab_values(p, chunk, getattr(model, "tab_stats_", None), "frame to predict")
     with quiet_lightning(getattr(model, "threads_", None)):
-        passes = _tta_passes(model, net, source, refs, size, kw)
+        passes = _tta_passes(model, net, source, refs, size, kw, tab)
     model.net_ = net.cpu()
     if bad:
         _check_unreadable(p, source, refs, bad)
@@ -48,7 +51,8 @@ def predict_chunk(model: Any, chunk: pl.DataFrame) -> np.ndarray:
     return sum(pred * w for pred, w in passes) / total
 
 
-def _tta_passes(model: Any, net: Any, source: Any, refs: list, size: Any, kw: dict[str, Any]) -> list[tuple[np.ndarray, int]]:
+def _tta_passes(model: Any, net: Any, source: Any, refs: list, size: Any, kw: dict[str, Any],
+                tab: np.ndarray | None = None) -> list[tuple[np.ndarray, int]]:
     """(predictions, weight) per pass: the validation transforms over the flip views, then ``tta.n``
     seeded passes of the training augmentations."""
     import torch
@@ -59,12 +63,12 @@ def _tta_passes(model: Any, net: Any, source: Any, refs: list, size: Any, kw: di
     p = model.p
     passes = []
     views = tta_views(p.tta.hflip, p.tta.vflip)
-    ds = ImageDataset(source, refs, None, None, model.valid_tf_, size)
+    ds = ImageDataset(source, refs, None, None, model.valid_tf_, size, tab=tab)
     passes.append((predict_loader(net, model._loader(ds, train=False), views=views, **kw), len(views)))
     for i in range(p.tta.n):
         torch.manual_seed(i)
         np.random.seed(i)
-        ds = ImageDataset(source, refs, None, None, model.train_tf_, size)
+        ds = ImageDataset(source, refs, None, None, model.train_tf_, size, tab=tab)
         passes.append((predict_loader(net, model._loader(ds, train=False), views=[(False, False)], **kw), 1))
     return passes
 

@@ -14,7 +14,8 @@ import polars as pl
 from medalist.core.errors import ConfigError, DataError, did_you_mean
 from medalist.models.protocol import FitContext
 
-__all__ = ["soft_targets", "available_cpus", "worker_count", "sample_weights", "aux_classes", "aux_values", "aux_widths", "make_loader", "FitData", "build_fit_data"]
+__all__ = ["soft_targets", "available_cpus", "worker_count", "sample_weights", "aux_classes", "aux_values", "aux_widths", "make_loader", "FitData",
+           "build_fit_data", "tab_stats", "tab_values"]
 
 log = logging.getLogger("medalist.vision")
 
@@ -151,6 +152,37 @@ def worker_count(asked: int, *, quiet: bool = False) -> int:
     return used
 
 
+def _tab_matrix(p: Any, frame: pl.DataFrame, what: str) -> np.ndarray:
+    for c in p.tabular:
+        if c not in frame.columns:
+            raise DataError(f"{what}: tabular column '{c}' (model.params.tabular)", expected="a feature column of the rows",
+                            found=f"no such column{did_you_mean(c, frame.columns)}",
+                            fix="name feature columns (not columns.keep/drop ones); test needs them too")
+        dt = frame.schema[c]
+        if not (dt.is_numeric() or dt == pl.Boolean):
+            raise ConfigError(f"model.params.tabular '{c}'", expected="a numeric, boolean or category-coded feature",
+                              found=f"dtype {dt} ({what})", fix="list it as a feature (string features become codes) or cast it")
+    return frame.select(pl.col(p.tabular).cast(pl.Float64)).to_numpy().astype(np.float64)
+
+
+def tab_stats(p: Any, frame: pl.DataFrame) -> tuple[list[float], list[float]]:
+    """Mean and std (1 where constant) of each ``model.params.tabular`` column over the training rows."""
+    x = _tab_matrix(p, frame, "training rows")
+    with np.errstate(invalid="ignore"):
+        mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+        std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(x.shape[1])
+    return mean.tolist(), np.where(std > 0, std, 1.0).tolist()
+
+
+def tab_values(p: Any, frame: pl.DataFrame, stats: tuple[list[float], list[float]] | None, what: str) -> np.ndarray | None:
+    """The standardised ``model.params.tabular`` columns of ``frame`` as float32 (n, T), missing -> 0 (the
+    training mean); None without tabular columns."""
+    if not p.tabular or stats is None:
+        return None
+    x = (_tab_matrix(p, frame, what) - np.asarray(stats[0])) / np.asarray(stats[1])
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
 def make_loader(p: Any, dataset: Any, *, train: bool, sampler: Any = None, seed: int = 0) -> Any:
     """A DataLoader with ``p``'s batch size and workers (at most the available CPUs); training ones
     shuffle (seeded) or use ``sampler``."""
@@ -183,6 +215,7 @@ class FitData:
     aux_out: list[int]
     n_pseudo: int | None  # None: no pseudo-labels configured
     aux_classes: dict[str, list[str]] | None = None  # string aux columns: value list (index = class)
+    tab_stats: tuple[list[float], list[float]] | None = None  # model.params.tabular: training mean and std
 
     def describe(self, stage: str, i: int) -> str:
         """The image behind row ``i`` of the train or validation dataset, for messages."""
@@ -206,7 +239,12 @@ def build_fit_data(p: Any, train: pl.DataFrame, valid: pl.DataFrame | None, ctx:
     aux = aux_values(p, train, "training rows", classes)
     aux_out = aux_widths(p, aux, classes)
     weights = sample_weights(ctx, train, "training rows")
+    stats = tab_stats(p, train) if p.tabular else None
+    tab = tab_values(p, train, stats, "training rows")
     n_pseudo = None
+    if p.pseudo_label is not None and p.tabular:
+        raise ConfigError("model.params.pseudo_label", expected="no tabular columns with pseudo-labels",
+                          found=f"tabular: {p.tabular}", fix="drop one of them (pseudo-labelled test rows carry no tabular values here)")
     if p.pseudo_label is not None:
         n_before = len(refs)
         refs, y, aux, n_pseudo = _add_pseudo_labels(p, task, source, refs, y, aux)
@@ -214,15 +252,15 @@ def build_fit_data(p: Any, train: pl.DataFrame, valid: pl.DataFrame | None, ctx:
             weights = np.concatenate([weights, np.ones(len(refs) - n_before, np.float32)])
     _check_first_image(p, source, refs)
     sampler = _sampler(p, task, y, ctx.seed)
-    train_ds = ImageDataset(source, refs, y, aux, train_tf, size, weights)
+    train_ds = ImageDataset(source, refs, y, aux, train_tf, size, weights, tab)
     valid_ds = valid_y = None
     if valid is not None and valid.height:
         valid_refs = source.refs(valid, "validation rows")
         valid_ds = ImageDataset(source, valid_refs, soft_targets(ctx.y(valid), task, n_classes),
                                 aux_values(p, valid, "validation rows", classes), valid_tf, size,
-                                sample_weights(ctx, valid, "validation rows"))
+                                sample_weights(ctx, valid, "validation rows"), tab_values(p, valid, stats, "validation rows"))
         valid_y = ctx.y(valid)
-    return FitData(source, train_ds, valid_ds, valid_y, sampler, train_tf, valid_tf, aux_out, n_pseudo, classes)
+    return FitData(source, train_ds, valid_ds, valid_y, sampler, train_tf, valid_tf, aux_out, n_pseudo, classes, stats)
 
 
 def _add_pseudo_labels(p: Any, task: str, source: Any, refs: list, y: np.ndarray,

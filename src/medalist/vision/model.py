@@ -136,6 +136,8 @@ class TimmImageModel(ModelAdapter):
         data = build_fit_data(p, train, scored_valid, ctx, self.n_classes_)
         self.aux_out_ = data.aux_out
         self.aux_classes_ = data.aux_classes or {}
+        self.tab_stats_ = data.tab_stats
+        self._say_unused_features(ctx)
         if data.n_pseudo is not None:
             self.n_pseudo_ = data.n_pseudo
         epochs = p.epochs if valid is not None else (p.full_fit_epochs or ctx.num_iterations or p.epochs)
@@ -153,6 +155,20 @@ class TimmImageModel(ModelAdapter):
                         self._loader(data.valid_ds, train=False) if data.valid_ds is not None else None)
         self._record_fit(module, data, valid, epochs, precision)
         return self
+
+    def _say_unused_features(self, ctx: FitContext) -> None:
+        """Feature columns the network does not read (only ``model.params.tabular`` ones reach the head):
+        logged once per fit as a warning and kept in model.json (``unused_features``)."""
+        tab = set(getattr(self.p, "tabular", None) or [])
+        self.unused_features_ = [c for c in ctx.features if c not in tab]
+        if self.unused_features_:
+            names = ", ".join(self.unused_features_[:8]) + (" …" if len(self.unused_features_) > 8 else "")
+            signal = self.registered_name == "signal"
+            hint = ("a signal model takes no tabular columns: feed its OOF to a GBDT with them (oof_feature)" if signal
+                    else "list them under model.params.tabular to feed them to the head")
+            log.warning("model %s reads %s%s only: %d feature column(s) are NOT used by the network (%s); %s",
+                        self.registered_name, "signals" if signal else "images",
+                        f" and {len(tab)} tabular column(s)" if tab else "", len(self.unused_features_), names, hint)
 
     def _record_fit(self, module: Any, data: Any, valid: pl.DataFrame | None, epochs: int, precision: str) -> None:
         """Keep the trained net and what the fit learned about itself (history, bad images, worst rows)."""
@@ -210,8 +226,29 @@ class TimmImageModel(ModelAdapter):
         if frame.height == 0:
             return np.empty(self._output_shape(0), dtype=np.float64)
         rows = getattr(self, "chunk_rows_", None)
-        out = predict_in_chunks(frame.select(source.columns()), self._predict_chunk, rows)
+        out = predict_in_chunks(frame.select(list(dict.fromkeys([*source.columns(), *self.p.tabular]))), self._predict_chunk, rows)
         return out.reshape(self._output_shape(frame.height))
+
+    @property
+    def uses_tta(self) -> bool:
+        """Whether predictions average test-time augmentation views (flips or random passes)."""
+        t = getattr(self.p, "tta", None)
+        return bool(t is not None and (t.hflip or t.vflip or t.n))
+
+    def predict_without_tta(self, frame: pl.DataFrame) -> np.ndarray:
+        """Predictions of the same weights with TTA off (the validation transform only): the runner
+        scores the OOF both ways and warns when TTA made it worse."""
+        from medalist.vision.config import TTAConfig
+
+        saved = self.__dict__.get("_parsed")
+        self.__dict__["_parsed"] = (self.params, self.p.model_copy(update={"tta": TTAConfig()}))
+        try:
+            return self.predict(frame)
+        finally:
+            if saved is None:
+                self.__dict__.pop("_parsed", None)
+            else:
+                self.__dict__["_parsed"] = saved
 
     def _predict_chunk(self, chunk: pl.DataFrame) -> np.ndarray:
         from medalist.vision.inference import predict_chunk
@@ -238,7 +275,10 @@ class TimmImageModel(ModelAdapter):
                 "epochs_trained": self.best_iteration, "bad_images": getattr(self, "bad_images_", {}),
                 "training": self._training_meta(), "selection": getattr(self, "selection_", None),
                 "step_warnings": getattr(self, "step_warnings_", []),
-                "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0)}
+                "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0),
+                "tabular": ({"columns": list(self.p.tabular), "mean": self.tab_stats_[0], "std": self.tab_stats_[1]}
+                            if getattr(self, "tab_stats_", None) else None),
+                "unused_features": getattr(self, "unused_features_", [])}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         require()
@@ -250,6 +290,8 @@ class TimmImageModel(ModelAdapter):
         self.aux_out_ = list(meta.get("aux_out") or [])
         self.aux_classes_ = {str(k): [str(v) for v in vs] for k, vs in (meta.get("aux_classes") or {}).items()}
         self.precision_ = meta.get("precision", "32-true")
+        tab = meta.get("tabular")
+        self.tab_stats_ = (list(tab["mean"]), list(tab["std"])) if tab else None
         # The architecture only: weights come from the saved file, never from a hub or a local checkpoint.
         arch = self.p.model_copy(update={"pretrained": False})
         net = build_net(arch, n_outputs(self.task_, self.loss_, self._width()), self.aux_out_)

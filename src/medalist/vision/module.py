@@ -151,18 +151,18 @@ class ImageModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x = self._inputs(batch)
         good = ~batch["bad"]
-        target, aux, weight = batch["target"], batch.get("aux"), batch.get("weight")
-        if self.p.mix is not None:  # a mixed row's weight mixes like its target
-            x, (target, aux, weight), perm = mix_batch(x, [target, aux, weight], self.p.mix, self.mix_gen)
+        target, aux, weight, tab = batch["target"], batch.get("aux"), batch.get("weight"), batch.get("tab")
+        if self.p.mix is not None:  # a mixed row's weight (and tabular values) mix like its target
+            x, (target, aux, weight, tab), perm = mix_batch(x, [target, aux, weight, tab], self.p.mix, self.mix_gen)
             if perm is not None:
                 good = good & good[perm]
-        logits, aux_logits = self._forward(x, normalized=True)
+        logits, aux_logits = self._forward(x, normalized=True, tab=tab)
         total, _ = self._losses("train", logits, aux_logits, target, aux, good, weight)
         return total
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         x = self._inputs(batch)
-        logits, aux_logits = self._forward(x, normalized=True)
+        logits, aux_logits = self._forward(x, normalized=True, tab=batch.get("tab"))
         _, rows = self._losses("valid", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"], batch.get("weight"),
                                self._scored(batch))
         pred = logits_to_pred(logits, self.task, self.loss_name)

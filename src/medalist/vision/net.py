@@ -38,16 +38,23 @@ class GeM(nn.Module):
         return F.adaptive_avg_pool2d(x, 1).pow(1.0 / self.p).flatten(1)
 
 
+TAB_WIDTH = 32  # features the tabular MLP adds to the pooled image features
+
+
 class ImageNet(nn.Module):
-    """Backbone → pool → dropout → target head (+ aux heads). Takes raw uint8/float images."""
+    """Backbone → pool (→ concatenated with an MLP of the tabular columns) → dropout → target head
+    (+ aux heads). Takes raw uint8/float images and, with ``n_tab`` > 0, (B, n_tab) standardised values."""
 
     def __init__(self, backbone: nn.Module, pool: str, drop: float, n_out: int, aux_out: list[int],
-                 mean: list[float], std: list[float]) -> None:
+                 mean: list[float], std: list[float], n_tab: int = 0) -> None:
         super().__init__()
         self.backbone = backbone
         self.pool = GeM() if pool == "gem" else None
         self.drop = nn.Dropout(drop)
         width = backbone.num_features
+        self.n_tab = n_tab
+        self.tab = nn.Sequential(nn.Linear(n_tab, TAB_WIDTH), nn.ReLU()) if n_tab else None
+        width += TAB_WIDTH if n_tab else 0
         self.head = nn.Linear(width, n_out)
         self.aux_heads = nn.ModuleList([nn.Linear(width, k) for k in aux_out])
         # Normalising on the batch lets uint8 (4× smaller) travel to the device.
@@ -66,10 +73,16 @@ class ImageNet(nn.Module):
         # Token or NHWC outputs (vit, swin…): the backbone's own head pooling.
         return self.backbone.forward_head(f, pre_logits=True)
 
-    def forward(self, x: torch.Tensor, normalized: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, normalized: bool = False, tab: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not normalized:
             x = self.normalize(x)
-        z = self.drop(self.features(x))
+        z = self.features(x)
+        if self.tab is not None:
+            if tab is None:
+                raise ValueError(f"this network takes {self.n_tab} tabular values per image (model.params.tabular)")
+            z = torch.cat([z.float(), self.tab(tab.float())], dim=1)
+        z = self.drop(z)
         return self.head(z), [h(z) for h in self.aux_heads]
 
 
@@ -119,7 +132,7 @@ def build_net(p: VisionParams, n_out: int, aux_out: list[int]) -> ImageNet:
     std = list(cfg.get("std", (0.229, 0.224, 0.225)))
     if len(mean) != p.in_chans:  # 1-channel or 2.5D inputs: the average statistics per channel
         mean, std = [sum(mean) / len(mean)] * p.in_chans, [sum(std) / len(std)] * p.in_chans
-    return ImageNet(backbone, p.pool, p.drop, n_out, aux_out, mean, std)
+    return ImageNet(backbone, p.pool, p.drop, n_out, aux_out, mean, std, n_tab=len(getattr(p, "tabular", None) or []))
 
 
 # ------------------------------------------------------------------------------------ losses

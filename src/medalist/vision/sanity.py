@@ -17,7 +17,7 @@ import numpy as np
 
 from medalist.core.errors import ConfigError, RunError
 
-__all__ = ["overfit_one_batch"]
+__all__ = ["overfit_one_batch", "judge_losses"]
 
 
 def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None, *, steps: int = 50,
@@ -37,9 +37,11 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
 
     exp, _ = load_experiment(Path(config), overrides)
     model = create_model(exp.model.name, exp.model.params, **exp.model.options)
-    if not isinstance(model, TimmImageModel):
+    if not isinstance(model, TimmImageModel) or model.registered_name != "timm_image":
         raise ConfigError(f"{config}: model.name", expected="an image model (timm_image)",
-                          found=f"'{exp.model.name}'", fix="run sanity on an image config")
+                          found=f"'{exp.model.name}'",
+                          fix="`medalist sanity` picks the signal check for model: signal "
+                              "(medalist.signal.sanity.overfit_one_signal_batch); other models have no one-batch check")
     data = load_competition_data(ws, exp.columns, weight=exp.weight)
     p = model.p.model_copy(update={"mix": None, "drop": 0.0})
     n = min(batch_size or min(p.batch_size, 16), data.train.height)
@@ -49,13 +51,20 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
     batch, aux_out = _one_batch(model, p, rows, ctx)
     with quiet_lightning(exp.threads):
         losses = _train_on_batch(model, p, aux_out, batch, ctx, steps=steps, lr=lr, on_step=on_step)
+    return judge_losses(config, losses, n, max_ratio, "labels vs images, the loss for the task, the transforms")
+
+
+def judge_losses(config: Any, losses: list[float], n: int, max_ratio: float, what: str) -> dict[str, Any]:
+    """The sanity result of ``losses`` on one batch of ``n`` rows; RunError unless the end (mean of the
+    last three) is below ``max_ratio`` × the start. ``what``: the parts of the pipeline to check."""
     first, last = losses[0], float(np.mean(losses[-3:]))
     result = {"losses": losses, "first": first, "last": last, "ratio": last / first if first else float("nan"), "rows": n}
     if not (last <= max_ratio * first):
         raise RunError(
-            f"sanity check of {config}", expected=f"the loss on one batch of {n} rows to fall below {max_ratio:.0%} of its start in {steps} steps",
+            f"sanity check of {config}",
+            expected=f"the loss on one batch of {n} rows to fall below {max_ratio:.0%} of its start in {len(losses)} steps",
             found=f"{first:.4f} -> {last:.4f}",
-            fix="the pipeline is broken or the LR is off: check labels vs images, the loss for the task, the transforms and model.params.lr",
+            fix=f"the pipeline is broken or the LR is off: check {what} and model.params.lr",
         )
     return result
 
@@ -66,14 +75,15 @@ def _one_batch(model: Any, p: Any, rows: Any, ctx: Any) -> tuple[dict[str, Any],
 
     from medalist.vision.augment import build_pipeline
     from medalist.vision.data import ImageDataset, ImageSource
-    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets
+    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets, tab_stats, tab_values
 
     source = ImageSource(p.images, p.in_chans)
     size = p.size()
     aux = model._aux_values(rows, "training rows")
     aux_out = aux_widths(p, aux, getattr(model, "aux_classes_", None) or aux_classes(p, rows))
     ds = ImageDataset(source, source.refs(rows, "training rows"), soft_targets(ctx.y(rows), ctx.task, model.n_classes_),
-                      aux, build_pipeline(p.valid_augment, size), size)
+                      aux, build_pipeline(p.valid_augment, size), size,
+                      tab=tab_values(p, rows, tab_stats(p, rows), "training rows") if p.tabular else None)
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
     if bool(batch["bad"].any()):
         raise RunError("sanity batch", expected="readable images", found=f"{int(batch['bad'].sum())} unreadable of {len(ds)}",
@@ -102,7 +112,7 @@ def _train_on_batch(model: Any, p: Any, aux_out: list[int], batch: dict[str, Any
     losses = []
     for step in range(steps):
         x = net.normalize(batch["image"])
-        logits, aux_logits = net(x, normalized=True)
+        logits, aux_logits = net(x, normalized=True, tab=batch.get("tab"))
         total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -54,12 +54,13 @@ def predict_loader(net: ImageNet, loader: Any, *, task: str, loss: str, device: 
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = net.normalize(x)
+        tab = batch["tab"].to(device, non_blocking=True) if "tab" in batch else None
         acc = None
         with _autocast(device, precision):
             for h, v in views:
                 dims = [d for d, on in ((3, h), (2, v)) if on]
                 xv = torch.flip(x, dims) if dims else x
-                logits, _ = net(xv, normalized=True)
+                logits, _ = net(xv, normalized=True, tab=tab)
                 p = logits_to_pred(logits, task, loss).float()
                 acc = p if acc is None else acc + p
         parts.append((acc / len(views)).cpu().numpy())  # type: ignore[operator]

@@ -218,12 +218,15 @@ def prepare(
     weight: str | None = None,
     train_file: str = "train",
     test_file: str = "test",
+    need_features: bool = True,
 ) -> CompetitionData:
-    """Check train/test against the competition config and encode them for models."""
+    """Check train/test against the competition config and encode them for models.
+
+    ``need_features=False``: no feature column is required (scoring predictions needs only ids and targets)."""
     columns = columns or ColumnsConfig()
     tcols = comp.targets
     _check_roles(train, test, comp, columns, weight, train_file, test_file)
-    features = _feature_columns(train, test, comp, columns, weight, train_file, test_file)
+    features = _feature_columns(train, test, comp, columns, weight, train_file, test_file, need_features)
     if weight:
         _check_weight(train.get_column(weight), weight, train_file)
     train, classes = encode_target(train, comp, train_file)
@@ -261,7 +264,7 @@ def _check_roles(train: pl.DataFrame, test: pl.DataFrame, comp: CompetitionConfi
 
 
 def _feature_columns(train: pl.DataFrame, test: pl.DataFrame, comp: CompetitionConfig, columns: ColumnsConfig,
-                     weight: str | None, train_file: str, test_file: str) -> list[str]:
+                     weight: str | None, train_file: str, test_file: str, need_features: bool = True) -> list[str]:
     """``columns.use``, or every train column that plays no other role, less ``drop``; each must be in test."""
     special = [comp.id, *comp.targets] + [c for c in (comp.group, comp.time, weight) if c] + list(columns.keep)
     if columns.use is not None:
@@ -269,7 +272,7 @@ def _feature_columns(train: pl.DataFrame, test: pl.DataFrame, comp: CompetitionC
         features = [c for c in columns.use if c not in columns.drop and c not in columns.keep]
     else:
         features = [c for c in train.columns if c not in special and c not in columns.drop]
-    if not features and not columns.keep:  # kept columns alone feed e.g. an image model
+    if not features and not columns.keep and need_features:  # kept columns alone feed e.g. an image model
         raise DataError(f"{train_file}", expected="at least one feature column", found="none left after removing id/target/group/time/drop")
     for c in features:
         if c not in test.columns:

@@ -44,6 +44,8 @@ class CVResult:
     scores: list[dict[str, Any]] = field(default_factory=list)
     importance: list[dict[str, float]] = field(default_factory=list)
     curves: list[dict[str, Any]] = field(default_factory=list)
+    # models with test-time augmentation: the OOF predicted without it (None: no TTA, or a resumed fold lacks it)
+    oof_no_tta: np.ndarray | None = None
 
 
 def _part_paths(run_dir: Path, repeat: int, fold: int) -> tuple[Path, Path, Path]:
@@ -86,6 +88,7 @@ class _Split:
     stops: list = field(default_factory=list)
     tt: TargetTransform = field(default_factory=TargetTransform)  # fitted on this split's train rows
     clipped: int = 0  # predictions clipped into the metric's domain
+    no_tta: np.ndarray | None = None  # valid predictions without test-time augmentation (TTA models only)
 
     def fit(self, use: list[str], suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
         """One fresh model per seed on ``use``; the seed-averaged valid and test predictions."""
@@ -100,6 +103,8 @@ class _Split:
             if not suffix:
                 self.stops.append(used)
             pv += model.predict(self.va) / len(seeds)
+            if not suffix and getattr(model, "uses_tta", False):  # what TTA is compared against
+                self.no_tta = (0 if self.no_tta is None else self.no_tta) + model.predict_without_tta(self.va) / len(seeds)
             pt += model.predict(self.te) / len(seeds)
             self.best.append(getattr(model, "best_iteration", None))
             imp = model.feature_importance()
@@ -109,6 +114,8 @@ class _Split:
                 model.save(self.run_dir / "models" / f"r{split.repeat}_f{split.fold}_s{seed}{suffix}")
         save_transform(self.run_dir, f"r{split.repeat}_f{split.fold}", self.tt)
         (pv, nv), (pt, nt) = finish(pv, self.tt, self.metric), finish(pt, self.tt, self.metric)
+        if self.no_tta is not None and not suffix:
+            self.no_tta = finish(np.asarray(self.no_tta), self.tt, self.metric)[0]
         self.clipped += nv + nt
         return pv, pt
 
@@ -134,6 +141,8 @@ def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tupl
         }
         pv, pt = _pick(known_v, pv, pv_u), _pick(known_t, pt, pt_u)
     split = s.split
+    if s.no_tta is not None and sel is None:
+        extra_info["score_no_tta"] = s.score(s.no_tta, " (no TTA)")
     info = {
         "repeat": split.repeat, "fold": split.fold, "score": s.score(pv),
         "best_iterations": s.best, "seconds": round(time.perf_counter() - t0, 3),
@@ -202,6 +211,7 @@ def run_cv(
     shape = (lambda rows: (rows, width) if width else (rows,))
     repeats = sorted({s.repeat for s in splits})
     oof_sum, oof_cnt, test_sum = np.zeros(shape(n)), np.zeros(n), np.zeros(shape(n_test))
+    plain_sum, plain_ok = None, True  # OOF without TTA (TTA models), while every fold has it
     fold_of = np.full(n, -1, dtype=np.int16)
     res = CVResult(oof=oof_sum, test=test_sum, fold_of=fold_of)
     inner = fold_labels(folds, data.train) if features is not None and features.per_fold else {}
@@ -214,6 +224,7 @@ def run_cv(
         done = _load_part(run_dir, split.repeat, split.fold) if resume and run_dir is not None else None
         if done is not None:
             pv, pt, info = done
+            plain_ok = False  # a resumed fold kept no predictions without TTA
             emit("fold_resumed", info)
         else:
             if stop.split == "none" and stop.fixed is None:
@@ -221,6 +232,11 @@ def run_cv(
             tr, va, te, cols = _frames(data, split, features, inner)
             s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir, stop, tt=split_transform(data, exp, metric, tr))
             pv, pt, info = _run_split(s, cols, features)
+            if plain_ok and s.no_tta is not None and "score_no_tta" in info:
+                plain_sum = np.zeros(shape(n)) if plain_sum is None else plain_sum
+                plain_sum[split.valid_idx] += s.no_tta
+            else:
+                plain_ok = False
             if parts is not None:
                 _save_part(parts, split.repeat, split.fold, pv, pt, info)
             emit("fold_done", info)
@@ -230,5 +246,7 @@ def run_cv(
         test_sum += pt / len(splits)
     with np.errstate(invalid="ignore", divide="ignore"):
         res.oof = oof_sum / (oof_cnt.reshape(-1, *([1] * (oof_sum.ndim - 1))))
+        if plain_ok and plain_sum is not None:
+            res.oof_no_tta = plain_sum / (oof_cnt.reshape(-1, *([1] * (oof_sum.ndim - 1))))
     res.test = test_sum
     return res

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,9 @@ from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 
-__all__ = ["_frame", "_score_summary", "write_outputs"]
+__all__ = ["_frame", "_score_summary", "write_outputs", "tta_summary"]
+
+log = logging.getLogger("medalist.cv")
 
 _SELECTION_KEYS = ("score_full_model", "score_reduced_model", "valid_known_share", "test_known_share")
 
@@ -63,5 +66,31 @@ def write_outputs(w: RunWriter, data: CompetitionData, exp: ExperimentConfig, me
             "column_known": exp.model_selection_by.column_known,
             **{k: float(np.mean([f[k] for f in res.scores])) for k in _SELECTION_KEYS},
         }
+    tta = tta_summary(metric, data, res, summary["oof"], f"run '{w.id}' OOF without TTA")
+    if tta is not None:
+        summary["tta"] = tta
     w.json("metrics.json", summary)
     return summary
+
+
+def tta_summary(metric: Metric, data: CompetitionData, res: CVResult, oof_tta: float, where: str) -> dict[str, Any] | None:
+    """TTA against no TTA on the same models (None: the model used no TTA): the OOF score both ways
+    (when every fold has both) and the mean fold score both ways; a warning when TTA made it worse."""
+    folds = [s for s in res.scores if "score_no_tta" in s]
+    if not folds:
+        return None
+    out: dict[str, Any] = {"folds_mean_tta": float(np.mean([s["score"] for s in folds])),
+                           "folds_mean_no_tta": float(np.mean([s["score_no_tta"] for s in folds])),
+                           "oof_tta": None, "oof_no_tta": None}
+    a, b = out["folds_mean_tta"], out["folds_mean_no_tta"]
+    if res.oof_no_tta is not None:
+        plain = res.oof_no_tta
+        valid = ~np.isnan(plain.reshape(len(plain), -1)).any(axis=1)
+        out["oof_tta"], out["oof_no_tta"] = oof_tta, score_fold(metric, _y(data, data.train)[valid], plain[valid], where)
+        a, b = out["oof_tta"], out["oof_no_tta"]
+    out["tta_worse"] = bool(metric.better(b, a))
+    if out["tta_worse"]:
+        log.warning("test-time augmentation made the %s %s worse: %.6g with TTA vs %.6g without; turn model.params.tta "
+                    "off or use only the flips the data is invariant to", "OOF" if res.oof_no_tta is not None else "mean fold",
+                    metric.name, a, b)
+    return out

@@ -139,7 +139,7 @@ def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event:
         emit("full_fit", {})
         res.test = _full_fit(data, exp, metric, res.scores, w.path, p.folds, p.plan)
     summary = write_outputs(w, data, exp, metric, res, w.record.pred_columns)
-    w.finish(cv=summary["oof"])  # run.json last: status done means the folder is complete
+    w.finish(cv=summary["oof"], metric=summary["metric"])  # run.json last: status done means the folder is complete
     log.info("run %s done: OOF %s=%.6f, folds %.6f ± %.6f", w.id, metric.name, summary["oof"], summary["mean"], summary["std"])
 
 
