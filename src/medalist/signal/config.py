@@ -79,8 +79,8 @@ def get_frontend(name: str) -> FrontEnd:
 def list_frontends() -> list[str]:
     """Names usable as a branch's ``input``.
 
-    >>> list_frontends()[:3]
-    ['cwt', 'lfcc', 'mel']
+    >>> list_frontends()[:4]
+    ['banana', 'cwt', 'lfcc', 'mel']
     """
     return FRONTENDS.names()
 
