@@ -14,7 +14,8 @@ import torch
 
 from medalist.signal.config import SignalParams
 from medalist.signal.data import SignalDataset
-from medalist.vision.module import ImageModule, cosine_with_warmup
+from medalist.vision.module import ImageModule
+from medalist.vision.schedule import warmup_cosine
 from medalist.vision.net import per_sample_loss, weighted_mean
 
 __all__ = ["SignalModule", "mix_signals"]
@@ -153,5 +154,5 @@ class SignalModule(ImageModule):
             batches = len(rows) // bs if len(rows) > bs else max(math.ceil(len(rows) / bs), 1)
             total += epochs * max(math.ceil(batches / acc), 1)
         opt = conf["optimizer"]
-        conf["lr_scheduler"]["scheduler"] = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(max(total, 1), self.p.warmup))
+        conf["lr_scheduler"]["scheduler"] = warmup_cosine(opt, max(total, 1), self.p.warmup)
         return conf
