@@ -124,7 +124,9 @@ class TimmImageModel(ModelAdapter):
         import lightning.pytorch as L
         import torch
 
+        from medalist.vision.data import ImageSource
         from medalist.vision.diagnostics import sample_grid
+        from medalist.vision.external import with_external
         from medalist.vision.loaders import build_fit_data
         from medalist.vision.module import ImageModule
         from medalist.vision.net import build_net, n_outputs
@@ -132,6 +134,7 @@ class TimmImageModel(ModelAdapter):
         self._start_fit(train, ctx)
         p = self.p
         self.loss_ = p.resolved_loss(ctx.task)
+        train, self.n_external_ = with_external(p.external, train, ctx, ImageSource(p.images, p.in_chans).columns())
         data = build_fit_data(p, train, valid, ctx, self.n_classes_)
         self.aux_out_ = data.aux_out
         self.aux_classes_ = data.aux_classes or {}
@@ -205,7 +208,8 @@ class TimmImageModel(ModelAdapter):
         return {"loss": self.loss_, "aux_out": self.aux_out_, "aux_classes": getattr(self, "aux_classes_", {}),
                 "precision": getattr(self, "precision_", "32-true"),
                 "epochs_trained": self.best_iteration, "bad_images": getattr(self, "bad_images_", {}),
-                "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0)}
+                "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0),
+                "n_external": getattr(self, "n_external_", 0)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         require()
