@@ -1,7 +1,8 @@
 """External training rows and init_from (pretrain → fine-tune) on Fashion-MNIST PNGs.
 
 External rows train in every fold and never reach the OOF; fine-tuning from a run pretrained on other
-images with other labels beats training from scratch on the same epochs (numbers in docs/vision.md).
+images (Fashion-MNIST's t10k split) beats training from scratch on the same epochs and LR (numbers in
+docs/vision.md).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def test_external_rows_keep_or_improve_oof_and_never_enter_it(fashion_ws):
     for run in (base, ext):
         assert sorted(run.oof()["id"].to_list()) == sorted(train_ids)  # external ids never in the OOF
     print("OOF accuracy: base", base.metrics["oof"], "external", ext.metrics["oof"])
-    assert ext.metrics["oof"] >= base.metrics["oof"] - 0.01
+    # measured 0.792 → 0.842 (+3000 rows)
+    assert ext.metrics["oof"] > base.metrics["oof"] + 0.025
 
 
 def _run_with_params(ws, name: str, params: dict):
@@ -101,9 +103,9 @@ def _run_with_params(ws, name: str, params: dict):
     return train(ws, path, tracking=False)
 
 
-def _pretraining_workspace(root: Path, n: int = 4000):
-    """Fashion-MNIST's t10k images (disjoint from the train split) with 5 coarse labels: tops, trousers,
-    dresses, footwear, bags — other data, other labels, another head shape."""
+def _pretraining_workspace(root: Path, n: int = 4000, coarse: bool = False):
+    """Fashion-MNIST's t10k images (disjoint from the train split): other data, the same 10 labels
+    (SETI's earlier data); ``coarse``: 5 coarse labels instead (tops, trousers, dresses, footwear, bags)."""
     from PIL import Image
 
     from medalist.datasets.fashion import load_fashion_mnist
@@ -111,13 +113,13 @@ def _pretraining_workspace(root: Path, n: int = 4000):
     from medalist.workspace.folds import build_folds
 
     x, y = load_fashion_mnist("t10k")
-    coarse = np.array([0, 1, 0, 2, 0, 3, 0, 3, 4, 3])[y[:n]]
+    labels = np.array([0, 1, 0, 2, 0, 3, 0, 3, 4, 3])[y[:n]] if coarse else y[:n].astype(np.int64)
     src = root.parent / ".pre-src"
     (src / "images").mkdir(parents=True, exist_ok=True)
     ids = [f"pt{i:05d}" for i in range(n)]
     for i, rid in enumerate(ids):
         Image.fromarray(x[i]).save(src / "images" / f"{rid}.png")
-    pl.DataFrame({"id": ids, "label": coarse}).write_csv(src / "train.csv")
+    pl.DataFrame({"id": ids, "label": labels, "is_top": np.isin(y[:n], [0, 2, 4, 6]).astype(np.int8)}).write_csv(src / "train.csv")
     pl.DataFrame({"id": ids[:50]}).write_csv(src / "test.csv")
     pl.DataFrame({"id": ids[:50], "label": [0] * 50}).write_csv(src / "sample_submission.csv")
     ws = init_workspace(root, train=src / "train.csv", test=src / "test.csv", sample_submission=src / "sample_submission.csv",
@@ -139,7 +141,6 @@ def test_init_from_a_pretraining_run_beats_scratch_on_the_same_epochs(fashion_ws
     pre_ws = _pretraining_workspace(tmp_path / "pre")
     cfg = yaml.safe_load(IMG_CONFIG)
     cfg["model"]["params"].update({"epochs": 3, "aux": [], "tta": {}})
-    cfg["columns"] = {}
     cfg["full_fit"] = True
     (pre_ws.root / "configs" / "pre.yaml").write_text(yaml.safe_dump(cfg))
     cwd = os.getcwd()
@@ -152,4 +153,11 @@ def test_init_from_a_pretraining_run_beats_scratch_on_the_same_epochs(fashion_ws
     tuned = _run_with_params(fashion_ws, "tuned", {"init_from": str(pre.path)})
     s, t = scratch.metrics["oof"], tuned.metrics["oof"]
     print(f"pretrain CV {pre.metrics['oof']:.4f}; fine-tune OOF accuracy: scratch {s:.4f}, init_from {t:.4f}")
-    assert t > s + 0.01
+    assert t > s + 0.02  # measured 0.785 → 0.823
+    from medalist.vision.config import VisionParams
+    from medalist.vision.finetune import init_weights_of_run, load_matching
+    from medalist.vision.net import build_net
+
+    loaded, fresh = load_matching(build_net(VisionParams(backbone="test_efficientnet", in_chans=1), 10, [1]),
+                                  init_weights_of_run(str(pre.path)))
+    assert fresh == ["aux_heads.0.bias", "aux_heads.0.weight"] and len(loaded) > 80  # the new aux head stays fresh
