@@ -79,8 +79,8 @@ def get_frontend(name: str) -> FrontEnd:
 def list_frontends() -> list[str]:
     """Names usable as a branch's ``input``.
 
-    >>> list_frontends()[:3]
-    ['cwt', 'lfcc', 'mel']
+    >>> list_frontends()[:4]
+    ['banana', 'cwt', 'lfcc', 'mel']
     """
     return FRONTENDS.names()
 
@@ -95,6 +95,8 @@ for _fe in (
     FrontEnd("lfcc", _BUILD + "lfcc"),
     FrontEnd("rms", _BUILD + "rms", image=False, log=True, net="gru"),
     FrontEnd("provided", None),
+    # EEG bipolar montage: 18 channel differences (B, 18, T) of the branch's named electrodes
+    FrontEnd("banana", "medalist.signal.montage:build_banana", image=False, net="cnn1d"),
 ):
     FRONTENDS.register(_fe.name, _fe)
 
@@ -155,6 +157,7 @@ class Branch(Strict):
     scale_max: float = Field(default=64.0, gt=0)
     stride: int = Field(default=1, ge=1)  # cwt: keep every n-th time step
     source: SignalSource | None = None  # provided: where the spectrograms are
+    electrodes: list[str] | None = None  # banana: the 10-20 name of each input channel, signals.columns order
     # network
     backbone: str = "resnet10t"
     pretrained: bool | str = False
@@ -200,7 +203,7 @@ class SpecAugmentConfig(Strict):
 
 
 _IMAGE_ONLY = ("images", "augment", "valid_augment", "sampler", "tta", "pseudo_label", "backbone", "in_chans",
-               "img_size", "pool", "drop_path", "pretrained", "tabular")
+               "img_size", "pool", "drop_path", "pretrained", "tabular", "freeze", "freeze_bn", "lr_decay", "resizer")
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.eE+-]+)\s*$")
 
@@ -250,6 +253,8 @@ class SignalParams(VisionParams):
                 raise ValueError(f"branch '{b.name}': fmax applies to mel/lfcc/mfcc only")
             if b.fmax is not None and b.fmax > self.sample_rate / 2:
                 raise ValueError(f"branch '{b.name}': fmax {b.fmax} above the Nyquist frequency {self.sample_rate / 2}")
+            if b.input == "banana" and not b.electrodes:
+                raise ValueError(f"branch '{b.name}': input 'banana' needs electrodes: the 10-20 name of each channel")
             if b.resizer is not None and b.resolved_net() != "timm":
                 raise ValueError(f"branch '{b.name}': resizer needs net 'timm'")
             if b.resolved_net() == "timm" and b.input == "raw":

@@ -161,6 +161,11 @@ class SignalModel(TimmImageModel):
         for k in ("mean_", "std_", "chans_"):
             self.__dict__.pop(k, None)
         _check_votes(p, ctx)
+        if p.external is not None:
+            from medalist.vision.external import with_external
+
+            need = (p.signals.columns or [p.signals.key]) + [b.source.key for b in p.branches if b.source is not None]  # type: ignore[misc]
+            train, self.n_external_ = with_external(p.external, train, ctx, [c for c in need if c])
         self.loss_ = p.loss or ("kl" if p.votes or ctx.task == "distribution" else p.resolved_loss(ctx.task))
         x = self._waveforms(train, "training rows", p.length)
         self.length_, self.chans_ = int(x.shape[-1]), int(x.shape[1])

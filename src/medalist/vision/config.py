@@ -18,7 +18,8 @@ from pydantic import Field, field_validator, model_validator
 from medalist.core.config import Strict, validate
 
 __all__ = ["VisionParams", "ImagesConfig", "AuxHead", "MixConfig", "SamplerConfig", "TTAConfig",
-           "PseudoLabelConfig", "EMAConfig", "SWAConfig", "transformer_like"]
+           "PseudoLabelConfig", "EMAConfig", "SWAConfig", "FreezeConfig", "ImageResizerConfig", "ExternalConfig",
+           "transformer_like"]
 
 # Families for which 1e-3 does not converge: their default LR is 1e-4.
 _SLOW_FAMILIES = ("convnext", "swin", "vit", "deit", "beit", "eva", "maxvit", "coat", "cait", "xcit",
@@ -109,6 +110,36 @@ class PseudoLabelConfig(Strict):
     soft: bool = True
 
 
+class FreezeConfig(Strict):
+    """Fine-tuning freezes: the stem and the first ``stages`` stages of the backbone (timm's coarse
+    parameter groups) stop training, and ``bn: true`` fixes every BatchNorm of the backbone (running
+    statistics and affine, timm's FrozenBatchNorm2d)."""
+
+    stages: int = Field(default=0, ge=0)
+    bn: bool = False
+
+
+class ImageResizerConfig(Strict):
+    """Learned resizer (Talebi & Milanfar 2021; SETI) between the loaded images (``img_size``) and the
+    backbone, which sees ``size``: a bilinear resize plus a trainable residual CNN path."""
+
+    size: int | list[int]
+    filters: int = Field(default=16, ge=1)
+    blocks: int = Field(default=1, ge=0)
+
+    def hw(self) -> tuple[int, int]:
+        s = self.size
+        return (s, s) if isinstance(s, int) else (int(s[0]), int(s[1]))
+
+
+class ExternalConfig(Strict):
+    """Extra labelled rows (another year's data, an external set) used for training in every fold,
+    never validated on, never in the OOF predictions: a table with the target and image columns."""
+
+    file: str  # csv or parquet, relative to the workspace
+    weight: float = Field(default=1.0, ge=0)  # sample weight of each external row (with a weight: column)
+
+
 class VisionParams(Strict):
     # network
     backbone: str = "convnext_base"  # convnext base: the community's first try
@@ -137,7 +168,11 @@ class VisionParams(Strict):
     compile: bool = False
     ema: EMAConfig | None = None
     swa: SWAConfig | None = None
-    freeze_bn: bool = False
+    freeze_bn: bool = False  # the same as freeze: {bn: true}
+    freeze: FreezeConfig | None = None
+    lr_decay: float | None = Field(default=None, gt=0, le=1)  # layer-wise LR decay per timm block (0.8: BEiT)
+    init_from: str | None = None  # a run whose weights start every fold (head re-initialised where shapes differ)
+    resizer: ImageResizerConfig | None = None
     # weights kept per fold: last: the last epoch's (the EMA/SWA average when configured); best: the
     # epoch scoring best on select_split; ema: the EMA average (ema: block, or its defaults)
     select: Literal["last", "best", "ema"] = "last"
@@ -153,6 +188,7 @@ class VisionParams(Strict):
     workers: int = Field(default=0, ge=0)
     max_bad_fraction: float = Field(default=0.01, ge=0, le=1)  # unreadable images tolerated per pass
     pseudo_label: PseudoLabelConfig | None = None
+    external: ExternalConfig | None = None
     # Lightning Trainer
     accelerator: str = "auto"
     devices: int | str | list[int] = "auto"
@@ -191,6 +227,17 @@ class VisionParams(Strict):
         if self.loss is not None:
             return self.loss
         return {"binary": "ce", "multiclass": "ce", "multilabel": "bce", "regression": "mse", "distribution": "kl"}[task]
+
+    def resolved_freeze(self) -> FreezeConfig | None:
+        """``freeze``, with ``freeze_bn: true`` folded in as ``bn: true``; None when nothing is frozen.
+
+        >>> VisionParams(freeze_bn=True).resolved_freeze()
+        FreezeConfig(stages=0, bn=True)
+        """
+        f = self.freeze or FreezeConfig()
+        if self.freeze_bn:
+            f = f.model_copy(update={"bn": True})
+        return f if (f.stages or f.bn) else None
 
     def size(self) -> tuple[int, int]:
         s = self.img_size

@@ -124,7 +124,9 @@ class TimmImageModel(ModelAdapter):
         import lightning.pytorch as L
         import torch
 
+        from medalist.vision.data import ImageSource
         from medalist.vision.diagnostics import sample_grid
+        from medalist.vision.external import with_external
         from medalist.vision.loaders import build_fit_data
         from medalist.vision.module import ImageModule
         from medalist.vision.net import build_net, n_outputs
@@ -133,6 +135,7 @@ class TimmImageModel(ModelAdapter):
         p = self.p
         self.loss_ = p.resolved_loss(ctx.task)
         train, scored_valid, n_scored = inner_selection_split(p, train, valid, ctx.seed)
+        train, self.n_external_ = with_external(p.external, train, ctx, ImageSource(p.images, p.in_chans).columns())
         data = build_fit_data(p, train, scored_valid, ctx, self.n_classes_)
         self.aux_out_ = data.aux_out
         self.aux_classes_ = data.aux_classes or {}
@@ -278,7 +281,8 @@ class TimmImageModel(ModelAdapter):
                 "tta_coverage": getattr(self, "tta_coverage_", None), "n_pseudo": getattr(self, "n_pseudo_", 0),
                 "tabular": ({"columns": list(self.p.tabular), "mean": self.tab_stats_[0], "std": self.tab_stats_[1]}
                             if getattr(self, "tab_stats_", None) else None),
-                "unused_features": getattr(self, "unused_features_", [])}
+                "unused_features": getattr(self, "unused_features_", []),
+                "n_external": getattr(self, "n_external_", 0)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         require()

@@ -1,6 +1,6 @@
 """The LightningModule: one training step (mixup/cutmix, target + weighted aux losses), per-epoch
 logging of each loss, the metric and the LR, AdamW with separate backbone/head LRs and a cosine
-schedule with warmup. AMP, DDP, accumulation and clipping are Trainer flags, not code here.
+schedule with warmup (timm's CosineLRScheduler). AMP, DDP, accumulation and clipping are Trainer flags, not code here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from medalist.core.errors import DataError
 from medalist.vision.averaging import check_steps, evaluated_state
 from medalist.vision.augment import mix_batch
 from medalist.vision.config import AuxHead, VisionParams
+from medalist.vision.memory import peak_gpu_memory_gb
+from medalist.vision.schedule import warmup_cosine
 from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss, weighted_mean
 from medalist.vision.selection import EpochSelector
 
@@ -28,7 +30,8 @@ log = logging.getLogger("medalist.vision")
 
 
 def cosine_with_warmup(total_steps: int, warmup: float) -> Callable[[int], float]:
-    """LR multiplier: linear warmup over ``warmup`` × total steps, then cosine decay to 0.
+    """LR multiplier: linear warmup over ``warmup`` × total steps, then cosine decay to 0 (the formula;
+    fits run timm's scheduler, :func:`medalist.vision.schedule.warmup_cosine`, which matches it).
 
     >>> f = cosine_with_warmup(100, 0.1)
     >>> [round(f(s), 3) for s in (0, 5, 10, 55, 100)]
@@ -45,6 +48,17 @@ def cosine_with_warmup(total_steps: int, warmup: float) -> Callable[[int], float
     return f
 
 
+def _init_from_run(net: torch.nn.Module, run_id: str) -> None:
+    """Start ``net`` from run ``run_id``'s weights; tensors of another shape (a head) stay fresh."""
+    from medalist.vision.finetune import init_weights_of_run, load_matching
+
+    loaded, fresh = load_matching(net, init_weights_of_run(run_id))
+    if not loaded:
+        raise DataError(f"model.params.init_from '{run_id}'", expected="weights with names and shapes of this network",
+                        found="no tensor in common", fix="pretrain with the same backbone (and in_chans)")
+    log.info("init_from %s: %d tensors loaded, %d kept fresh (%s)", run_id, len(loaded), len(fresh), ", ".join(fresh[:4]))
+
+
 class ImageModule(L.LightningModule):
     """Training logic around an :class:`~medalist.vision.net.ImageNet`."""
 
@@ -52,6 +66,8 @@ class ImageModule(L.LightningModule):
                  metric: Any = None, valid_y: np.ndarray | None = None, log_fn: Callable[[str, float, int], None] | None = None,
                  describe: Callable[[str, int], str] | None = None, seed: int = 0, n_scored: int | None = None) -> None:
         super().__init__()
+        if getattr(p, "init_from", None):
+            _init_from_run(net, p.init_from)
         self.net = net
         # Compiled forward kept outside the module tree: the saved state_dict stays the plain net's.
         object.__setattr__(self, "_forward", torch.compile(net) if p.compile else net)
@@ -186,12 +202,14 @@ class ImageModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         epoch = self.current_epoch + 1
         self._flush("train", epoch)
-        sched = self.lr_schedulers()
-        if sched is not None:
-            lrs = sched.get_last_lr()  # type: ignore[union-attr]
+        if self.lr_schedulers() is not None:
+            lrs = [g["lr"] for g in self.optimizers().optimizer.param_groups]  # type: ignore[union-attr]
             self._emit("lr_backbone", lrs[0], epoch)
             self._emit("lr", lrs[-1], epoch)
         self._emit("epoch_seconds", time.perf_counter() - self._t0, epoch)
+        mem = peak_gpu_memory_gb(self.device)
+        if mem is not None:
+            self._emit("gpu_mem_gb", mem, epoch)
         self._check_bad("train", epoch)
 
     def on_validation_epoch_start(self) -> None:
@@ -243,22 +261,18 @@ class ImageModule(L.LightningModule):
         return max(int(self.trainer.estimated_stepping_batches), 1)
 
     def configure_optimizers(self) -> Any:
+        from medalist.vision.finetune import optimizer_groups
+
         p = self.p
-        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
-        for name, param in self.net.named_parameters():
-            if not param.requires_grad:
-                continue
-            is_backbone = name.startswith("backbone.")
-            no_decay = param.ndim <= 1  # norms and biases are not decayed
-            groups.setdefault((is_backbone, no_decay), []).append(param)
         lr_b, lr_h = p.resolved_lr(), p.resolved_head_lr()
-        param_groups = []
-        # Backbone groups first: get_last_lr()[0] is the backbone LR, [-1] the head LR.
-        for (is_backbone, no_decay) in sorted(groups, key=lambda k: (not k[0], k[1])):
-            param_groups.append({"params": groups[(is_backbone, no_decay)], "lr": lr_b if is_backbone else lr_h,
-                                 "weight_decay": 0.0 if no_decay else p.weight_decay})
+        # Backbone groups first: param_groups[0] is the (top) backbone LR, [-1] the head LR.
+        param_groups = optimizer_groups(self.net, lr_b, lr_h, p.weight_decay, getattr(p, "lr_decay", None))
         opt = torch.optim.AdamW(param_groups, lr=lr_h)
         total = self._total_steps()
         self.step_warnings = check_steps(p, total, int(self.trainer.max_epochs or 1))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, p.warmup))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": warmup_cosine(opt, total, p.warmup), "interval": "step"}}
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any = None) -> None:
+        """Lightning's hook per optimizer step: timm schedulers take the number of steps done."""
+        self._sched_steps = getattr(self, "_sched_steps", 0) + 1
+        scheduler.step_update(num_updates=self._sched_steps)

@@ -46,9 +46,10 @@ class ImageNet(nn.Module):
     (+ aux heads). Takes raw uint8/float images and, with ``n_tab`` > 0, (B, n_tab) standardised values."""
 
     def __init__(self, backbone: nn.Module, pool: str, drop: float, n_out: int, aux_out: list[int],
-                 mean: list[float], std: list[float], n_tab: int = 0) -> None:
+                 mean: list[float], std: list[float], n_tab: int = 0, resizer: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
+        self.resizer = resizer  # a learned resizer between the loaded image and the backbone (None: none)
         self.pool = GeM() if pool == "gem" else None
         self.drop = nn.Dropout(drop)
         width = backbone.num_features
@@ -65,6 +66,8 @@ class ImageNet(nn.Module):
         return (x.float() - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resizer is not None:
+            x = self.resizer(x)
         f = self.backbone.forward_features(x)
         if f.ndim == 4 and not getattr(self.backbone, "output_fmt", "NCHW") == "NHWC":
             if self.pool is not None:
@@ -106,7 +109,8 @@ def check_backbone(name: str) -> None:
 
 
 def build_net(p: VisionParams, n_out: int, aux_out: list[int]) -> ImageNet:
-    """Create the timm backbone (weights from timm, a local file, or none) and our heads."""
+    """Create the timm backbone (weights from timm, a local file, or none), frozen as ``p.freeze`` says,
+    an optional learned resizer in front of it, and our heads."""
     import timm
 
     check_backbone(p.backbone)
@@ -132,7 +136,17 @@ def build_net(p: VisionParams, n_out: int, aux_out: list[int]) -> ImageNet:
     std = list(cfg.get("std", (0.229, 0.224, 0.225)))
     if len(mean) != p.in_chans:  # 1-channel or 2.5D inputs: the average statistics per channel
         mean, std = [sum(mean) / len(mean)] * p.in_chans, [sum(std) / len(std)] * p.in_chans
-    return ImageNet(backbone, p.pool, p.drop, n_out, aux_out, mean, std, n_tab=len(getattr(p, "tabular", None) or []))
+    resizer = None
+    if p.resizer is not None:
+        from medalist.vision.resizer import LearnedResizer
+
+        resizer = LearnedResizer(p.in_chans, p.resizer.hw(), p.resizer.filters, p.resizer.blocks)
+    freeze = p.resolved_freeze()
+    if freeze is not None:
+        from medalist.vision.finetune import freeze_backbone
+
+        backbone = freeze_backbone(backbone, freeze.stages, freeze.bn)
+    return ImageNet(backbone, p.pool, p.drop, n_out, aux_out, mean, std, n_tab=len(getattr(p, "tabular", None) or []), resizer=resizer)
 
 
 # ------------------------------------------------------------------------------------ losses
