@@ -65,6 +65,7 @@ def _train(p: Any, model: Any, ctx: Any, loss: str, x: np.ndarray, y: np.ndarray
     from medalist.signal.module import SignalModule
     from medalist.signal.net import build_signal_net
     from medalist.vision.net import n_outputs
+    from medalist.vision.sanity import overfit_steps
 
     torch.manual_seed(ctx.seed)
     net = build_signal_net(p, int(x.shape[1]), int(x.shape[-1]), n_outputs(ctx.task, loss, model._width()),
@@ -74,20 +75,9 @@ def _train(p: Any, model: Any, ctx: Any, loss: str, x: np.ndarray, y: np.ndarray
                           loader=None)
     xb, yb = torch.from_numpy(x), torch.from_numpy(np.asarray(y, dtype=np.float32))
     pb = {k: torch.from_numpy(v) for k, v in provided.items()}
-    opt = torch.optim.AdamW(net.parameters(), lr=lr or p.resolved_head_lr(), weight_decay=0.0)
-    net.train()
-    if len(x) == 1:  # one signal: batch statistics of a single sample are degenerate; use the running ones
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
-    losses = []
-    for step in range(steps):
+
+    def loss_of_batch() -> Any:
         logits, branch_logits = net(xb, provided=pb)
-        total, _ = module._signal_losses("train", logits, branch_logits, yb)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        losses.append(float(total.detach()))
-        if on_step is not None:
-            on_step(step, losses[-1])
-    return losses
+        return module._signal_losses("train", logits, branch_logits, yb)[0]
+
+    return overfit_steps(net, loss_of_batch, n_rows=len(x), lr=lr or p.resolved_head_lr(), steps=steps, on_step=on_step)

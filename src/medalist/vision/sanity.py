@@ -17,7 +17,7 @@ import numpy as np
 
 from medalist.core.errors import ConfigError, RunError
 
-__all__ = ["overfit_one_batch", "judge_losses"]
+__all__ = ["judge_losses", "overfit_one_batch", "overfit_steps"]
 
 
 def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None, *, steps: int = 50,
@@ -75,7 +75,13 @@ def _one_batch(model: Any, p: Any, rows: Any, ctx: Any) -> tuple[dict[str, Any],
 
     from medalist.vision.augment import build_pipeline
     from medalist.vision.data import ImageDataset, ImageSource
-    from medalist.vision.loaders import aux_classes, aux_widths, soft_targets, tab_stats, tab_values
+    from medalist.vision.loaders import (
+        aux_classes,
+        aux_widths,
+        soft_targets,
+        tab_stats,
+        tab_values,
+    )
 
     source = ImageSource(p.images, p.in_chans)
     size = p.size()
@@ -103,17 +109,29 @@ def _train_on_batch(model: Any, p: Any, aux_out: list[int], batch: dict[str, Any
     loss = p.resolved_loss(ctx.task)
     net = build_net(p, n_outputs(ctx.task, loss, model._width()), aux_out)
     module = ImageModule(net, p, ctx.task, loss, p.aux)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr or p.resolved_head_lr(), weight_decay=0.0)
+
+    def loss_of_batch() -> Any:
+        logits, aux_logits = net(net.normalize(batch["image"]), normalized=True, tab=batch.get("tab"))
+        return module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])[0]
+
+    return overfit_steps(net, loss_of_batch, n_rows=len(batch["bad"]), lr=lr or p.resolved_head_lr(), steps=steps,
+                         on_step=on_step)
+
+
+def overfit_steps(net: Any, loss_of_batch: Any, *, n_rows: int, lr: float, steps: int, on_step: Any = None) -> list[float]:
+    """The loss ``loss_of_batch()`` returns after each of ``steps`` AdamW steps (no weight decay) on ``net``;
+    ``on_step(step, loss)`` after each. With one row the BatchNorms use their running statistics."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     net.train()
-    if len(batch["bad"]) == 1:  # one image: batch statistics of a single sample are degenerate; use the running ones
+    if n_rows == 1:  # batch statistics of a single sample are degenerate; use the running ones
         for m in net.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
     losses = []
     for step in range(steps):
-        x = net.normalize(batch["image"])
-        logits, aux_logits = net(x, normalized=True, tab=batch.get("tab"))
-        total, _ = module._losses("train", logits, aux_logits, batch["target"], batch.get("aux"), ~batch["bad"])
+        total = loss_of_batch()
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
