@@ -277,7 +277,8 @@ class SignalModel(TimmImageModel):
                 "step_warnings": getattr(self, "step_warnings_", []),
                 "length": self.length_, "chans": self.chans_, "mean": getattr(self, "mean_", None),
                 "std": getattr(self, "std_", None), "provided_shapes": getattr(self, "provided_shapes_", {}),
-                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", [])}
+                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", []),
+                "n_external": getattr(self, "n_external_", 0)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         _require(self.p, training=False)
