@@ -113,7 +113,7 @@ def _pretraining_workspace(template: Path, root: Path):
 
 
 @pytest.mark.slow
-def test_init_from_a_pretraining_run_beats_scratch_for_signals(osuleaf_template, scratch_run, tmp_path):
+def test_init_from_a_pretraining_run_beats_scratch_for_signals(osuleaf_template, scratch_run, tmp_path, monkeypatch):
     pre_ws = _pretraining_workspace(osuleaf_template, tmp_path / "pre")
     pre = _train(pre_ws.root, "pre", {}, full_fit=True)
     tuned = _train(osuleaf_template, "tuned", {"init_from": str(pre.path)})
@@ -126,8 +126,9 @@ def test_init_from_a_pretraining_run_beats_scratch_for_signals(osuleaf_template,
     from medalist.signal.net import build_signal_net
     from medalist.vision.finetune import init_weights_of_run, load_matching
 
+    monkeypatch.chdir(osuleaf_template)
+    assert sorted((pre.path / "models").glob("full_*"))  # init_from loads the full-data model
     state = init_weights_of_run(str(pre.path))
-    assert (pre.path / "models").glob("full_*")  # the full-data model is the one loaded
     net = build_signal_net(SignalParams.model_validate(CONFIG["model"]["params"]), 1, 427, 6, {})
     loaded, fresh = load_matching(net, state)
     assert fresh == [] and len(loaded) == len(net.state_dict()) > 50  # same net, same 6 labels: every tensor loaded
