@@ -132,3 +132,18 @@ def test_init_from_a_pretraining_run_beats_scratch_for_signals(osuleaf_template,
     net = build_signal_net(SignalParams.model_validate(CONFIG["model"]["params"]), 1, 427, 6, {})
     loaded, fresh = load_matching(net, state)
     assert fresh == [] and len(loaded) == len(net.state_dict()) > 50  # same net, same 6 labels: every tensor loaded
+
+
+def test_external_rows_without_the_vote_columns_are_named(osuleaf_template, tmp_path):
+    from medalist.core.errors import DataError
+
+    root = tmp_path / "ws"
+    shutil.copytree(osuleaf_template, root, symlinks=True)
+    train = pl.read_parquet(root / "data" / "train.parquet")
+    votes = [f"v{c}" for c in range(1, 7)]
+    train.with_columns((pl.col("label") == str(c)).cast(pl.Int64).alias(f"v{c}") for c in range(1, 7)).write_parquet(
+        root / "data" / "train.parquet")
+    with pytest.raises(DataError, match=r"external.parquet: column 'v1'"):  # not a bare 'missing vote counts' on training rows
+        _train(root, "ext_votes", {**EXTERNAL, "votes": votes, "epochs": 1,
+                                   "branches": [{"name": "wave", "input": "raw", "hidden": 8, "layers": 2}]},
+               columns={"keep": ["ch0", *votes]})

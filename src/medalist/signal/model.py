@@ -165,6 +165,7 @@ class SignalModel(TimmImageModel):
             from medalist.vision.external import with_external
 
             need = (p.signals.columns or [p.signals.key]) + [b.source.key for b in p.branches if b.source is not None]  # type: ignore[misc]
+            need += list(p.votes or [])  # soft-label targets: an external row needs its votes too
             train, self.n_external_ = with_external(p.external, train, ctx, [c for c in need if c])
         self.loss_ = p.loss or ("kl" if p.votes or ctx.task == "distribution" else p.resolved_loss(ctx.task))
         x = self._waveforms(train, "training rows", p.length)
