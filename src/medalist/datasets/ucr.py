@@ -22,7 +22,7 @@ import polars as pl
 from medalist.core.errors import DataError
 from medalist.core.io import atomic_write_parquet
 
-__all__ = ["ucr_dir", "load_ucr", "signal_table", "make_ucr_workspace"]
+__all__ = ["load_ucr", "make_ucr_workspace", "signal_table", "ucr_dir"]
 
 
 def ucr_dir(name: str) -> Path | None:
