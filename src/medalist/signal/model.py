@@ -165,6 +165,7 @@ class SignalModel(TimmImageModel):
             from medalist.vision.external import with_external
 
             need = (p.signals.columns or [p.signals.key]) + [b.source.key for b in p.branches if b.source is not None]  # type: ignore[misc]
+            need += list(p.votes or [])  # soft-label targets: an external row needs its votes too
             train, self.n_external_ = with_external(p.external, train, ctx, [c for c in need if c])
         self.loss_ = p.loss or ("kl" if p.votes or ctx.task == "distribution" else p.resolved_loss(ctx.task))
         x = self._waveforms(train, "training rows", p.length)
@@ -277,7 +278,8 @@ class SignalModel(TimmImageModel):
                 "step_warnings": getattr(self, "step_warnings_", []),
                 "length": self.length_, "chans": self.chans_, "mean": getattr(self, "mean_", None),
                 "std": getattr(self, "std_", None), "provided_shapes": getattr(self, "provided_shapes_", {}),
-                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", [])}
+                "stage_rows": getattr(self, "stage_rows_", None), "unused_features": getattr(self, "unused_features_", []),
+                "n_external": getattr(self, "n_external_", 0)}
 
     def _load_native(self, path: Path, meta: dict[str, Any]) -> None:
         _require(self.p, training=False)
