@@ -57,8 +57,9 @@ def plaid_run(plaid_template):
 def test_oof_accuracy_beats_a_broken_pipeline(plaid_run):
     m = plaid_run.metrics
     # 11 classes, the largest holds 16%: a constant or shuffled pipeline scores <= 0.2; this one ~0.75
-    assert m["metric"] == "accuracy" and m["oof"] > 0.6, m
-    assert len(m["folds"]) == 3 and all(f["score"] > 0.5 for f in m["folds"])
+    # measured OOF accuracy 0.7533, folds 0.750 / 0.758 / 0.752; margin 0.02
+    assert m["metric"] == "accuracy" and m["oof"] > 0.7533 - 0.02, m
+    assert len(m["folds"]) == 3 and all(f["score"] > 0.75 - 0.02 for f in m["folds"]), m["folds"]
     oof = plaid_run.oof()
     p = oof.select([c for c in oof.columns if c.startswith("pred_")]).to_numpy()
     assert p.shape == (1054, 11) and np.isfinite(p).all() and np.allclose(p.sum(1), 1.0, atol=1e-5)
