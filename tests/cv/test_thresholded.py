@@ -73,7 +73,7 @@ def test_thresholds_run_is_nested_and_recorded(diamonds_ws, monkeypatch, capsys)
     assert len(m["folds"]) == 4 and m["direction"] == "maximize"
 
 
-def test_thresholds_read_only_ids_and_the_target(trained_ws):
+def test_thresholds_read_only_ids_and_the_target(trained_ws, monkeypatch, capsys):
     """A train-only auxiliary column and a Parquet list column in the tables change nothing (failed before:
     every column of train was read and prepared, and the train-only one stopped it)."""
     from medalist.cv.thresholded import threshold_run
@@ -81,7 +81,11 @@ def test_thresholds_read_only_ids_and_the_target(trained_ws):
 
     src = next(r for r in list_runs(trained_ws) if r.record.model == "lightgbm")
     before, _ = threshold_run(trained_ws, src.id, metric="f1")
+    search = [run_medalist(monkeypatch, capsys, "postprocess", "threshold", src.id, "--json")]
     ws = add_aux_and_list_columns(trained_ws)
     after, res = threshold_run(ws, src.id, metric="f1")
+    search.append(run_medalist(monkeypatch, capsys, "postprocess", "threshold", src.id, "--json"))
+    assert [c for c, _, _ in search] == [0, 0], search
+    assert json.loads(search[1][1]) == json.loads(search[0][1])  # the binary threshold search on a run's OOF too
     assert after.metrics["oof"] == before.metrics["oof"] == res.nested_score
     assert after.metrics["cutpoints"] == before.metrics["cutpoints"]
