@@ -99,3 +99,23 @@ def test_curriculum_switches_dataset_inside_the_run(plaid_run, plaid_template):
     n_train_fold = round(len(total) * 2 / 3)
     assert abs(rows[0] - n_train_fold * (total >= 2).mean()) < 25
     assert abs(rows[4] - n_train_fold * (total >= 7).mean()) < 25
+
+
+def test_report_reads_the_signal_runs_curves_per_epoch(plaid_run):
+    """The report's learning-curve reading on a real signal run: the loss logged on train and valid (not a
+    per-branch or aux curve), steps are epochs, and a run whose loss falls is not called underfitting."""
+    import re
+
+    from medalist.report.curves import curves_section, recomputes_train_curve
+    from medalist.report.plots import Figs
+
+    names = set(pl.read_parquet(plaid_run.path / "curves.parquet").get_column("name").to_list())
+    assert {"train_loss", "valid_loss"} <= names
+    assert not recomputes_train_curve(plaid_run)  # no features are read for a signal run's report
+    html = str(curves_section(None, plaid_run, None, [], Figs()))
+    assert "(valid_loss); train curve: logged as train_loss" in html
+    texts = re.findall(r"<li>fold (\d+): <b>([a-z ]+)</b> — ([^<]+)</li>", html)
+    assert len(texts) == 3
+    for _, verdict, text in texts:  # measured: valid loss 3.98 -> 2.30 by epoch 6 (KL to the votes), still falling
+        assert verdict == "good fit" and text.startswith("valid improves from") and "(best at epoch 6)" in text, text
+        assert "boosting round" not in text
