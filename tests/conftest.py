@@ -211,3 +211,28 @@ def chain(chain_template, tmp_path):
     shutil.copytree(src, tmp_path / "covid")
     ws = Workspace.open(tmp_path / "covid")
     return ws, Run.open(ws, base), Run.open(ws, top)
+
+
+def add_aux_and_list_columns(ws):
+    """The same competition as Parquet, train with ``is_even`` (train only) and both with a list column ``sig``."""
+    import numpy as np
+    import polars as pl
+
+    from medalist.workspace.data import read_table
+    from medalist.workspace.paths import Workspace
+
+    rng = np.random.default_rng(0)
+    tr, te = read_table(ws.train_path), read_table(ws.test_path)
+    idc = ws.competition.id
+
+    def sig(n):
+        return pl.Series("sig", [rng.normal(size=16).tolist() for _ in range(n)], dtype=pl.List(pl.Float64))
+
+    tr = tr.with_columns((pl.col(idc).cast(pl.Int64) % 2 == 0).alias("is_even"), sig(tr.height))
+    te = te.with_columns(sig(te.height))
+    tr.write_parquet(ws.root / "data" / "train_aux.parquet")
+    te.write_parquet(ws.root / "data" / "test_aux.parquet")
+    ws.config.competition.data.train = "data/train_aux.parquet"
+    ws.config.competition.data.test = "data/test_aux.parquet"
+    ws.save_config()
+    return Workspace.open(ws.root)

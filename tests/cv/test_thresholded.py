@@ -11,7 +11,7 @@ import pytest
 
 from medalist.cv.runner import train
 from medalist.postprocess.ordinal import apply_cutpoints, qwk_labels
-from medalist.runs.store import Run
+from medalist.runs.store import Run, list_runs
 from tests.conftest import run_medalist
 
 REG = """\
@@ -71,3 +71,21 @@ def test_thresholds_run_is_nested_and_recorded(diamonds_ws, monkeypatch, capsys)
     y = oof.join(load_competition_data(diamonds_ws).train.select("rownames", "grade"), on="rownames")
     assert qwk_labels(y["grade"], y["pred"]) == pytest.approx(m["oof"], abs=1e-12)
     assert len(m["folds"]) == 4 and m["direction"] == "maximize"
+
+
+def test_thresholds_read_only_ids_and_the_target(trained_ws, monkeypatch, capsys):
+    """A train-only auxiliary column and a Parquet list column in the tables change nothing (failed before:
+    every column of train was read and prepared, and the train-only one stopped it)."""
+    from medalist.cv.thresholded import threshold_run
+    from tests.conftest import add_aux_and_list_columns
+
+    src = next(r for r in list_runs(trained_ws) if r.record.model == "lightgbm")
+    before, _ = threshold_run(trained_ws, src.id, metric="f1")
+    search = [run_medalist(monkeypatch, capsys, "postprocess", "threshold", src.id, "--json")]
+    ws = add_aux_and_list_columns(trained_ws)
+    after, res = threshold_run(ws, src.id, metric="f1")
+    search.append(run_medalist(monkeypatch, capsys, "postprocess", "threshold", src.id, "--json"))
+    assert [c for c, _, _ in search] == [0, 0], search
+    assert json.loads(search[1][1]) == json.loads(search[0][1])  # the binary threshold search on a run's OOF too
+    assert after.metrics["oof"] == before.metrics["oof"] == res.nested_score
+    assert after.metrics["cutpoints"] == before.metrics["cutpoints"]

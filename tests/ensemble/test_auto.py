@@ -45,7 +45,9 @@ def test_auto_trains_the_portfolio_and_blends(covid_ws, monkeypatch, capsys):
 
     members = {r: Run.open(covid_ws, r).test() for r in blend.record.members}
     assert predict_ensemble(blend.path, members).equals(blend.test())
-    assert all(r["cv"] > 0.6 for r in s["runs"])  # 40 rounds only: catboost is still warming up
+    # measured AUC: lightgbm 0.7762, xgboost 0.7369, catboost 0.6193 (40 rounds only: still warming up), blend 0.7747; margin 0.01
+    measured = [0.7762, 0.7369, 0.6193, 0.7747]
+    assert all(r["cv"] > m - 0.01 for r, m in zip(s["runs"], measured)), [r["cv"] for r in s["runs"]]
     assert s["best_cv"] == max(r["cv"] for r in s["runs"])
 
 

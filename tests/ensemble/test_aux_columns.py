@@ -7,33 +7,12 @@ must be those of the same workspace without the extra columns.
 
 from __future__ import annotations
 
-import numpy as np
-import polars as pl
 import pytest
 
 from medalist.cv.advval import adversarial_validation
 from medalist.ensemble import blend, load_members, stack
 from medalist.workspace.data import read_table
-from medalist.workspace.paths import Workspace
-
-
-def _add_aux_and_signal(ws: Workspace) -> Workspace:
-    """The same competition as Parquet, train with ``is_even`` (train only) and both with a list column ``sig``."""
-    rng = np.random.default_rng(0)
-    tr, te = read_table(ws.train_path), read_table(ws.test_path)
-    idc = ws.competition.id
-
-    def sig(n):
-        return pl.Series("sig", [rng.normal(size=16).tolist() for _ in range(n)], dtype=pl.List(pl.Float64))
-
-    tr = tr.with_columns((pl.col(idc).cast(pl.Int64) % 2 == 0).alias("is_even"), sig(tr.height))
-    te = te.with_columns(sig(te.height))
-    tr.write_parquet(ws.root / "data" / "train_aux.parquet")
-    te.write_parquet(ws.root / "data" / "test_aux.parquet")
-    ws.config.competition.data.train = "data/train_aux.parquet"
-    ws.config.competition.data.test = "data/test_aux.parquet"
-    ws.save_config()
-    return Workspace.open(ws.root)
+from tests.conftest import add_aux_and_list_columns
 
 
 def test_blend_stack_and_advval_ignore_train_only_and_list_columns(ens_ws, caplog):
@@ -43,7 +22,7 @@ def test_blend_stack_and_advval_ignore_train_only_and_list_columns(ens_ws, caplo
         "stack_feat": stack(ens_ws, ["a-001", "b-001"], "lightgbm", with_features=True, tracking=False).cv,
         "advval": adversarial_validation(ens_ws, k=3, save=False).auc,
     }
-    ws = _add_aux_and_signal(ens_ws)
+    ws = add_aux_and_list_columns(ens_ws)
     assert "is_even" not in read_table(ws.test_path).columns  # the failure condition of the old code
     m = load_members(ws, ["a-001", "b-001"])
     assert m.data.features == [] and "is_even" not in m.data.train.columns and "sig" not in m.data.train.columns

@@ -57,12 +57,17 @@ def test_no_row_is_predicted_by_a_meta_model_that_saw_it(ens_ws):
         np.testing.assert_array_equal(first_predict[2], X[fit["pred_rows"]])
 
 
+# measured OOF AUC of each meta model on members a-001 (0.7728) and b-001 (0.7313); deterministic (LightGBM on one thread)
+STACK_MEASURED = {"logistic": 0.7689, "ridge": 0.7614, "lightgbm": 0.7502}
+MARGIN = 0.01
+
+
 @pytest.mark.parametrize("meta", ["logistic", "ridge", "lightgbm"])
 def test_stack_is_a_submittable_run(ens_ws, meta):
     run = stack(ens_ws, ["a-001", "b-001"], meta, tracking=False)
     m = run.metrics
     assert run.info["status"] == "done" and run.info["members"] == ["a-001", "b-001"]
-    assert 0.7 < m["oof"] <= 1 and len(m["folds"]) == 3
+    assert STACK_MEASURED[meta] - MARGIN < m["oof"] <= 1 and len(m["folds"]) == 3, m["oof"]
     p = run.test().get_column("pred")
     assert p.null_count() == 0 and 0 <= p.min() and p.max() <= 1
     assert submit(ens_ws, run.id, local=True).cv == pytest.approx(m["oof"])
@@ -72,7 +77,7 @@ def test_stack_with_raw_features_and_stack_of_stacks(ens_ws):
     s1 = stack(ens_ws, ["a-001", "b-001"], "lightgbm", with_features=True, tracking=False)
     assert s1.config["ensemble"]["with_features"] is True
     s2 = stack(ens_ws, [s1.id, "a-001"], "logistic", tracking=False)
-    assert s2.cv > 0.7
+    assert s2.cv > 0.7702 - MARGIN  # measured 0.7702; margin 0.01
 
 
 def test_optuna_selection_is_nested(ens_ws):
@@ -97,7 +102,7 @@ def test_conv1x3_stacker(ens_ws):
             stack(ens_ws, ["a-001", "b-001"], "conv1x3", tracking=False)
         pytest.skip("torch is not installed: conv1x3 raises MissingDependencyError (checked above)")
     run = stack(ens_ws, ["a-001", "b-001"], "conv1x3", tracking=False)
-    assert run.cv > 0.7
+    assert run.cv > 0.7689 - MARGIN  # measured 0.7689; margin 0.01
 
 
 def test_stack_refusals(ens_ws):
@@ -113,4 +118,4 @@ def test_stack_cli_json(ens_ws, monkeypatch, capsys):
     code, out, err = cli(monkeypatch, capsys, "stack", "a-001", "b-001", "--meta", "logistic", "--json")
     assert code == 0, err
     res = json.loads(out)
-    assert res["run"].startswith("stack-logistic-") and res["cv"] > 0.7
+    assert res["run"].startswith("stack-logistic-") and res["cv"] > STACK_MEASURED["logistic"] - MARGIN

@@ -57,8 +57,9 @@ def plaid_run(plaid_template):
 def test_oof_accuracy_beats_a_broken_pipeline(plaid_run):
     m = plaid_run.metrics
     # 11 classes, the largest holds 16%: a constant or shuffled pipeline scores <= 0.2; this one ~0.75
-    assert m["metric"] == "accuracy" and m["oof"] > 0.6, m
-    assert len(m["folds"]) == 3 and all(f["score"] > 0.5 for f in m["folds"])
+    # measured OOF accuracy 0.7533, folds 0.750 / 0.758 / 0.752; margin 0.02
+    assert m["metric"] == "accuracy" and m["oof"] > 0.7533 - 0.02, m
+    assert len(m["folds"]) == 3 and all(f["score"] > 0.75 - 0.02 for f in m["folds"]), m["folds"]
     oof = plaid_run.oof()
     p = oof.select([c for c in oof.columns if c.startswith("pred_")]).to_numpy()
     assert p.shape == (1054, 11) and np.isfinite(p).all() and np.allclose(p.sum(1), 1.0, atol=1e-5)
@@ -98,3 +99,23 @@ def test_curriculum_switches_dataset_inside_the_run(plaid_run, plaid_template):
     n_train_fold = round(len(total) * 2 / 3)
     assert abs(rows[0] - n_train_fold * (total >= 2).mean()) < 25
     assert abs(rows[4] - n_train_fold * (total >= 7).mean()) < 25
+
+
+def test_report_reads_the_signal_runs_curves_per_epoch(plaid_run):
+    """The report's learning-curve reading on a real signal run: the loss logged on train and valid (not a
+    per-branch or aux curve), steps are epochs, and a run whose loss falls is not called underfitting."""
+    import re
+
+    from medalist.report.curves import curves_section, recomputes_train_curve
+    from medalist.report.plots import Figs
+
+    names = set(pl.read_parquet(plaid_run.path / "curves.parquet").get_column("name").to_list())
+    assert {"train_loss", "valid_loss"} <= names
+    assert not recomputes_train_curve(plaid_run)  # no features are read for a signal run's report
+    html = str(curves_section(None, plaid_run, None, [], Figs()))
+    assert "(valid_loss); train curve: logged as train_loss" in html
+    texts = re.findall(r"<li>fold (\d+): <b>([a-z ]+)</b> — ([^<]+)</li>", html)
+    assert len(texts) == 3
+    for _, verdict, text in texts:  # measured: valid loss 3.98 -> 2.30 by epoch 6 (KL to the votes), still falling
+        assert verdict == "good fit" and text.startswith("valid improves from") and "(best at epoch 6)" in text, text
+        assert "boosting round" not in text

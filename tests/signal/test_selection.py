@@ -36,7 +36,7 @@ def test_best_iterations_are_the_epochs_the_inner_slice_selected(plaid_ws):
     cfg.write_text(SELECT_CONFIG)
     run = train(plaid_ws, cfg, tracking=False)
     folds = run.metrics["folds"]
-    assert run.metrics["oof"] > 0.5, run.metrics  # 11 classes, largest 16%
+    assert run.metrics["oof"] > 0.6082 - 0.02, run.metrics  # 11 classes, largest 16%; measured 0.6082, margin 0.02
     for f in folds:
         meta = json.loads((run.path / "models" / f"r0_f{f['fold']}_s0" / "model.json").read_text())
         sel = meta["selection"]
@@ -47,3 +47,12 @@ def test_best_iterations_are_the_epochs_the_inner_slice_selected(plaid_ws):
         assert meta["options"] == {} and meta["training"]["select_split"] == "inner"
         # the fold's score is that of the selected epoch on the scoring fold
         assert f["score"] == pytest.approx(sel["epochs"][sel["selected_epoch"] - 1]["fold_score"], abs=1e-9)
+        # metrics.json names the kept epoch, the rule and the optimism of each fold, as model.json does
+        assert f["selection"] == [{"seed": 0, "select": "best", "split": "inner", "criterion": sel["criterion"],
+                                   "selected_epoch": sel["selected_epoch"], "validated_epochs": 4,
+                                   "fold_best_epoch": sel["fold_best_epoch"], "fold_score_selected": sel["fold_score_selected"],
+                                   "fold_score_fold_best": sel["fold_score_fold_best"], "optimism": sel["optimism"]}], f
+    summary = run.metrics["selection"]
+    assert summary["select"] == "best" and summary["split"] == "inner"
+    assert summary["selected_epochs"] == [f["best_iterations"][0] for f in folds]
+    assert summary["optimism_mean"] == pytest.approx(sum(f["selection"][0]["optimism"] for f in folds) / len(folds), abs=1e-6)

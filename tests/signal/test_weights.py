@@ -75,5 +75,5 @@ def test_weight_zero_on_flipped_labels_recovers_the_clean_model(tmp_path, monkey
         m = create_model("signal", params)
         m.fit(noisy, None, FitContext(task="binary", target=["label"], features=[], weight=weight, threads=1, seed=0))
         scores[name] = roc_auc_score(valid["label"], m.predict(valid))
-    # measured: weighted 0.951, unweighted 0.600 (AUC on 80 clean validation rows)
-    assert scores["weighted"] > 0.9 and scores["weighted"] - scores["unweighted"] > 0.1, scores
+    # measured: weighted 0.951, unweighted 0.600 (AUC on 80 clean validation rows); margins 0.03 and 0.05
+    assert scores["weighted"] > 0.951 - 0.03 and scores["weighted"] - scores["unweighted"] > 0.351 - 0.05, scores

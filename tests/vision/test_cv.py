@@ -3,6 +3,7 @@ full-data fit, save/load with TTA, oof_feature, pseudo-labels."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -35,8 +36,9 @@ def fashion_run(fashion_template):
 def test_oof_accuracy_beats_a_broken_pipeline(fashion_run):
     m = fashion_run.metrics
     # chance is 0.1 and a constant prediction 0.1; two epochs of a tiny CNN reach ~0.75
-    assert m["metric"] == "accuracy" and m["oof"] > 0.6, m
-    assert len(m["folds"]) == 3 and all(f["score"] > 0.5 for f in m["folds"])
+    # measured OOF accuracy 0.7767, folds 0.755 / 0.803 / 0.772 (seed 42, one thread); margin 0.02
+    assert m["metric"] == "accuracy" and m["oof"] > 0.7767 - 0.02, m
+    assert len(m["folds"]) == 3 and all(f["score"] > 0.755 - 0.02 for f in m["folds"]), m["folds"]
     oof = fashion_run.oof()
     pcols = [c for c in oof.columns if c.startswith("pred_")]
     assert len(pcols) == 10 and oof.height == 1800
@@ -97,6 +99,27 @@ def test_saved_model_reloads_and_reproduces_test_predictions(fashion_run):
     np.testing.assert_allclose(pred, expected, atol=1e-5)
 
 
+def test_metrics_json_carries_each_folds_epoch_selection(fashion_run, fashion_ws, monkeypatch, capsys):
+    """Each fold's metrics.json entry names the epoch its model kept and the rule, as model.json does;
+    ``medalist runs``/``show`` and the report read such a run."""
+    from medalist.report.html import build_report
+    from tests.conftest import run_medalist
+
+    m = fashion_run.metrics
+    for f in m["folds"]:
+        meta = json.loads((fashion_run.path / "models" / f"r0_f{f['fold']}_s42" / "model.json").read_text())["selection"]
+        assert f["selection"] == [{"seed": 42, "select": "last", "split": "fold", "criterion": meta["criterion"],
+                                   "selected_epoch": 2, "validated_epochs": 2}], f["selection"]
+        assert meta["selected_epoch"] == 2 and f["best_iterations"] == [2]
+    assert m["selection"] == {"select": "last", "split": "fold", "selected_epochs": [2, 2, 2], "optimism_mean": None}
+    code, out, err = run_medalist(monkeypatch, capsys, "show", fashion_run.id)
+    assert code == 0 and "epoch selection: last on fold rows, kept epochs [2, 2, 2]" in out, (out, err)
+    code, out, err = run_medalist(monkeypatch, capsys, "runs", "--json")
+    assert code == 0 and fashion_run.id in out, err
+    res = build_report(fashion_ws, [fashion_run.id], fashion_ws.root / "report.html")
+    assert Path(res["path"]).is_file()
+
+
 def test_image_oof_feeds_a_gbdt_through_oof_feature(fashion_run, fashion_ws):
     from medalist.cv.runner import train
 
@@ -112,7 +135,9 @@ features: [{{block: oof_feature, run: {fashion_run.id}}}]
 threads: 1
 """)
     run = train(fashion_ws, cfg, tracking=False)
-    assert run.metrics["oof"] > 0.6
+    # measured 0.7506 from an input run scoring 0.7767 (10 class probabilities, 50 rounds); margin 0.02
+    assert run.metrics["oof"] > 0.7506 - 0.02, run.metrics["oof"]
+    assert run.metrics["oof"] > fashion_run.metrics["oof"] - 0.05  # the GBDT keeps most of what the image run found
     imp = pl.read_parquet(run.path / "importance.parquet")
     assert imp.height == 10 and imp["feature"].str.starts_with("oof_" + fashion_run.id.replace("-", "_")).all()
 

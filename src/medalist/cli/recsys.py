@@ -83,15 +83,15 @@ def threshold(
         y, p = frame[target].to_numpy(), frame[pred].to_numpy()
     else:
         from medalist.runs.store import Run
-        from medalist.workspace.data import load_competition_data
         from medalist.workspace.paths import Workspace
+        from medalist.workspace.subsets import load_targets
 
         ws = Workspace.find()
         run = Run.open(ws, source)
         if ws.competition.task != "binary":
             raise ConfigError(f"run '{source}'", expected="a binary task", found=ws.competition.task,
                               fix="export OOF and labels to a file and pass it with --target")
-        data = load_competition_data(ws)
+        data = load_targets(ws)  # id and target only: train-only or list columns cannot stop it
         oof = run.oof().filter(pl.col(pred).is_not_nan())
         joined = oof.join(data.train.select(data.id, data.target[0]), on=data.id, how="inner")
         y, p = joined[data.target[0]].to_numpy(), joined[pred].to_numpy()

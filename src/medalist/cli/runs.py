@@ -143,6 +143,11 @@ def show(run: Annotated[str, typer.Argument(help="Run id, e.g. lgbm-001.")], as_
                           "chosen on the rows it scores: optimistic)")
         if m.get("cv_scope"):
             console.print(f"[yellow]{m['cv_scope']}[/]")
+        if m.get("selection"):  # image/signal runs: the epoch each fold kept
+            sel = m["selection"]
+            opt = sel.get("optimism_mean")
+            console.print(f"epoch selection: {sel['select']} on {sel['split']} rows, kept epochs {sel['selected_epochs']}"
+                          + (f"; optimism of choosing on the scoring fold {opt:+.4g} (mean)" if opt is not None else ""))
     if imp is not None:
         _print_frame(imp.head(15), "feature importance (gain)")
 

@@ -26,13 +26,13 @@ __all__ = ["threshold_run"]
 
 
 def _oof_and_target(ws, run: Run) -> tuple[pl.DataFrame, str, str]:
-    from medalist.workspace.data import load_competition_data
+    from medalist.workspace.subsets import load_targets
 
     cols = run.record.pred_columns or ["pred"]
     if len(cols) != 1:
         raise ConfigError(f"run '{run.id}'", expected="one prediction column (regression or binary)",
                           found=f"columns {cols}", fix="threshold a regression or binary run")
-    data = load_competition_data(ws)
+    data = load_targets(ws)  # id and target only: train-only or list columns cannot stop it
     pred, target = cols[0], data.target[0]
     oof = run.oof().filter(pl.col(pred).is_not_nan())
     joined = oof.join(data.train.select(data.id, target), on=data.id, how="inner")

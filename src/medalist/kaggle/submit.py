@@ -134,7 +134,7 @@ def score_local(ws, sub: pl.DataFrame, fmt: SubmissionFormat | None = None) -> d
         raise SubmissionError("--local", expected="a local competition (medalist init --from-table)", found="no hidden answers in this workspace")
     answers = pl.read_parquet(path)
     metric = get_metric(comp.metric)
-    train_target = read_table(ws.train_path, what="train").get_column(comp.targets[0])
+    train_target = read_table(ws.train_path, what="train", columns=[comp.targets[0]]).get_column(comp.targets[0])
     classes = sorted(set(train_target.unique().to_list()) | set(answers.get_column(comp.targets[0]).unique().to_list()))
     value_cols = [c for c in sub.columns if c != comp.id]
     renamed = sub.rename({c: f"__sub_{c}" for c in value_cols}).with_columns(pl.col(comp.id).cast(answers.schema[comp.id]))
@@ -315,7 +315,8 @@ def _train_classes(ws, fmt: SubmissionFormat) -> list | None:
     """The train target's labels, when a label submission's values are to be checked against them."""
     if fmt.kind != "label" or ws.competition.task not in ("binary", "multiclass"):
         return None
-    return class_labels(read_table(ws.train_path, what="train"), ws.competition.targets[0])
+    target = ws.competition.targets[0]
+    return class_labels(read_table(ws.train_path, what="train", columns=[target]), target)
 
 
 def _which_kernel(ws, run: Run | None, kernel: str | None, version: int | None, use_pushed: bool | None) -> tuple[str | None, int | None]:

@@ -17,7 +17,7 @@ from medalist.report.plots import Figs, pyplot
 from medalist.report.render import Markup, join, parts
 from medalist.runs.store import Run
 
-__all__ = ["curve_reading", "curves_section", "choose_curves", "split_curve_name", "train_curves"]
+__all__ = ["curve_reading", "curves_section", "choose_curves", "split_curve_name", "train_curves", "recomputes_train_curve"]
 
 _LOWER_IS_BETTER = re.compile(r"(loss|logloss|l1|l2|rmse|mse|mae|error|mape|huber|quantile|kl)", re.I)
 _ROLES = {"valid": "valid", "validation": "valid", "val": "valid", "eval": "valid",
@@ -246,6 +246,18 @@ def train_curves(ws, run: Run, data, splits, metric_name: str, max_folds: int = 
             model.rounds_ = [total]
         out[(split.repeat, split.fold)] = (steps, np.array(vals))
     return out
+
+
+def recomputes_train_curve(run: Run) -> bool:
+    """Whether the report recomputes ``run``'s train curve from its saved fold models (and so needs the
+    run's features): a GBDT run (``valid/…`` curves) that logged its plotted curve on valid only.
+    Image and signal runs log their train curve and never need the competition's features."""
+    p = run.path / "curves.parquet"
+    if not p.is_file():
+        return False
+    names = pl.read_parquet(p, columns=["name"]).get_column("name").unique().to_list()
+    vname, tname, _ = choose_curves(names, run.metrics.get("metric"))
+    return vname is not None and tname is None and "/" in vname
 
 
 def curves_section(ws, run: Run, data, splits, figs: Figs) -> Markup:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medalist.core.errors import MedalistError, RunError
-from medalist.report.curves import curve_reading, curves_section
+from medalist.report.curves import curve_reading, curves_section, recomputes_train_curve
 from medalist.report.data import load_data, load_truth
 from medalist.report.diagnostics import diagnostics_section, importance_section
 from medalist.report.leaderboard import (
@@ -87,7 +87,7 @@ def _per_run(ws, ranked: list[Run], folds, figs: Figs) -> Markup:
     detail = []
     for r in ranked[:MAX_DETAILED]:
         data = splits = problem = None
-        if folds is not None and r.record.folds_hash == folds.hash and (r.path / "curves.parquet").is_file():
+        if folds is not None and r.record.folds_hash == folds.hash and recomputes_train_curve(r):
             try:
                 data = load_data(ws, r)
                 splits = folds.splits(data.train)

@@ -29,7 +29,7 @@ from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 from medalist.workspace.folds import Folds
 
-__all__ = ["run_cv", "CVResult", "Event"]
+__all__ = ["run_cv", "CVResult", "Event", "epoch_selection"]
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -46,6 +46,31 @@ class CVResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
     # models with test-time augmentation: the OOF predicted without it (None: no TTA, or a resumed fold lacks it)
     oof_no_tta: np.ndarray | None = None
+
+
+_SELECTION_FIELDS = ("select", "split", "criterion", "selected_epoch", "validated_epochs", "fold_best_epoch",
+                     "fold_score_selected", "fold_score_fold_best", "optimism")
+
+
+def epoch_selection(model: Any, seed: int) -> dict[str, Any] | None:
+    """The epoch a fitted image/signal model kept, for metrics.json (None for models without epoch selection).
+
+    ``model.selection_`` (what model.json's ``selection`` block holds) without its per-epoch records:
+    the rule (``select``: last, best or ema; ``split``: the rows it was chosen on, fold or inner),
+    the criterion (metric or loss), the selected epoch, how many epochs were validated and, when an
+    inner slice chose, the optimism of choosing on the scoring fold instead.
+
+    >>> class M:
+    ...     selection_ = {"select": "best", "on": "inner", "criterion": "metric", "selected_epoch": 2,
+    ...                   "epochs": [{}, {}, {}], "optimism": 0.02}
+    >>> epoch_selection(M(), 7)
+    {'seed': 7, 'select': 'best', 'split': 'inner', 'criterion': 'metric', 'selected_epoch': 2, 'validated_epochs': 3, 'optimism': 0.02}
+    """
+    sel = getattr(model, "selection_", None)
+    if not isinstance(sel, dict):
+        return None
+    flat = {**sel, "split": sel.get("on"), "validated_epochs": len(sel.get("epochs") or [])}
+    return {"seed": seed, **{k: flat[k] for k in _SELECTION_FIELDS if k in flat}}
 
 
 def _part_paths(run_dir: Path, repeat: int, fold: int) -> tuple[Path, Path, Path]:
@@ -89,6 +114,7 @@ class _Split:
     tt: TargetTransform = field(default_factory=TargetTransform)  # fitted on this split's train rows
     clipped: int = 0  # predictions clipped into the metric's domain
     no_tta: np.ndarray | None = None  # valid predictions without test-time augmentation (TTA models only)
+    selections: list = field(default_factory=list)  # per seed: the epoch an image/signal model kept
 
     def fit(self, use: list[str], suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
         """One fresh model per seed on ``use``; the seed-averaged valid and test predictions."""
@@ -107,6 +133,9 @@ class _Split:
                 self.no_tta = (0 if self.no_tta is None else self.no_tta) + model.predict_without_tta(self.va) / len(seeds)
             pt += model.predict(self.te) / len(seeds)
             self.best.append(getattr(model, "best_iteration", None))
+            chosen = epoch_selection(model, seed)
+            if chosen is not None and not suffix:
+                self.selections.append(chosen)
             imp = model.feature_importance()
             if imp and not suffix:
                 self.res.importance.append({**tag, **imp})
@@ -143,6 +172,8 @@ def _run_split(s: _Split, cols: list[str], features: FeaturePlan | None) -> tupl
     split = s.split
     if s.no_tta is not None and sel is None:
         extra_info["score_no_tta"] = s.score(s.no_tta, " (no TTA)")
+    if s.selections:
+        extra_info["selection"] = s.selections
     info = {
         "repeat": split.repeat, "fold": split.fold, "score": s.score(pv),
         "best_iterations": s.best, "seconds": round(time.perf_counter() - t0, 3),

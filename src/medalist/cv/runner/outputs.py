@@ -16,7 +16,7 @@ from medalist.metrics.registry import Metric
 from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 
-__all__ = ["_frame", "_score_summary", "write_outputs", "tta_summary"]
+__all__ = ["_frame", "_score_summary", "write_outputs", "tta_summary", "selection_summary"]
 
 log = logging.getLogger("medalist.cv")
 
@@ -66,6 +66,9 @@ def write_outputs(w: RunWriter, data: CompetitionData, exp: ExperimentConfig, me
             "column_known": exp.model_selection_by.column_known,
             **{k: float(np.mean([f[k] for f in res.scores])) for k in _SELECTION_KEYS},
         }
+    chosen = selection_summary(res.scores)
+    if chosen is not None:
+        summary["selection"] = chosen
     tta = tta_summary(metric, data, res, summary["oof"], f"run '{w.id}' OOF without TTA")
     if tta is not None:
         summary["tta"] = tta
@@ -94,3 +97,21 @@ def tta_summary(metric: Metric, data: CompetitionData, res: CVResult, oof_tta: f
                     "off or use only the flips the data is invariant to", "OOF" if res.oof_no_tta is not None else "mean fold",
                     metric.name, a, b)
     return out
+
+
+def selection_summary(folds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch selection of the folds' image/signal models (None: no fold selected epochs): the rule
+    (``select``, ``split``), the selected epoch of each (fold, seed) in fold order, and the mean optimism
+    of choosing on the scoring fold over the fits that measured it (None when none did).
+
+    >>> selection_summary([{"selection": [{"select": "best", "split": "inner", "selected_epoch": 3, "optimism": 0.01}]},
+    ...                    {"selection": [{"select": "best", "split": "inner", "selected_epoch": 5, "optimism": 0.03}]}])
+    {'select': 'best', 'split': 'inner', 'selected_epochs': [3, 5], 'optimism_mean': 0.02}
+    """
+    fits = [x for f in folds for x in f.get("selection") or []]
+    if not fits:
+        return None
+    optimism = [float(x["optimism"]) for x in fits if x.get("optimism") is not None]
+    rule = {k: "/".join(sorted({str(x.get(k)) for x in fits})) for k in ("select", "split")}
+    return {**rule, "selected_epochs": [x.get("selected_epoch") for x in fits],
+            "optimism_mean": round(float(np.mean(optimism)), 6) if optimism else None}
