@@ -283,6 +283,12 @@ class Guesser:
             return Choice(ALPHA_QUESTION, float("nan"), "handshake")
         w, eps = self.posterior(questions, answers, guesses)
         alpha = self._alpha_mode(questions, answers) and eps == 0.0
+        if self.handshake and questions and questions[0] == ALPHA_QUESTION and not alpha:
+            from .semantic import semantic_choice  # handshake refused: the partner is not us, ask semantic questions
+
+            got = semantic_choice(self, w, eps)
+            if got is not None:
+                return Choice(got[0], got[1], "semantic")
         best = Choice(_FALLBACK_QUESTION, float("inf"), "fallback")
         keep = w > self.min_weight * w.max()
         if self.alphabetical or alpha:

@@ -12,7 +12,7 @@ A question is read into a kind (:func:`parse_question`):
   similarity) or, without one, the calibrated majority of that kind.
 
 Each kind's raw score goes through a logistic calibration fitted on the calibration split of the labelled
-triples (``data/semantic_triples.tsv``, see docs/twentyq.md); the answer is "yes" when the calibrated
+triples (``data/semantic_labels.tsv``, see docs/twentyq.md); the answer is "yes" when the calibrated
 probability is above 0.5. A keyword WordNet does not know gets the kind's calibrated majority, never a
 blanket "no". Pure Python: copied verbatim into the Kaggle submission.
 """
@@ -26,7 +26,8 @@ import re
 
 from .wordnet import LEX, WordNet
 
-__all__ = ["SemanticAnswerer", "parse_question", "KINDS", "CONCEPTS", "DEFAULT_CALIBRATION", "load_calibration"]
+__all__ = ["SemanticAnswerer", "parse_question", "KINDS", "CONCEPTS", "DEFAULT_CALIBRATION", "load_calibration",
+           "semantic_choice"]
 
 KINDS = ("isa", "made_of", "context", "size", "other")
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,7 +35,7 @@ DEFAULT_CALIBRATION = os.path.join(_HERE, "data", "semantic_calibration.json")
 
 # word → (lemma, lexicographer file or None, senses kept); "not:" negates (natural = not man-made)
 CONCEPTS: dict[str, list[tuple[str, str | None, int]]] = {
-    "animal": [("animal", "animal", 1)], "plant": [("plant", "plant", 1)],
+    "animal": [("animal", "Tops", 1)], "plant": [("plant", "Tops", 1)],
     "food": [("food", "Tops", 1), ("food", "food", 1), ("foodstuff", "food", 1)],
     "edible": [("food", "Tops", 1), ("food", "food", 1), ("foodstuff", "food", 1), ("edible fruit", "food", 1),
                ("vegetable", "food", 1)],
@@ -235,6 +236,26 @@ class SemanticAnswerer:
     def p_yes(self, questions, keywords):
         """Calibrated p(yes) matrix (len(questions) × len(keywords)) as lists."""
         return [[self.explain(q, k)[2] for k in keywords] for q in questions]
+
+
+def semantic_choice(guesser, w, eps: float):
+    """(question, expected entropy) of the most informative *semantic* bank question for posterior ``w``,
+    by the guesser's own entropy rule, or None when its bank has no semantic question.
+
+    Used once the partner has not answered "yes" to the Agent-Alpha handshake: such a partner (an LLM)
+    answers letter and alphabetical questions unreliably, so they are not asked.
+    """
+    from .guesser import expected_entropy
+    from .rules import parse_rule
+
+    texts, M = guesser._matrix()
+    rows = [i for i, t in enumerate(texts) if parse_rule(t) is None]
+    if not rows:
+        return None
+    keep = w > guesser.min_weight * w.max()
+    e = expected_entropy(w[keep], M[rows][:, keep], eps, guesser.guess_aware)
+    j = int(e.argmin())
+    return texts[rows[j]], float(e[j])
 
 
 _THINGS = {LEX[n] for n in ("artifact", "food", "object", "plant", "animal", "substance", "body")}
