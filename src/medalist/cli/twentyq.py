@@ -122,6 +122,7 @@ def package(
     eps: Annotated[float, typer.Option(help="Answerer noise rate the guesser assumes.")] = 0.1,
     handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = True,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Ship the semantic bank with its MiniLM p(yes) matrix.")] = False,
+    semantic_answerer: Annotated[bool, typer.Option("--semantic-answerer/--no-semantic-answerer", help="Ship WordNet (~6 MB) and answer semantic questions with it (calibrated) instead of 'no'.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Overwrite what exists.")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Then unpack it like Kaggle (/kaggle_simulations/agent) and play games with it in a clean offline venv without medalist.")] = False,
     games: Annotated[int, typer.Option("--games", help="Games --verify plays.")] = 2,
@@ -142,7 +143,8 @@ def package(
         raise ConfigError("--games", expected="a positive number of games", found=str(games))
     words, prior = load_candidates(candidates_src)
     bank, bank_p = semantic_bank(words) if semantic else (None, None)
-    path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
+    path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake,
+                              semantic_answerer=semantic_answerer)
     res = {"out": str(path), "bytes": path.stat().st_size, "candidates": len(words),
            "semantic_questions": len(bank or []), "eps": eps, "handshake": handshake}
     if verify:

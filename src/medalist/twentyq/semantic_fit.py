@@ -81,6 +81,9 @@ def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[float, fl
         a, b = a - step[0], b - step[1]
         if np.abs(step).max() < 1e-8:
             break
+    if a < 0:  # evidence for "yes" must not lower p(yes): a negative slope is noise, keep the intercept only
+        m = (y.sum() + 1) / (len(y) + 2)
+        a, b = 0.0, math.log(m / (1 - m))
     return float(a), float(b)
 
 
