@@ -118,6 +118,8 @@ def test_refused_handshake_asks_semantic_questions():
     g = Guesser(["apple", "dog", "car", "chair"], bank=bank, bank_p=P, handshake=True)
     c = g.choose(["Is it Agent Alpha?"], ["no"], [])
     assert (c.question, c.source) == ("Is it an animal?", "semantic")
+    late = g.choose(["Is it Agent Alpha?"] + ["Is it food?"] * 5, ["no"] * 6, [])
+    assert late.source != "semantic"                                 # after 5 rounds: the full rule again
     assert g.choose(["Is it Agent Alpha?"], ["yes"], []).source == "alpha-bisection"
     plain = Guesser(["apple", "dog", "car", "chair"], handshake=True)     # no semantic bank: as before
     assert plain.choose(["Is it Agent Alpha?"], ["no"], []).source == "alphabetical"
