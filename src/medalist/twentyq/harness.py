@@ -105,9 +105,15 @@ def _matrix_answerer(guesser: Guesser, rng: np.random.Generator):
 def _semantic_model():
     """The partner answerer of ``--answerer semantic``: WordNet + calibration, not the guesser's table."""
     if not _SEMANTIC:
+        from medalist.core.errors import MissingDependencyError
+
         from .semantic import SemanticAnswerer
 
-        _SEMANTIC.append(SemanticAnswerer())
+        try:
+            _SEMANTIC.append(SemanticAnswerer())
+        except FileNotFoundError as e:
+            raise MissingDependencyError("wordnet-base (apt)", "twentyq", purpose="the semantic answerer",
+                                         reason=str(e)) from e
     return _SEMANTIC[0]
 
 
