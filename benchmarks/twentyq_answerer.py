@@ -21,8 +21,14 @@ import time
 def run(write: bool = False) -> dict:
     from medalist.twentyq.models import EmbeddingAnswerModel
     from medalist.twentyq.semantic import DEFAULT_CALIBRATION, SemanticAnswerer
-    from medalist.twentyq.semantic_fit import (NeighbourFallback, evaluate, fit_calibration, load_triples,
-                                               save_calibration, split_triples)
+    from medalist.twentyq.semantic_fit import (
+        NeighbourFallback,
+        evaluate,
+        fit_calibration,
+        load_triples,
+        save_calibration,
+        split_triples,
+    )
     from medalist.twentyq.wordnet import WordNet
 
     fit, ev = split_triples(load_triples())

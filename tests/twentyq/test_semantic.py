@@ -10,7 +10,12 @@ import pytest
 from medalist.core.errors import DataError
 from medalist.twentyq.guesser import Guesser
 from medalist.twentyq.semantic import SemanticAnswerer, parse_question
-from medalist.twentyq.semantic_fit import evaluate, fit_calibration, load_triples, split_triples
+from medalist.twentyq.semantic_fit import (
+    evaluate,
+    fit_calibration,
+    load_triples,
+    split_triples,
+)
 from medalist.twentyq.wordnet import WordNet
 
 # a six-synset WordNet: entity > artifact > tableware > spoon; entity > organism > animal > owl; metal > silver

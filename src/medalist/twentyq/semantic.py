@@ -26,8 +26,15 @@ import re
 
 from .wordnet import LEX, WordNet
 
-__all__ = ["SemanticAnswerer", "parse_question", "KINDS", "CONCEPTS", "DEFAULT_CALIBRATION", "load_calibration",
-           "semantic_choice"]
+__all__ = [
+    "CONCEPTS",
+    "DEFAULT_CALIBRATION",
+    "KINDS",
+    "SemanticAnswerer",
+    "load_calibration",
+    "parse_question",
+    "semantic_choice",
+]
 
 KINDS = ("isa", "made_of", "context", "size", "other")
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -211,7 +218,7 @@ class SemanticAnswerer:
     # --------------------------------------------------------------- public
     def explain(self, question: str, keyword: str) -> tuple[str, float | None, float, str]:
         kind, phrases = parse_question(question)
-        senses, how = self.wn.senses(keyword)
+        senses, _how = self.wn.senses(keyword)
         raw, source = None, "majority"
         if kind == "isa" and senses:
             raw = self._isa(phrases, senses)

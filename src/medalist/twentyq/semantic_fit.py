@@ -18,7 +18,7 @@ import numpy as np
 
 from .semantic import SemanticAnswerer, parse_question
 
-__all__ = ["load_triples", "split_triples", "raw_scores", "fit_calibration", "evaluate", "LABELS"]
+__all__ = ["LABELS", "evaluate", "fit_calibration", "load_triples", "raw_scores", "split_triples"]
 
 LABELS = "semantic_labels.tsv"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 
-__all__ = ["WordNet", "DEFAULT_DIR", "LEX"]
+__all__ = ["DEFAULT_DIR", "LEX", "WordNet"]
 
 DEFAULT_DIR = os.environ.get("MEDALIST_WORDNET_DIR", "/usr/share/wordnet")
 # lexicographer file numbers of data.noun (field 2) for the names the answerer uses
