@@ -92,3 +92,12 @@ def test_env_loads_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ROUND " in out.stdout and "ROUND None" not in out.stdout
+
+
+def test_semantic_answerer_plays_through_the_env(keywords):
+    from medalist.twentyq.harness import ANSWERERS
+
+    assert "semantic" in ANSWERERS
+    g = make_guesser([k.keyword for k in keywords], eps=0.1, semantic=False)
+    r = play(keywords[0], g, answerer="semantic")            # rule questions only: answered exactly
+    assert r.round is not None and set(r.answers) <= {"yes", "no"}

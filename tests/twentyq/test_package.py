@@ -43,7 +43,7 @@ def test_archive_layout_and_validation(tmp_path):
 def test_main_py_runs_without_medalist(tmp_path):
     """main.py only needs numpy and the archive: exec it like kaggle-environments does."""
     p = package_submission(tmp_path / "s.tar.gz", ["apple pie", "banana", "cherry"], bank=["Is it food?"],
-                           bank_p=np.array([[0.9, 0.2, 0.7]]))
+                           bank_p=np.array([[0.9, 0.2, 0.7]]), semantic_answerer=False)
     d = _extract(p, tmp_path / "x")
     env: dict = {}
     exec(compile((d / "main.py").read_text(), str(d / "main.py"), "exec"), env)
@@ -53,6 +53,34 @@ def test_main_py_runs_without_medalist(tmp_path):
     assert agent({"turnType": "answer", "questions": ["Is it food?"], "keyword": "banana"}, {}) == "no"
     assert agent({"turnType": "answer", "questions": ["Is it food?"], "keyword": "cherry"}, {}) == "yes"
     assert agent({"turnType": "guess", "questions": ["Is it Agent Alpha?"], "answers": ["yes"], "guesses": []}, {}) == "apple pie"
+
+
+def test_semantic_answerer_in_the_archive(tmp_path):
+    """The archive ships WordNet + calibration; main.py answers semantic questions from it, not 'no' by default."""
+    from medalist.core.errors import DataError
+
+    with pytest.raises(DataError, match="wordnet-base"):
+        package_submission(tmp_path / "n.tar.gz", ["apple"], wordnet_dir=str(tmp_path / "nowhere"))
+    wn = tmp_path / "wn"
+    wn.mkdir()
+    from tests.twentyq.test_semantic import DATA, INDEX
+
+    (wn / "data.noun").write_text(DATA)
+    (wn / "index.noun").write_text(INDEX)
+    (wn / "noun.exc").write_text("")
+    p = package_submission(tmp_path / "s.tar.gz", ["spoon", "owl"], wordnet_dir=str(wn))
+    with tarfile.open(p) as t:
+        names = set(t.getnames())
+    assert {"wordnet/data.noun.gz", "wordnet/index.noun.gz", "wordnet/noun.exc.gz", "semantic_calibration.json",
+            "lib/medalist_twentyq/semantic.py", "lib/medalist_twentyq/wordnet.py"} <= names
+    d = _extract(p, tmp_path / "x")
+    env: dict = {}
+    exec(compile((d / "main.py").read_text(), str(d / "main.py"), "exec"), env)
+    agent = env["agent"]
+    ask = lambda q, k: agent({"turnType": "answer", "questions": [q], "keyword": k}, {})  # noqa: E731
+    assert ask("Is it an animal?", "owl") == "yes" and ask("Is it an animal?", "spoon") == "no"
+    assert ask("Is it man-made?", "spoon") == "yes" and ask("Is it man-made?", "owl") == "no"
+    assert ask('Does the keyword start with the letter "S"?', "spoon") == "yes"
 
 
 def test_round_trip_through_the_env(tmp_path):

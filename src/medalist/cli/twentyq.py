@@ -18,9 +18,9 @@ twentyq_app = typer.Typer(
 
 @twentyq_app.command()
 def bench(
-    answerer: Annotated[str, typer.Option(help="exact, flip (each answer flipped with probability --eps) or matrix (sampled from p(yes|q,k)).")] = "exact",
+    answerer: Annotated[str, typer.Option(help="exact, flip (each answer flipped with probability --eps), matrix (sampled from p(yes|q,k)) or semantic (rules + WordNet, calibrated; not the guesser's table).")] = "exact",
     eps: Annotated[float, typer.Option(help="Flip probability of the flip answerer.")] = 0.1,
-    guesser_eps: Annotated[Optional[float], typer.Option("--guesser-eps", help="Noise rate the guesser assumes (default: the answerer's, 0 for exact/matrix).")] = None,
+    guesser_eps: Annotated[Optional[float], typer.Option("--guesser-eps", help="Noise rate the guesser assumes (default: the answerer's, 0 for exact/matrix, 0.1 for semantic).")] = None,
     handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = False,
     games: Annotated[Optional[int], typer.Option(help="Games to play (default: one per keyword).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Use only the first N keywords.")] = None,
@@ -50,7 +50,7 @@ def bench(
         if limit < 1:
             raise ConfigError("--limit", expected="a positive number of keywords", found=str(limit))
         kws = kws[:limit]
-    geps = guesser_eps if guesser_eps is not None else (eps if answerer == "flip" else 0.0)
+    geps = guesser_eps if guesser_eps is not None else (eps if answerer == "flip" else 0.1 if answerer == "semantic" else 0.0)
     g = make_guesser([k.keyword for k in kws], eps=geps, handshake=handshake, semantic=semantic)
 
     def progress(i, n, r):
@@ -122,6 +122,7 @@ def package(
     eps: Annotated[float, typer.Option(help="Answerer noise rate the guesser assumes.")] = 0.1,
     handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = True,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Ship the semantic bank with its MiniLM p(yes) matrix.")] = False,
+    semantic_answerer: Annotated[bool, typer.Option("--semantic-answerer/--no-semantic-answerer", help="Ship WordNet (~6 MB) and answer semantic questions with it (calibrated) instead of 'no'.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Overwrite what exists.")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Then unpack it like Kaggle (/kaggle_simulations/agent) and play games with it in a clean offline venv without medalist.")] = False,
     games: Annotated[int, typer.Option("--games", help="Games --verify plays.")] = 2,
@@ -142,7 +143,8 @@ def package(
         raise ConfigError("--games", expected="a positive number of games", found=str(games))
     words, prior = load_candidates(candidates_src)
     bank, bank_p = semantic_bank(words) if semantic else (None, None)
-    path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake)
+    path = package_submission(out, words, prior, bank=bank, bank_p=bank_p, eps=eps, handshake=handshake,
+                              semantic_answerer=semantic_answerer)
     res = {"out": str(path), "bytes": path.stat().st_size, "candidates": len(words),
            "semantic_questions": len(bank or []), "eps": eps, "handshake": handshake}
     if verify:

@@ -71,7 +71,7 @@ class Answerer:
         self.model_errors: list[str] = []
 
     def answer(self, question, keyword) -> str:
-        q = "" if question is None else str(question)
+        q = ("" if question is None else str(question))[:750]  # the environment truncates questions to 750 characters
         kw = "" if keyword is None else str(keyword)
         if not kw.strip():
             return "no"

@@ -181,6 +181,7 @@ class Guesser:
             self._by_norm.setdefault(normalize_guess(c), []).append(i)
         self._bank_matrix = None
         self._feat: dict | None = None
+        self.semantic_after_refusal = 5  # handshake refused: this many rounds of semantic questions first
 
     # ------------------------------------------------------------------ likelihoods
     def likelihood(self, question: str) -> np.ndarray | None:
@@ -283,6 +284,13 @@ class Guesser:
             return Choice(ALPHA_QUESTION, float("nan"), "handshake")
         w, eps = self.posterior(questions, answers, guesses)
         alpha = self._alpha_mode(questions, answers) and eps == 0.0
+        if (self.handshake and questions and questions[0] == ALPHA_QUESTION and not alpha
+                and len(questions) <= self.semantic_after_refusal):
+            from .semantic import semantic_choice  # handshake refused: the partner is not us, ask semantic questions
+
+            got = semantic_choice(self, w, eps)
+            if got is not None:
+                return Choice(got[0], got[1], "semantic")
         best = Choice(_FALLBACK_QUESTION, float("inf"), "fallback")
         keep = w > self.min_weight * w.max()
         if self.alphabetical or alpha:

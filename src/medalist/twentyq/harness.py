@@ -27,7 +27,8 @@ from .keywords import Keyword
 
 __all__ = ["load_env", "play", "bench", "wilson", "GameResult", "ANSWERERS"]
 
-ANSWERERS = ("exact", "flip", "matrix")
+ANSWERERS = ("exact", "flip", "matrix", "semantic")
+_SEMANTIC: list = []  # the WordNet semantic answerer, built once per process (WordNet loads in ~2 s)
 
 
 def _stub_heavy_imports() -> None:
@@ -101,6 +102,21 @@ def _matrix_answerer(guesser: Guesser, rng: np.random.Generator):
     return answer
 
 
+def _semantic_model():
+    """The partner answerer of ``--answerer semantic``: WordNet + calibration, not the guesser's table."""
+    if not _SEMANTIC:
+        from medalist.core.errors import MissingDependencyError
+
+        from .semantic import SemanticAnswerer
+
+        try:
+            _SEMANTIC.append(SemanticAnswerer())
+        except FileNotFoundError as e:
+            raise MissingDependencyError("wordnet-base (apt)", "twentyq", purpose="the semantic answerer",
+                                         reason=str(e)) from e
+    return _SEMANTIC[0]
+
+
 def _passive(obs, cfg=None):
     return {"ask": "Is it a thing?", "guess": "zzzz-no-such-keyword"}.get(obs.turnType, "no")
 
@@ -118,6 +134,8 @@ def play(keyword: Keyword, guesser: Guesser, *, answerer: str = "exact", eps: fl
     agent = make_agent(guesser, Answerer(answer_model))
     if answerer == "matrix":
         ans = _matrix_answerer(guesser, rng)
+    elif answerer == "semantic":  # rules exact, everything else from WordNet (no handshake promise kept)
+        ans = make_agent(guesser, Answerer(_semantic_model()))
     else:
         ans = _flip(agent, eps if answerer == "flip" else 0.0, rng)
     steps = env.run([agent, ans, _passive, _passive])

@@ -9,6 +9,7 @@ environment loads it by the path of ``main.py``; nothing outside the archive and
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -19,7 +20,8 @@ import numpy as np
 
 __all__ = ["package_submission", "RUNTIME_MODULES", "MAIN_PY"]
 
-RUNTIME_MODULES = ("rules.py", "guesser.py", "answerer.py", "agent.py")
+RUNTIME_MODULES = ("rules.py", "guesser.py", "answerer.py", "agent.py", "wordnet.py", "semantic.py")
+WORDNET_FILES = ("index.noun", "data.noun", "noun.exc")
 
 MAIN_PY = r'''"""20 Questions agent packaged by medalist (medalist twentyq package)."""
 import inspect
@@ -58,7 +60,28 @@ def _build():
     guesser = Guesser(words, np.array(prior), bank=bank or None, bank_p=bank_p,
                       eps=cfg.get("eps", 0.1), handshake=cfg.get("handshake", True))
     model = TableAnswerModel(bank, words, bank_p) if bank_p is not None else None
+    if os.path.isdir(os.path.join(_HERE, "wordnet")):
+        model = _LazySemantic()
     return make_agent(guesser, Answerer(model))
+
+
+class _LazySemantic:
+    """The WordNet semantic answerer, loaded on the first semantic question (about 2 s, once)."""
+
+    name = "semantic-wordnet"
+
+    def __init__(self):
+        self._a = None
+
+    def p_yes(self, questions, keywords):
+        if self._a is None:
+            from medalist_twentyq.semantic import SemanticAnswerer
+            from medalist_twentyq.wordnet import WordNet
+
+            with open(os.path.join(_HERE, "semantic_calibration.json")) as fh:
+                cal = json.load(fh).get("wordnet_only", {})
+            self._a = SemanticAnswerer(WordNet(os.path.join(_HERE, "wordnet")), calibration=cal)
+        return self._a.p_yes(questions, keywords)
 
 
 def agent(obs, cfg=None):
@@ -76,9 +99,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def package_submission(out: Path | str, words: list[str], prior=None, *, bank: list[str] | None = None,
-                       bank_p=None, eps: float = 0.1, handshake: bool = True) -> Path:
-    """Write the submission archive to ``out`` (atomically) and return its path."""
-    from medalist.core.errors import ConfigError
+                       bank_p=None, eps: float = 0.1, handshake: bool = True,
+                       semantic_answerer: bool = True, wordnet_dir: str | None = None) -> Path:
+    """Write the submission archive to ``out`` (atomically) and return its path.
+
+    With ``semantic_answerer`` the archive also holds WordNet's noun files (gzipped, ``wordnet/``, from
+    ``wordnet_dir``, default /usr/share/wordnet) and the fitted calibration, and the agent answers
+    semantic questions with :class:`medalist.twentyq.semantic.SemanticAnswerer` (WordNet only).
+    """
+    from medalist.core.errors import ConfigError, DataError
+
+    from .wordnet import DEFAULT_DIR
 
     if not words:
         raise ConfigError("candidates", expected="at least one candidate keyword", found="none")
@@ -90,6 +121,12 @@ def package_submission(out: Path | str, words: list[str], prior=None, *, bank: l
     bad = [w for w in words if "\t" in w or "\n" in w]
     if bad:
         raise ConfigError("candidates", expected="words without tabs or newlines", found=repr(bad[0]))
+    wn_dir = Path(wordnet_dir or DEFAULT_DIR)
+    if semantic_answerer:
+        missing = [f for f in WORDNET_FILES if not (wn_dir / f).exists() and not (wn_dir / (f + ".gz")).exists()]
+        if missing:
+            raise DataError(str(wn_dir), expected="WordNet's " + ", ".join(WORDNET_FILES), found="missing " + ", ".join(missing),
+                            fix="apt-get install wordnet-base, pass wordnet_dir, or package without the semantic answerer")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -108,6 +145,12 @@ def package_submission(out: Path | str, words: list[str], prior=None, *, bank: l
             buf = io.BytesIO()
             np.save(buf, m)
             _add(tar, "bank_p.npy", buf.getvalue())
+        if semantic_answerer:
+            for f in WORDNET_FILES:
+                src = wn_dir / f
+                data = gzip.compress(src.read_bytes(), 9) if src.exists() else (wn_dir / (f + ".gz")).read_bytes()
+                _add(tar, f"wordnet/{f}.gz", data)
+            _add(tar, "semantic_calibration.json", pkg.joinpath("data", "semantic_calibration.json").read_bytes())
         _add(tar, "config.json", json.dumps({"eps": eps, "handshake": handshake}).encode())
     tmp.replace(out)
     return out
