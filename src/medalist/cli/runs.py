@@ -21,10 +21,11 @@ def train(
     resume: Annotated[Optional[str], typer.Option(help="Finish run RUN, keeping its finished folds.")] = None,
     note: Annotated[Optional[str], typer.Option("--note", "-m", help="A note stored with the run.")] = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="Skip the tracker (MLflow or W&B, medalist.yaml tracking:) for this run.")] = False,
+    executor: Annotated[Optional[str], typer.Option("--executor", help="Where folds run: local, ray or ray@ADDRESS (default: medalist.yaml executor:, else local).")] = None,
 ) -> None:
     """Run CV for an experiment config on the shared folds; write OOF, test predictions, metrics."""
     ws = _ws()
-    run = train_with_progress(ws, config, overrides or [], resume=resume, note=note, tracking=not no_track)
+    run = train_with_progress(ws, config, overrides or [], resume=resume, note=note, tracking=not no_track, executor=executor)
     m = run.metrics
     console.print(f"[bold green]{run.id}[/]  CV {m['metric']} = {_fmt(m['oof'])}  (folds {_fmt(m['mean'])} ± {_fmt(m['std'])})  -> {run.path}")
 

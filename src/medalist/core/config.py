@@ -24,6 +24,7 @@ __all__ = [
     "DataPaths",
     "FoldsConfig",
     "TrackingConfig",
+    "ExecutorConfig",
     "SubmissionConfig",
     "WorkspaceConfig",
     "ModelConfig",
@@ -122,6 +123,20 @@ class TrackingConfig(Strict):
         return self
 
 
+class ExecutorConfig(Strict):
+    """``executor:`` in medalist.yaml: where folds, seeds and tune trials run (docs/scale-out.md).
+
+    ``local`` (the default) fits one fold after another in this process; ``ray`` submits each fold
+    as a Ray task to the cluster at ``address`` (``auto``: the cluster ``ray start`` began on this
+    machine, else a private one; ``ray://host:10001``: a remote cluster's client server; ``host:6379``:
+    a head node's GCS). ``cpus_per_task``/``gpus_per_task`` are what each task reserves."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str = "auto"
+    cpus_per_task: float = Field(default=1, gt=0)
+    gpus_per_task: float = Field(default=0, ge=0)
+
+
 class SubmissionConfig(Strict):
     # The sample submission's format (medalist.workspace.formats); init writes what it detected.
     format: Literal["probabilities", "label", "ranked", "rle", "regression"] | None = None
@@ -135,6 +150,7 @@ class WorkspaceConfig(Strict):
     folds: FoldsConfig = Field(default_factory=FoldsConfig)
     tracking: TrackingConfig | Literal["none"] = Field(default_factory=TrackingConfig)
     submission: SubmissionConfig | None = None
+    executor: ExecutorConfig | None = None  # None: local
     # Your own modules that configs may name by dotted path (custom feature functions, estimator
     # factories, metrics), besides the modelling libraries (medalist.core.safety). Only here: an
     # experiment config or a bundle cannot trust code.

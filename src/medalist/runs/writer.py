@@ -114,6 +114,10 @@ class RunWriter:
 
         return atomic_write(self.path / name, w, durable=durable)
 
+    def blob(self, name: str | Path, data: bytes) -> Path:
+        """A file's bytes as they are (a model a remote task saved and returned to the driver)."""
+        return atomic_write(self.path / name, lambda p: p.write_bytes(data), durable=False)
+
     def provenance(self, root: Path | None) -> None:
         """git.json (commit, dirty) of the project at ``root``, when there is one."""
         from medalist.core.provenance import git_info

@@ -29,7 +29,7 @@ from medalist.runs.writer import RunWriter
 from medalist.workspace.data import CompetitionData
 from medalist.workspace.folds import Folds
 
-__all__ = ["run_cv", "CVResult", "Event", "epoch_selection"]
+__all__ = ["run_cv", "CVResult", "Event", "epoch_selection", "fit_split", "SplitJob", "SplitResult", "LocalExecutor"]
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -216,6 +216,55 @@ def _width(data: CompetitionData) -> int:
     return len(data.target) if data.task == "multilabel" else 0
 
 
+@dataclass
+class SplitJob:
+    """What every split's fit shares: sent to a remote executor once (Ray's object store), not per fold."""
+
+    data: CompetitionData
+    exp: ExperimentConfig
+    metric: Metric
+    features: FeaturePlan | None
+    inner: dict
+    stop: StopPlan
+    width: int
+
+
+@dataclass
+class SplitResult:
+    """One fitted split: its predictions and fold info, and what the driver merges into the :class:`CVResult`."""
+
+    pv: np.ndarray
+    pt: np.ndarray
+    info: dict[str, Any]
+    importance: list[dict[str, float]]
+    curves: list[dict[str, Any]]
+    no_tta: np.ndarray | None  # valid predictions without TTA (None: not a TTA model)
+    files: dict[str, bytes] = field(default_factory=dict)  # run-folder files a remote task wrote (models, transforms)
+
+
+def fit_split(job: SplitJob, split: Any, run_dir: Path | None) -> SplitResult:
+    """Fit one split (every seed); the task an executor runs per fold. Models are saved under ``run_dir``."""
+    shape = (lambda rows: (rows, job.width) if job.width else (rows,))
+    tr, va, te, cols = _frames(job.data, split, job.features, job.inner)
+    part = CVResult(oof=np.empty(0), test=np.empty(0), fold_of=np.empty(0, dtype=np.int16))
+    tt = split_transform(job.data, job.exp, job.metric, tr)
+    s = _Split(job.data, job.exp, job.metric, split, tr, va, te, shape, part, run_dir, job.stop, tt=tt)
+    pv, pt, info = _run_split(s, cols, job.features)
+    plain = s.no_tta if "score_no_tta" in info else None
+    return SplitResult(pv, pt, info, part.importance, part.curves, plain)
+
+
+class LocalExecutor:
+    """Fits the splits one after another in this process (the default)."""
+
+    name = "local"
+
+    def run_splits(self, job: SplitJob, todo: list[tuple[int, Any]], run_dir: Path | None):
+        """Yield ``(index, SplitResult)`` as each split ends."""
+        for i, split in todo:
+            yield i, fit_split(job, split, run_dir)
+
+
 def run_cv(
     data: CompetitionData,
     folds: Folds,
@@ -227,6 +276,7 @@ def run_cv(
     on_event: Event | None = None,
     features: FeaturePlan | None = None,
     groups: np.ndarray | None = None,
+    executor: Any = None,
 ) -> CVResult:
     """Fit one fresh model per (repeat, fold, seed); return OOF and test predictions.
 
@@ -235,6 +285,8 @@ def run_cv(
     ``features``; its per-fold blocks (target encoding) are computed here from each split's train rows.
     Boosting models early-stop as ``exp.model.early_stopping`` says (:mod:`.earlystop`); ``groups``
     gives each train row's fold group when ``data.train`` lacks the folds' group column.
+    ``executor`` runs the folds (:class:`LocalExecutor` by default; :class:`medalist.cv.executor.RayExecutor`
+    as Ray tasks); results are merged in fold order, so the predictions do not depend on it.
     """
     emit = on_event or (lambda *_: None)
     splits = folds.splits(data.train)
@@ -249,28 +301,38 @@ def run_cv(
     parts = RunWriter(run_dir) if run_dir is not None else None
     stop = stop_plan(exp, metric, data, folds, stops_early=getattr(_model_factory(exp)(), "stops_early", False), groups=groups)
     emit("start", {"splits": len(splits), "seeds": len(exp.seeds)})
-    for split in splits:
+    outcome: dict[int, tuple[np.ndarray, np.ndarray, dict[str, Any], SplitResult | None]] = {}
+    todo = []
+    for i, split in enumerate(splits):
         if split.repeat == repeats[0]:
             fold_of[split.valid_idx] = split.fold
         done = _load_part(run_dir, split.repeat, split.fold) if resume and run_dir is not None else None
         if done is not None:
-            pv, pt, info = done
-            plain_ok = False  # a resumed fold kept no predictions without TTA
-            emit("fold_resumed", info)
+            outcome[i] = (*done, None)
+            emit("fold_resumed", done[2])
         else:
-            if stop.split == "none" and stop.fixed is None:
-                _first_pass(data, exp, metric, splits, features, inner, stop)
-            tr, va, te, cols = _frames(data, split, features, inner)
-            s = _Split(data, exp, metric, split, tr, va, te, shape, res, run_dir, stop, tt=split_transform(data, exp, metric, tr))
-            pv, pt, info = _run_split(s, cols, features)
-            if plain_ok and s.no_tta is not None and "score_no_tta" in info:
+            todo.append((i, split))
+    if todo and stop.split == "none" and stop.fixed is None:
+        _first_pass(data, exp, metric, splits, features, inner, stop)
+    job = SplitJob(data, exp, metric, features, inner, stop, width)
+    for i, r in (executor or LocalExecutor()).run_splits(job, todo, run_dir):
+        split = splits[i]
+        if parts is not None:
+            _save_part(parts, split.repeat, split.fold, r.pv, r.pt, r.info)
+        outcome[i] = (r.pv, r.pt, r.info, r)
+        emit("fold_done", r.info)
+    for i, split in enumerate(splits):  # fold order: sums (and their bytes) do not depend on the executor
+        pv, pt, info, r = outcome[i]
+        if r is None:
+            plain_ok = False  # a resumed fold kept no predictions without TTA
+        else:
+            res.importance.extend(r.importance)
+            res.curves.extend(r.curves)
+            if plain_ok and r.no_tta is not None:
                 plain_sum = np.zeros(shape(n)) if plain_sum is None else plain_sum
-                plain_sum[split.valid_idx] += s.no_tta
+                plain_sum[split.valid_idx] += r.no_tta
             else:
                 plain_ok = False
-            if parts is not None:
-                _save_part(parts, split.repeat, split.fold, pv, pt, info)
-            emit("fold_done", info)
         res.scores.append(info)
         oof_sum[split.valid_idx] += pv
         oof_cnt[split.valid_idx] += 1

@@ -112,7 +112,7 @@ def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list
     return None if old.status == "done" else RunWriter.resume(run, **fields)
 
 
-def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event: Event | None) -> None:
+def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event: Event | None, executor: Any = None) -> None:
     exp, data, metric = p.exp, p.data, p.metric
     if not resumed:
         w.yaml("config.yaml", {"competition": ws.competition.model_dump(mode="json"), **p.resolved})
@@ -134,7 +134,8 @@ def _execute(ws: Workspace, p: _Prepared, w: RunWriter, resumed: bool, on_event:
     from medalist.workspace.data import read_table
 
     groups = group_keys(data, p.folds, lambda cols: read_table(ws.train_path, what="train", columns=cols))
-    res = run_cv(data, p.folds, exp, metric, run_dir=w.path, resume=resumed, on_event=emit, features=p.plan, groups=groups)
+    res = run_cv(data, p.folds, exp, metric, run_dir=w.path, resume=resumed, on_event=emit, features=p.plan, groups=groups,
+                 executor=executor)
     if exp.full_fit:
         emit("full_fit", {})
         res.test = _full_fit(data, exp, metric, res.scores, w.path, p.folds, p.plan)
@@ -161,21 +162,30 @@ def train(
     tracking: bool = True,
     note: str | None = None,
     on_event: Event | None = None,
+    executor: str | Any = None,
 ) -> Run:
     """Run a config's CV on the workspace's folds and write a run folder.
 
     >>> run = train(Workspace.find(), Path("configs/lgbm.yaml"), ["model.params.learning_rate=0.03"])
     >>> run.id, round(run.cv, 4)
     ('lgbm-002', 0.9904)
+
+    ``executor``: ``--executor``'s value (``local``, ``ray``, ``ray@ADDRESS``; None: medalist.yaml's
+    ``executor:``, else local) or an executor object (:mod:`medalist.cv.executor`) to share across runs.
     """
     config_path = Path(config_path)
     p = _prepare(ws, config_path, overrides)
+    if executor is None or isinstance(executor, str):
+        from medalist.core.executors import resolve_executor
+        from medalist.cv.executor import make_executor
+
+        executor = make_executor(resolve_executor(ws.config.executor, executor))  # connected before a run folder exists
     w = _open_writer(ws, p, config_path, overrides, resume, note)
     if w is None:
         return Run.open(ws, resume)
     with w.log_file():
         try:
-            _execute(ws, p, w, bool(resume), on_event)
+            _execute(ws, p, w, bool(resume), on_event, executor)
         except BaseException as e:
             w.fail(e)
             if isinstance(e, OSError):
