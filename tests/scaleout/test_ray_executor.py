@@ -148,6 +148,40 @@ def test_gpus_per_task_without_gpus_is_a_clear_error(covid_ws, cluster):
     assert not list(covid_ws.runs_dir.glob("fast-*"))  # nothing written
 
 
+TUNED = DETERMINISTIC.replace("seeds: [42, 7]", "seeds: [42]").replace("num_boost_round: 300", "num_boost_round: 60") + """\
+tune:
+  seed: 3
+  pruner: {name: none}
+  space:
+    model.params.learning_rate: {type: float, low: 0.01, high: 0.3, log: true}
+    model.params.num_leaves: {type: int, low: 2, high: 64, log: true}
+"""
+
+
+@pytest.mark.slow  # ~25 s
+def test_tune_parallel_runs_each_trial_once_on_the_cluster(covid_ws, cluster):
+    pytest.importorskip("optuna")
+    from medalist.core.executors import resolve_executor
+    from medalist.cv.executor import RayExecutor
+    from medalist.runs.store import Run
+    from medalist.tuning.tune import tune
+
+    cfg = covid_ws.root / "configs" / "tuned.yaml"
+    cfg.write_text(TUNED)
+    ex = RayExecutor(resolve_executor(None, f"ray@{cluster.address}"))
+    res = tune(covid_ws, cfg, n_trials=4, parallel=2, tracking=False, executor=ex)
+    s = res.summary()
+    assert s["trials"] == 4 and s["complete"] == 4  # no overshoot past --trials with 2 threads
+    assert sorted(res.mine) == [0, 1, 2, 3]  # every trial asked for and run exactly once
+    runs = [t["run"] for t in s["trials_detail"]]
+    assert len(set(runs)) == 4 and all(Run.open(covid_ws, r).status == "done" for r in runs)
+    tasks = [t for _, t in ex.submitted]
+    assert len(tasks) == 4 * 3 and len(set(tasks)) == 12  # each trial's 3 folds: one Ray task each
+    trials = res.study.trials
+    assert any(a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+               for a in trials for b in trials if a.number < b.number)  # trials overlapped: 2 at once
+
+
 @pytest.mark.slow  # ~30 s; the module's last cluster test: its worker node stays dead
 def test_a_killed_worker_node_still_gives_the_same_run(covid_ws, cluster):
     (covid_ws.root / "configs" / "det.yaml").write_text(DETERMINISTIC)

@@ -102,6 +102,8 @@ def tune_cmd(
     study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: the config's name).")] = None,
     worker: Annotated[bool, typer.Option("--worker", help="Join the study as one more worker; the best config is written by the process that is not a worker.")] = False,
     dashboard: Annotated[bool, typer.Option("--dashboard", help="Print the optuna-dashboard command for the storage and exit.")] = False,
+    parallel: Annotated[int, typer.Option("--parallel", help="Trials at once in this process (with --executor ray, their folds run on the cluster).")] = 1,
+    executor: Annotated[Optional[str], typer.Option("--executor", help="Where trials' folds run: local, ray or ray@ADDRESS (default: medalist.yaml executor:).")] = None,
     no_track: NoTrackOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -122,7 +124,7 @@ def tune_cmd(
             cli.err_console.print(f"trial {t['number']}: {t['state']}  value={cli.fmt(t.get('value'))}  run={t.get('run')}")
 
     res = tune(ws, config, n_trials=trials, timeout=timeout, storage=storage, study_name=study, worker=worker,
-               tracking=not no_track, on_trial=progress)
+               tracking=not no_track, on_trial=progress, parallel=parallel, executor=executor)
     if as_json:
         print_json(res.summary())
         return

@@ -235,18 +235,26 @@ def _mark_pruned(ws, stem: str, trial_number: int) -> RunWriter | None:
 
 def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, storage: str | None = None,
          study_name: str | None = None, worker: bool = False, tracking: bool = True,
-         on_trial: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
+         on_trial: Callable[[dict[str, Any]], None] | None = None, parallel: int = 1,
+         executor: str | Any = None) -> TuneResult:
     """Run (or join) an Optuna study over the config's ``tune:`` space; ``n_trials`` counts the whole study.
 
     Without ``worker`` the best trial's parameters are written beside the config as ``<stem>-tuned.yaml``.
+    ``parallel``: trials at once (Optuna's ``n_jobs`` threads in this process, each asking the study for
+    its own trial, so no trial runs twice); ``executor`` (``ray``, ``ray@ADDRESS``; default medalist.yaml's
+    ``executor:``) runs every trial's folds as tasks on a Ray cluster, pruning still after each fold.
 
     >>> res = tune(Workspace.find(), Path("configs/lgbm.yaml"), n_trials=3)
     >>> s = res.summary()
     >>> s["complete"], s["best_params"], s["best_run"], s["best_config"]
     (3, {'model.params.num_leaves': 14}, 'lgbm-t0000-001', 'configs/lgbm-tuned.yaml')
     """
+    from medalist.core.executors import resolve_executor
+    from medalist.cv.executor import make_executor
     from medalist.cv.runner import train
 
+    if parallel < 1:
+        raise ConfigError("--parallel", expected="at least 1 trial at once", found=str(parallel))
     optuna = _optuna()
     config = Path(config)
     tc = load_tune_config(config)
@@ -258,6 +266,8 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
     if study.direction.name.lower() != metric.direction:
         raise ConfigError(f"study '{name}'", expected=f"direction {metric.direction} (metric {metric.name})",
                           found=study.direction.name.lower(), fix="use another --study name")
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(resolve_executor(ws.config.executor, executor))  # one connection for every trial
     who = f"{socket.gethostname()}:{os.getpid()}"
     mine: list[int] = []
 
@@ -278,7 +288,8 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
                 raise optuna.TrialPruned(f"pruned after {len(scores)} fold(s): running mean {sum(scores) / len(scores):.6f}")
 
         try:
-            run = train(ws, config, overrides, tracking=tracking, note=f"tune {name} trial {trial.number}", on_event=on_event)
+            run = train(ws, config, overrides, tracking=tracking, note=f"tune {name} trial {trial.number}", on_event=on_event,
+                        executor=executor)
         except optuna.TrialPruned:
             pruned = _mark_pruned(ws, stem, trial.number)
             if pruned is not None:
@@ -300,7 +311,9 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
 
     stop = optuna.study.MaxTrialsCallback(n_trials, states=None)  # every state, every worker
     if len(study.trials) < n_trials:
-        study.optimize(objective, timeout=timeout, callbacks=[report, stop], catch=(_TrialCrashed,), gc_after_trial=False)
+        left = n_trials - len(study.trials) if parallel > 1 else None  # threads: no overshoot past n_trials
+        study.optimize(objective, n_trials=left, timeout=timeout, callbacks=[report, stop], catch=(_TrialCrashed,),
+                       gc_after_trial=False, n_jobs=parallel)
     res = TuneResult(study=study, storage=url, metric=metric.name, mine=mine)
     if not worker and any(t.state.name == "COMPLETE" for t in study.trials):
         res.best_config = write_best_config(config, study.best_trial.params, study.best_value, name)
