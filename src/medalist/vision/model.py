@@ -27,6 +27,7 @@ Example experiment::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -39,6 +40,7 @@ from medalist.models.base import ModelAdapter
 from medalist.models.protocol import FitContext, predict_in_chunks
 from medalist.models.registry import MODELS
 from medalist.vision.config import VisionParams
+from medalist.vision.ddp import load_handoff
 from medalist.vision.loaders import aux_classes, aux_values, make_loader, soft_targets
 from medalist.vision.trainer import (
     build_trainer,
@@ -53,6 +55,28 @@ __all__ = ["TimmImageModel", "soft_targets"]
 _quiet_lightning = quiet_lightning  # the name signal/model.py and benchmarks/vision_throughput.py import from here
 
 log = logging.getLogger("medalist.vision")
+
+
+@contextlib.contextmanager
+def handoff_file(module: Any):
+    """A private temporary file where a DDP fit's rank 0 leaves the module's state (:mod:`medalist.vision.ddp`)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="medalist-ddp-") as tmp:
+        try:
+            yield Path(tmp) / "rank0.pt"
+        finally:
+            module.handoff = None
+
+
+def launches_ranks(strategy: Any) -> bool:
+    """Whether the Trainer's strategy starts its own rank processes for this fit (ddp_fork/ddp_spawn)."""
+    from medalist.vision.ddp import launches_ranks as by_name
+
+    name = strategy if isinstance(strategy, str) else getattr(type(strategy), "strategy_name", "")
+    launcher = getattr(strategy, "launcher", None)
+    start = getattr(launcher, "_start_method", None)
+    return by_name(name) or start in ("fork", "spawn", "forkserver")
 
 
 class TimmImageModel(ModelAdapter):
@@ -151,11 +175,15 @@ class TimmImageModel(ModelAdapter):
         module = ImageModule(net, p, ctx.task, self.loss_, p.aux, metric=ctx.metric, valid_y=data.valid_y, log_fn=ctx.log,
                              describe=data.describe, seed=ctx.seed, n_scored=n_scored)
         precision = self._precision()
-        with quiet_lightning(ctx.threads):
+        with quiet_lightning(ctx.threads), handoff_file(module) as handoff:
             trainer = self._trainer(p, epochs, precision, ctx, validate=data.valid_ds is not None)
             self.sample_grid_ = sample_grid(data.train_ds, p.log_samples)
+            ranks = launches_ranks(trainer.strategy)
+            module.handoff = handoff if ranks else None
             trainer.fit(module, self._loader(data.train_ds, train=True, sampler=data.sampler, seed=ctx.seed),
                         self._loader(data.valid_ds, train=False) if data.valid_ds is not None else None)
+            if ranks and handoff.is_file():  # DDP ranks ended with the fit: rank 0's history and selection
+                load_handoff(module, handoff)
         self._record_fit(module, data, valid, epochs, precision)
         return self
 

@@ -19,6 +19,7 @@ from medalist.core.errors import DataError
 from medalist.vision.averaging import check_steps, evaluated_state
 from medalist.vision.augment import mix_batch
 from medalist.vision.config import AuxHead, VisionParams
+from medalist.vision.ddp import gather_valid, save_handoff
 from medalist.vision.memory import peak_gpu_memory_gb
 from medalist.vision.schedule import warmup_cosine
 from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss, weighted_mean
@@ -83,6 +84,7 @@ class ImageModule(L.LightningModule):
         self.n_scored = n_scored
         self.selector = EpochSelector(p.select, metric, inner=n_scored is not None)
         self.step_warnings: list[str] = []
+        self.handoff: Any = None  # a file: this fit runs its own DDP ranks, rank 0 leaves its state there
         self._reset("train")
         self._reset("valid")
 
@@ -220,10 +222,11 @@ class ImageModule(L.LightningModule):
             return
         epoch = self.current_epoch + 1
         self._flush("valid", epoch)
-        idx = np.concatenate([p[0] for p in self._valid_parts])
+        parts = gather_valid(self, self._valid_parts)  # DDP: every rank's rows (medalist.vision.ddp)
+        idx = np.concatenate([p[0] for p in parts])
         order = np.argsort(idx, kind="stable")
-        pred = np.concatenate([p[1] for p in self._valid_parts])[order]
-        rows = np.concatenate([p[2] for p in self._valid_parts])[order]
+        pred = np.concatenate([p[1] for p in parts])[order]
+        rows = np.concatenate([p[2] for p in parts])[order]
         idx = idx[order]
         n = len(idx) if self.n_scored is None else self.n_scored
         fold = idx < n
@@ -253,6 +256,10 @@ class ImageModule(L.LightningModule):
             return None
         self._emit(f"{prefix}_{self.metric.name}", value, epoch)
         return value
+
+    def on_fit_end(self) -> None:
+        if self.handoff is not None and self.trainer.world_size > 1 and self.trainer.global_rank == 0:
+            save_handoff(self, self.handoff)
 
     # -- optimizer ---------------------------------------------------------------------------
 

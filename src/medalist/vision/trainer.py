@@ -75,6 +75,7 @@ def build_trainer(p: Any, epochs: int, precision: Any, ctx: FitContext, *, valid
     import lightning.pytorch as L
 
     from medalist.vision.averaging import ema_callback, swa_callback
+    from medalist.vision.ddp import cv_strategy
 
     callbacks: list[Any] = []
     ema = p.resolved_ema()
@@ -83,7 +84,7 @@ def build_trainer(p: Any, epochs: int, precision: Any, ctx: FitContext, *, valid
     if p.swa is not None:
         callbacks.append(swa_callback(p.swa.epoch_start, epochs))
     return L.Trainer(
-        max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=p.strategy,
+        max_epochs=epochs, accelerator=p.accelerator, devices=p.devices, strategy=cv_strategy(p.strategy, p.accelerator),
         num_nodes=p.num_nodes, precision=precision, accumulate_grad_batches=p.accumulate,
         gradient_clip_val=p.grad_clip, callbacks=callbacks, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
