@@ -14,7 +14,7 @@ cluster has the GPUs ``gpus_per_task`` asks for.
 >>> resolve_executor(None, "dask")
 Traceback (most recent call last):
 ...
-medalist.core.errors.ConfigError: --executor: expected local, ray or ray@ADDRESS (ray@auto, ray@ray://host:10001, ray@host:6379), found 'dask'
+medalist.core.errors.ConfigError: --executor: expected local, ray or ray@ADDRESS (ray@auto, ray@host:6379), found 'dask'
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def resolve_executor(config: ExecutorConfig | None, flag: str | None) -> Executo
         return cfg
     name, _, address = flag.partition("@")
     if name not in ("local", "ray") or (name == "local" and address):
-        raise ConfigError("--executor", expected="local, ray or ray@ADDRESS (ray@auto, ray@ray://host:10001, ray@host:6379)",
+        raise ConfigError("--executor", expected="local, ray or ray@ADDRESS (ray@auto, ray@host:6379)",
                           found=repr(flag))
     cfg.name = name
     if address:
