@@ -139,6 +139,35 @@ def test_ray_run_is_byte_identical_to_local(covid_ws, cluster):
     assert len(nodes) == 2
 
 
+def test_resume_a_ray_run_keeps_finished_folds(covid_ws, cluster):
+    (covid_ws.root / "configs" / "det.yaml").write_text(DETERMINISTIC)
+    cfg, ray_at = Path("configs/det.yaml"), f"ray@{cluster.address}"
+    seen = []
+
+    def stop_after_one(kind, payload):
+        seen.append(kind)
+        if kind == "fold_done":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(covid_ws, cfg, tracking=False, executor=ray_at, on_event=stop_after_one)
+    events = []
+    resumed = train(covid_ws, cfg, tracking=False, executor=ray_at, resume="det-001", on_event=lambda k, p: events.append(k))
+    assert resumed.id == "det-001" and resumed.record.status == "done"
+    assert events.count("fold_resumed") == 1 and events.count("fold_done") == 2
+    fresh = train(covid_ws, cfg, tracking=False)  # local
+    _same_files(fresh.path, resumed.path, ["oof.parquet", "test.parquet"])
+
+
+def test_cli_train_executor_flag(covid_ws, cluster, monkeypatch, capsys):
+    from tests.conftest import run_medalist
+
+    code, _, err = run_medalist(monkeypatch, capsys, "train", "configs/fast.yaml", "--executor", "dask")
+    assert code == 2 and "--executor: expected local, ray or ray@ADDRESS" in err and "found 'dask'" in err
+    code, out, _ = run_medalist(monkeypatch, capsys, "train", "configs/fast.yaml", "--executor", f"ray@{cluster.address}")
+    assert code == 0 and "fast-001" in out
+
+
 def test_gpus_per_task_without_gpus_is_a_clear_error(covid_ws, cluster):
     covid_ws.config.executor = {"name": "ray", "address": cluster.address, "gpus_per_task": 1}
     t0 = time.perf_counter()

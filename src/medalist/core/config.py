@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medalist.core.errors import ConfigError, did_you_mean
+from medalist.core.executors import ExecutorConfig
 from medalist.core.safety import check_trust_entry
 
 __all__ = [
@@ -121,20 +122,6 @@ class TrackingConfig(Strict):
         if self.backend == "wandb" and self.uri is not None:
             raise ValueError("no `uri` with `backend: wandb` (uri is MLflow's server; W&B takes project, entity, mode, dir)")
         return self
-
-
-class ExecutorConfig(Strict):
-    """``executor:`` in medalist.yaml: where folds, seeds and tune trials run (docs/scale-out.md).
-
-    ``local`` (the default) fits one fold after another in this process; ``ray`` submits each fold
-    as a Ray task to the cluster at ``address`` (``auto``: the cluster ``ray start`` began on this
-    machine, else a private one; ``ray://host:10001``: a remote cluster's client server; ``host:6379``:
-    a head node's GCS). ``cpus_per_task``/``gpus_per_task`` are what each task reserves."""
-
-    name: Literal["local", "ray"] = "local"
-    address: str = "auto"
-    cpus_per_task: float = Field(default=1, gt=0)
-    gpus_per_task: float = Field(default=0, ge=0)
 
 
 class SubmissionConfig(Strict):

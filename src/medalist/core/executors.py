@@ -22,13 +22,32 @@ from __future__ import annotations
 import os
 import socket
 
-from medalist.core.config import ExecutorConfig
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
 from medalist.core.errors import ConfigError
 from medalist.core.optional import require
 
 __all__ = ["ExecutorConfig", "resolve_executor", "connect_ray", "CONNECT_TIMEOUT_S"]
 
 CONNECT_TIMEOUT_S = 5.0
+
+
+class ExecutorConfig(BaseModel):
+    """``executor:`` in medalist.yaml: where folds, seeds and tune trials run (docs/scale-out.md).
+
+    ``local`` (the default) fits one fold after another in this process; ``ray`` submits each fold
+    as a Ray task to the cluster at ``address`` (``auto``: the cluster ``ray start`` began on this
+    machine, else a private one; ``ray://host:10001``: a remote cluster's client server; ``host:6379``:
+    a head node's GCS). ``cpus_per_task``/``gpus_per_task`` are what each task reserves."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)  # as config.Strict (which imports this)
+
+    name: Literal["local", "ray"] = "local"
+    address: str = "auto"
+    cpus_per_task: float = Field(default=1, gt=0)
+    gpus_per_task: float = Field(default=0, ge=0)
 
 
 def resolve_executor(config: ExecutorConfig | None, flag: str | None) -> ExecutorConfig:

@@ -233,6 +233,18 @@ def _mark_pruned(ws, stem: str, trial_number: int) -> RunWriter | None:
     return w
 
 
+def _executor(ws, parallel: int, executor: Any) -> Any:
+    """The executor every trial's folds run on (one Ray connection for the study); checks ``parallel``."""
+    from medalist.core.executors import resolve_executor
+    from medalist.cv.executor import make_executor
+
+    if parallel < 1:
+        raise ConfigError("--parallel", expected="at least 1 trial at once", found=str(parallel))
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(resolve_executor(ws.config.executor, executor))
+    return executor
+
+
 def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, storage: str | None = None,
          study_name: str | None = None, worker: bool = False, tracking: bool = True,
          on_trial: Callable[[dict[str, Any]], None] | None = None, parallel: int = 1,
@@ -249,12 +261,9 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
     >>> s["complete"], s["best_params"], s["best_run"], s["best_config"]
     (3, {'model.params.num_leaves': 14}, 'lgbm-t0000-001', 'configs/lgbm-tuned.yaml')
     """
-    from medalist.core.executors import resolve_executor
-    from medalist.cv.executor import make_executor
     from medalist.cv.runner import train
 
-    if parallel < 1:
-        raise ConfigError("--parallel", expected="at least 1 trial at once", found=str(parallel))
+    executor = _executor(ws, parallel, executor)
     optuna = _optuna()
     config = Path(config)
     tc = load_tune_config(config)
@@ -266,8 +275,6 @@ def tune(ws, config: Path, *, n_trials: int = 20, timeout: float | None = None, 
     if study.direction.name.lower() != metric.direction:
         raise ConfigError(f"study '{name}'", expected=f"direction {metric.direction} (metric {metric.name})",
                           found=study.direction.name.lower(), fix="use another --study name")
-    if executor is None or isinstance(executor, str):
-        executor = make_executor(resolve_executor(ws.config.executor, executor))  # one connection for every trial
     who = f"{socket.gethostname()}:{os.getpid()}"
     mine: list[int] = []
 
