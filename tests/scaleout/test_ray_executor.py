@@ -204,6 +204,9 @@ def test_tune_parallel_runs_each_trial_once_on_the_cluster(covid_ws, cluster):
     assert sorted(res.mine) == [0, 1, 2, 3]  # every trial asked for and run exactly once
     runs = [t["run"] for t in s["trials_detail"]]
     assert len(set(runs)) == 4 and all(Run.open(covid_ws, r).status == "done" for r in runs)
+    for r in runs:  # two runs at once, each log.txt has its own lines only
+        text = (Run.open(covid_ws, r).path / "log.txt").read_text()
+        assert f"run {r}:" in text and not any(f"run {o}:" in text for o in runs if o != r)
     tasks = [t for _, t in ex.submitted]
     assert len(tasks) == 4 * 3 and len(set(tasks)) == 12  # each trial's 3 folds: one Ray task each
     trials = res.study.trials

@@ -15,6 +15,7 @@ of them:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -174,6 +175,8 @@ class RunWriter:
         """Copy the ``medalist`` logger into the run's log.txt while the run is written."""
         handler = logging.FileHandler(self.path / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        thread = threading.get_ident()  # tune --parallel: runs in other threads keep their own log.txt
+        handler.addFilter(lambda record: record.thread == thread)
         logger = logging.getLogger("medalist")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
