@@ -168,6 +168,36 @@ def test_cli_train_executor_flag(covid_ws, cluster, monkeypatch, capsys):
     assert code == 0 and "fast-001" in out
 
 
+BOOM = """\
+from sklearn.linear_model import LogisticRegression
+
+
+class Boom(LogisticRegression):
+    def fit(self, X, y, sample_weight=None):
+        raise ValueError("boom in user code")
+
+
+def make():
+    return Boom()
+"""
+
+
+def test_a_fold_failing_in_user_code_fails_the_run_naming_the_fold(covid_ws, cluster):
+    from medalist.runs.store import list_runs
+    from medalist.workspace.paths import Workspace
+
+    (covid_ws.root / "medalist_boom.py").write_text(BOOM)
+    covid_ws.config.trust = ["medalist_boom"]
+    covid_ws.save_config()
+    ws = Workspace.open(covid_ws.root)
+    (ws.root / "configs" / "boom.yaml").write_text("model: {name: 'sklearn:medalist_boom:make'}\n")
+    for executor in ("local", f"ray@{cluster.address}"):
+        with pytest.raises(ValueError, match="boom in user code") as err:
+            train(ws, Path("configs/boom.yaml"), tracking=False, executor=executor)
+        assert any(n.startswith("while fitting repeat 0 fold ") for n in err.value.__notes__), executor
+    assert [r.record.status for r in list_runs(ws)] == ["failed"] * 2  # both recorded as failed
+
+
 def test_gpus_per_task_without_gpus_is_a_clear_error(covid_ws, cluster):
     covid_ws.config.executor = {"name": "ray", "address": cluster.address, "gpus_per_task": 1}
     t0 = time.perf_counter()

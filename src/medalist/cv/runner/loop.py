@@ -249,7 +249,11 @@ def fit_split(job: SplitJob, split: Any, run_dir: Path | None) -> SplitResult:
     part = CVResult(oof=np.empty(0), test=np.empty(0), fold_of=np.empty(0, dtype=np.int16))
     tt = split_transform(job.data, job.exp, job.metric, tr)
     s = _Split(job.data, job.exp, job.metric, split, tr, va, te, shape, part, run_dir, job.stop, tt=tt)
-    pv, pt, info = _run_split(s, cols, job.features)
+    try:
+        pv, pt, info = _run_split(s, cols, job.features)
+    except Exception as e:  # user code (a model, a feature block) failed: say which fold, locally and on Ray
+        e.add_note(f"while fitting repeat {split.repeat} fold {split.fold}")
+        raise
     plain = s.no_tta if "score_no_tta" in info else None
     return SplitResult(pv, pt, info, part.importance, part.curves, plain)
 
