@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import socket
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
