@@ -19,7 +19,6 @@ medalist.core.errors.ConfigError: --executor: expected local, ray or ray@ADDRESS
 
 from __future__ import annotations
 
-import os
 import socket
 from typing import Literal
 
@@ -88,7 +87,6 @@ def connect_ray(cfg: ExecutorConfig):
                               fix="start the cluster, fix the address, or use --executor local") from None
     ray = require("ray", extra="ray", purpose="executor: ray")
     if not ray.is_initialized():
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(address=cfg.address if hp is not None else None, ignore_reinit_error=True, log_to_driver=False)
     if cfg.gpus_per_task > 0:
         have = ray.cluster_resources().get("GPU", 0)
