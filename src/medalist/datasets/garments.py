@@ -27,9 +27,11 @@ __all__ = ["garment_canvases", "make_pneumothorax_workspace", "pneumothorax_conf
 TOPS = (0, 2, 4, 6)  # t-shirt, pullover, coat, shirt
 
 
-def garment_canvases(n: int, *, size: int = 32, positive: float = 0.6, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images (n, size, size) uint8, masks (n, size, size) uint8 0/1, labels (n,) Fashion-MNIST classes):
-    a top (masked) with probability ``positive``, else another garment (mask empty)."""
+def garment_canvases(n: int, *, size: int = 32, positive: float = 0.6, seed: int = 0,
+                     distractors: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images (n, size, size) uint8, masks (n, size, size) uint8 0/1, labels (n,) Fashion-MNIST classes, -1
+    for none): a top (masked) with probability ``positive``, else another garment with an empty mask
+    (``distractors``) or only the noise."""
     from medalist.datasets.fashion import load_fashion_mnist
 
     if size < 28:
@@ -42,6 +44,9 @@ def garment_canvases(n: int, *, size: int = 32, positive: float = 0.6, seed: int
     labels = np.zeros(n, np.int64)
     for i in range(n):
         pos = rng.random() < positive
+        if not pos and not distractors:
+            labels[i] = -1
+            continue
         j = int(rng.choice(tops if pos else others))
         g = x[j]
         r, c = rng.integers(0, size - 27, 2)
