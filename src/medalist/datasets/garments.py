@@ -111,7 +111,7 @@ def make_pneumothorax_workspace(root: Path, *, n_train: int = 300, n_test: int =
     ``submit --local`` as mean per-image dice on the hidden answers (~``1 - positive`` empty masks).
     """
     from medalist.postprocess.rle import rle_encode
-    from medalist.vision.segmentation_data import dicom_metadata, write_dicom
+    from medalist.workspace.dicom import dicom_metadata, write_dicom
     from medalist.workspace.competition import init_workspace
     from medalist.workspace.folds import build_folds
 

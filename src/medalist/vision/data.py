@@ -51,7 +51,7 @@ def decode(data: bytes | str | Path, in_chans: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(data, (str, Path)) and str(data).lower().endswith((".dcm", ".dicom")):
-        from medalist.vision.segmentation_data import read_dicom  # pydicom; no pixel data: DataError naming the file
+        from medalist.workspace.dicom import read_dicom  # pydicom; no pixel data: DataError naming the file
 
         arr = read_dicom(data)
         return (arr[:, :, None] if in_chans == 1 else np.repeat(arr[:, :, None], in_chans, axis=2))

@@ -148,6 +148,33 @@ class SegDataset:
                 "index": i, "bad": False}
 
 
+def _losses(p: SegmentationParams) -> list[tuple[Any, float]]:
+    """(smp loss, weight) per ``seg_loss`` entry."""
+    import segmentation_models_pytorch as smp
+
+    make = {"bce": lambda: smp.losses.SoftBCEWithLogitsLoss(), "dice": lambda: smp.losses.DiceLoss("binary"),
+            "lovasz": lambda: smp.losses.LovaszLoss("binary")}
+    return [(make[k](), float(w)) for k, w in p.seg_loss.items()]
+
+
+def _optimizer(module: Any) -> dict[str, Any]:
+    """AdamW with the encoder at ``lr`` and the decoder/head at ``head_lr``; warmup + cosine per step (timm)."""
+    import torch
+
+    from medalist.vision.averaging import check_steps
+    from medalist.vision.schedule import warmup_cosine
+
+    p = module.p
+    enc, rest = [], []
+    for name, prm in module.net.named_parameters():
+        (enc if name.startswith("model.encoder.") else rest).append(prm)
+    opt = torch.optim.AdamW([{"params": enc, "lr": p.resolved_lr()}, {"params": rest, "lr": p.resolved_head_lr()}],
+                            lr=p.resolved_head_lr(), weight_decay=p.weight_decay)
+    total = max(int(module.trainer.estimated_stepping_batches), 1)
+    module.step_warnings = check_steps(p, total, int(module.trainer.max_epochs or 1))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": warmup_cosine(opt, total, p.warmup), "interval": "step"}}
+
+
 def _module_class():
     import lightning.pytorch as L
     import torch
@@ -158,12 +185,8 @@ def _module_class():
 
         def __init__(self, net: Any, p: SegmentationParams, log_fn: Any = None) -> None:
             super().__init__()
-            import segmentation_models_pytorch as smp
-
             self.net, self.p, self.log_fn = net, p, log_fn
-            make = {"bce": lambda: smp.losses.SoftBCEWithLogitsLoss(), "dice": lambda: smp.losses.DiceLoss("binary"),
-                    "lovasz": lambda: smp.losses.LovaszLoss("binary")}
-            self.losses = [(make[k](), float(w)) for k, w in p.seg_loss.items()]
+            self.losses = _losses(p)
             self.history: list[dict[str, float]] = []
             self._sums: dict[str, list[float]] = {}
             self._t0 = time.perf_counter()
@@ -219,18 +242,7 @@ def _module_class():
                 self._emit(k, s / max(n, 1), epoch)
 
         def configure_optimizers(self) -> Any:
-            from medalist.vision.averaging import check_steps
-            from medalist.vision.schedule import warmup_cosine
-
-            p = self.p
-            enc, rest = [], []
-            for name, prm in self.net.named_parameters():
-                (enc if name.startswith("model.encoder.") else rest).append(prm)
-            opt = torch.optim.AdamW([{"params": enc, "lr": p.resolved_lr()}, {"params": rest, "lr": p.resolved_head_lr()}],
-                                    lr=p.resolved_head_lr(), weight_decay=p.weight_decay)
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
-            self.step_warnings = check_steps(p, total, int(self.trainer.max_epochs or 1))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": warmup_cosine(opt, total, p.warmup), "interval": "step"}}
+            return _optimizer(self)
 
         def lr_scheduler_step(self, scheduler: Any, metric: Any = None) -> None:
             self._sched_steps = getattr(self, "_sched_steps", 0) + 1
