@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from medalist.core.errors import DataError
-from medalist.postprocess.masks import dice_per_image, global_dice, iou, remove_small, search_mask_threshold
+from medalist.postprocess.masks import (
+    dice_per_image,
+    global_dice,
+    iou,
+    remove_small,
+    search_mask_threshold,
+)
 from medalist.postprocess.rle import rle_decode, rle_dice, rle_encode
 
 

@@ -7,9 +7,15 @@ from PIL import Image
 
 pytest.importorskip("pydicom")
 
-from medalist.core.errors import DataError  # noqa: E402
-from medalist.vision.data import decode  # noqa: E402
-from medalist.vision.segmentation_data import MaskSource, MasksConfig, dicom_metadata, read_dicom, write_dicom  # noqa: E402
+from medalist.core.errors import DataError
+from medalist.vision.data import decode
+from medalist.vision.segmentation_data import (
+    MasksConfig,
+    MaskSource,
+    dicom_metadata,
+    read_dicom,
+    write_dicom,
+)
 
 
 def test_dicom_roundtrip_monochrome1_metadata_and_no_pixels(tmp_path):

@@ -72,7 +72,7 @@ def test_dice_well_above_all_empty(fitted):
 def test_tta_flip_is_inverted_on_masks(fitted, tmp_path):
     from PIL import Image
 
-    model, frame, _, root = fitted
+    model, _, _, root = fitted
     img = np.asarray(Image.open(root / "g3.png"))
     Image.fromarray(img[:, ::-1].copy()).save(root / "flipped.png")
     both = pl.DataFrame({"id": ["g3", "flipped"], "rle": ["-1", "-1"], "has": [0, 0]})

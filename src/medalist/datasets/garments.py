@@ -22,7 +22,7 @@ import polars as pl
 from medalist.core.errors import ConfigError
 from medalist.core.io import atomic_write, atomic_write_parquet, atomic_write_text
 
-__all__ = ["garment_canvases", "make_pneumothorax_workspace", "pneumothorax_configs", "TOPS"]
+__all__ = ["TOPS", "garment_canvases", "make_pneumothorax_workspace", "pneumothorax_configs"]
 
 TOPS = (0, 2, 4, 6)  # t-shirt, pullover, coat, shirt
 
@@ -111,8 +111,8 @@ def make_pneumothorax_workspace(root: Path, *, n_train: int = 300, n_test: int =
     ``submit --local`` as mean per-image dice on the hidden answers (~``1 - positive`` empty masks).
     """
     from medalist.postprocess.rle import rle_encode
-    from medalist.workspace.dicom import dicom_metadata, write_dicom
     from medalist.workspace.competition import init_workspace
+    from medalist.workspace.dicom import dicom_metadata, write_dicom
     from medalist.workspace.folds import build_folds
 
     root = Path(root)

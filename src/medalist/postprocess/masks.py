@@ -17,7 +17,7 @@ import numpy as np
 
 from medalist.core.errors import DataError
 
-__all__ = ["dice_per_image", "global_dice", "iou", "remove_small", "binarize", "MaskThresholdResult", "search_mask_threshold"]
+__all__ = ["MaskThresholdResult", "binarize", "dice_per_image", "global_dice", "iou", "remove_small", "search_mask_threshold"]
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:

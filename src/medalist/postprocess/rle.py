@@ -23,7 +23,7 @@ import numpy as np
 
 from medalist.core.errors import DataError
 
-__all__ = ["rle_encode", "rle_decode", "rle_dice", "EMPTY_RLE"]
+__all__ = ["EMPTY_RLE", "rle_decode", "rle_dice", "rle_encode"]
 
 EMPTY_RLE = "-1"
 

@@ -115,13 +115,13 @@ def gate_run(ws, config: str | Path | dict[str, Any]) -> dict[str, Any]:
     trefs = src.refs(test_rows[[tby[i] for i in test_ids.tolist()]], "test")
     rle = {i: rle_encode(_resize(mk, src.read(r).shape[:2], nearest=True), order=p.masks.order) for i, mk, r in zip(test_ids.tolist(), m, trefs)}
     sample = read_table(ws.sample_submission_path, what="sample submission")
-    col = [c for c in sample.columns if c != id_col][0]
+    col = next(c for c in sample.columns if c != id_col)
     sub = sample.select(id_col).with_columns(pl.col(id_col).cast(pl.String).replace_strict(rle, default="-1").alias(col))
     out = Path(cfg.out) if cfg.out else ws.submissions_dir / f"gated-{seg.id}{'-' + cfg.classifier if cfg.classifier else ''}.csv"
     out = out if out.is_absolute() else ws.root / out
     out.parent.mkdir(parents=True, exist_ok=True)
     sub.write_csv(out)
-    return {"segmenter": seg.id, "classifier": cfg.classifier, "file": str(out), "n_oof": int(len(oof_ids)),
+    return {"segmenter": seg.id, "classifier": cfg.classifier, "file": str(out), "n_oof": len(oof_ids),
             "empty_fraction": float((~truth.reshape(len(truth), -1).any(1)).mean()),
             "ungated": plain.summary(), "gated": gated.summary(),
             "dice_nested_ungated": plain.nested, "dice_nested_gated": gated.nested,

@@ -49,7 +49,7 @@ from medalist.vision.model import TimmImageModel, load_weights
 from medalist.vision.segmentation_data import MasksConfig
 from medalist.vision.trainer import build_trainer, quiet_lightning
 
-__all__ = ["SegmentationParams", "SegmentationModel", "run_masks", "ARCHS", "LOSSES"]
+__all__ = ["ARCHS", "LOSSES", "SegmentationModel", "SegmentationParams", "run_masks"]
 
 log = logging.getLogger("medalist.vision")
 
@@ -71,7 +71,7 @@ class SegmentationParams(VisionParams):
     id_col: str = "id"  # the column that names each row's stored masks
 
     @classmethod
-    def parse(cls, params: dict[str, Any], source: str = "model.params") -> "SegmentationParams":
+    def parse(cls, params: dict[str, Any], source: str = "model.params") -> SegmentationParams:
         p = validate(cls, params, source)
         bad = [k for k in p.seg_loss if k not in LOSSES]
         if bad or not p.seg_loss:
@@ -280,7 +280,7 @@ class SegmentationModel(TimmImageModel):
         tf = build_transforms(p.augment) if train else build_transforms(p.valid_augment, "model.params.valid_augment")
         return SegDataset(source, refs, masks, mrefs, tf, p.size())
 
-    def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> "SegmentationModel":
+    def fit(self, train: pl.DataFrame, valid: pl.DataFrame | None, ctx: FitContext) -> SegmentationModel:
         _require()
         import lightning.pytorch as L
 
@@ -314,8 +314,7 @@ class SegmentationModel(TimmImageModel):
         _require()
         import torch
 
-        from medalist.vision.tta import _autocast
-        from medalist.vision.tta import tta_views
+        from medalist.vision.tta import _autocast, tta_views
 
         p = self.p
         ds = self._datasets(frame, "frame to predict", train=False, with_masks=False)

@@ -22,9 +22,13 @@ from pydantic import Field
 
 from medalist.core.config import Strict
 from medalist.core.errors import ConfigError, DataError, did_you_mean
-from medalist.workspace.dicom import dicom_metadata, read_dicom, write_dicom  # re-exported: DICOM inputs
+from medalist.workspace.dicom import (  # re-exported: DICOM inputs
+    dicom_metadata,
+    read_dicom,
+    write_dicom,
+)
 
-__all__ = ["MasksConfig", "MaskSource", "read_dicom", "dicom_metadata", "write_dicom"]
+__all__ = ["MaskSource", "MasksConfig", "dicom_metadata", "read_dicom", "write_dicom"]
 
 
 class MasksConfig(Strict):

@@ -4,13 +4,14 @@ minimal writer (tests and the local pneumothorax competition). pydicom is import
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from medalist.core.errors import DataError
 
-__all__ = ["read_dicom", "dicom_metadata", "write_dicom"]
+__all__ = ["dicom_metadata", "read_dicom", "write_dicom"]
 
 
 def read_dicom(path: str | Path, window: tuple[float, float] | None = None) -> np.ndarray:
@@ -20,7 +21,7 @@ def read_dicom(path: str | Path, window: tuple[float, float] | None = None) -> n
 
     try:
         ds = pydicom.dcmread(str(path))
-    except Exception as e:  # pydicom's InvalidDicomError, truncated files
+    except Exception as e:  # noqa: BLE001 (pydicom's InvalidDicomError, truncated files, OSError)
         raise DataError(str(path), expected="a DICOM file", found=f"unreadable ({type(e).__name__}: {str(e)[:100]})") from None
     if "PixelData" not in ds:
         raise DataError(str(path), expected="a DICOM file with pixel data (PixelData)", found="no pixel data",
@@ -65,7 +66,11 @@ def write_dicom(path: str | Path, image: np.ndarray, *, pixel_spacing: float = 0
     """Write a (H, W) uint8 image as a minimal secondary-capture DICOM (tests and the local pneumothorax
     competition); ``monochrome1`` stores it inverted as MONOCHROME1, ``pixel_data=False`` omits the pixels."""
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
 
     img = np.asarray(image, dtype=np.uint8)
     meta = FileMetaDataset()
