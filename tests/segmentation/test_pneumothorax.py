@@ -55,6 +55,12 @@ def test_gated_beats_ungated_on_oof_and_private(tmp_path):
         # measured: private dice 0.844 gated vs 0.702 ungated (margin 0.05)
         assert gated.private > ungated.private + 0.05, (gated.private, ungated.private)
         assert gated.record["metric"] == "dice"
+        from medalist.report.masks import masks_section
+        from medalist.report.plots import Figs
+
+        html = masks_section(Workspace.open(root), seg, Figs())  # the report's worst OOF masks, drawn over the images
+        assert "worst-masks" in html and "<svg" in html
+        assert masks_section(Workspace.open(root), cls, Figs()) == ""
     finally:
         torch.set_num_threads(threads)
         os.chdir(cwd)

@@ -12,7 +12,7 @@ from outside the file. The page is
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from medalist.report.leaderboard import (
     leaderboard_section,
     submissions_section,
 )
+from medalist.report.masks import masks_section
 from medalist.report.plots import Figs
 from medalist.report.render import Markup, join, parts, render_page
 from medalist.runs.store import Run, list_runs
@@ -67,7 +68,7 @@ def build_report(ws, run_ids: list[str] | None, out: Path) -> dict[str, Any]:
     page = render_page(
         name=comp.name, task=comp.task, metric=comp.metric if isinstance(comp.metric, str) else str(comp.metric),
         direction=direction, n_runs=len(runs), folds_hash=str(folds.hash if folds else "-"),
-        now=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        now=datetime.now(UTC).isoformat(timespec="seconds"),
         sections=[{"id": k, "title": t, "body": body} for k, t, body in sections],
     )
     assert_no_secrets({"report": page.encode()}, "report")
@@ -104,6 +105,7 @@ def _per_run(ws, ranked: list[Run], folds, figs: Figs) -> Markup:
             except RunError:
                 detail.append(parts().note(f"{r.id}: no OOF predictions."))
         detail.append(importance_section(r, figs))
+        detail.append(masks_section(ws, r, figs))  # segmentation runs: the worst OOF masks
     if len(ranked) > MAX_DETAILED:
         detail.append(parts().note(f"Detailed plots for the {MAX_DETAILED} best runs only."))
     return join(detail)

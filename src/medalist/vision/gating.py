@@ -29,7 +29,7 @@ from pydantic import Field
 from medalist.core.config import Strict, validate
 from medalist.core.errors import ConfigError, DataError, RunError
 
-__all__ = ["GateConfig", "gate_run"]
+__all__ = ["GateConfig", "gate_run", "oof_truth"]
 
 
 class GateConfig(Strict):
@@ -71,9 +71,6 @@ def gate_run(ws, config: str | Path | dict[str, Any]) -> dict[str, Any]:
     from medalist.postprocess.masks import binarize, search_mask_threshold
     from medalist.postprocess.rle import rle_encode
     from medalist.runs.store import Run
-    from medalist.vision.data import ImageSource
-    from medalist.vision.segmentation import SegmentationParams, run_masks
-    from medalist.vision.segmentation_data import MaskSource
     from medalist.workspace.data import read_table
 
     where = str(config) if not isinstance(config, dict) else "gate config"
@@ -86,17 +83,8 @@ def gate_run(ws, config: str | Path | dict[str, Any]) -> dict[str, Any]:
     comp = ws.competition
     id_col = comp.id
     seg = Run.open(ws, cfg.segmenter)
-    p = SegmentationParams.parse(seg.config.get("model", {}).get("params", {}), f"run '{seg.id}' model.params")
-    masks = run_masks(seg, id_col)
-    oof_ids, oof = masks["oof_ids"], masks["oof"]
-    train = read_table(ws.train_path, what="train")
-    by_id = {str(v): i for i, v in enumerate(train.get_column(id_col).to_list())}
-    rows = train[[by_id[i] for i in oof_ids.tolist()]]
-    src, msrc = ImageSource(p.images, p.in_chans, root=ws.root), MaskSource(p.masks, root=ws.root)
-    irefs, mrefs = src.refs(rows, "train"), msrc.refs(rows, "train")
-    size = oof.shape[1:]
-    truth = np.stack([_resize(msrc.read(m, src.read(r).shape[:2], image=src.describe(r)), size, nearest=True)
-                      for r, m in zip(irefs, mrefs)])
+    o = oof_truth(ws, seg)
+    p, src, oof_ids, oof, truth, masks = o["params"], o["source"], o["ids"], o["oof"], o["truth"], o["masks"]
     folds = _folds_of(seg, id_col, oof_ids)
     cls_oof = _classifier(Run.open(ws, cfg.classifier), id_col, oof_ids, cfg.pred, "oof") if cfg.classifier else None
     plain = search_mask_threshold(truth, oof, folds, thresholds=cfg.thresholds, areas=cfg.areas)
@@ -126,6 +114,29 @@ def gate_run(ws, config: str | Path | dict[str, Any]) -> dict[str, Any]:
             "ungated": plain.summary(), "gated": gated.summary(),
             "dice_nested_ungated": plain.nested, "dice_nested_gated": gated.nested,
             "all_empty_dice": float((~truth.reshape(len(truth), -1).any(1)).mean())}
+
+
+def oof_truth(ws, seg: Any) -> dict[str, Any]:
+    """A segmentation run's OOF masks beside the true masks at the stored size: ``ids``, ``oof`` and
+    ``truth`` (n, s, s) uint8, ``images`` (the image references), ``params``, ``source``, ``masks`` (all of run_masks)."""
+    from medalist.vision.data import ImageSource
+    from medalist.vision.segmentation import SegmentationParams, run_masks
+    from medalist.vision.segmentation_data import MaskSource
+    from medalist.workspace.data import read_table
+
+    id_col = ws.competition.id
+    p = SegmentationParams.parse(seg.config.get("model", {}).get("params", {}), f"run '{seg.id}' model.params")
+    masks = run_masks(seg, id_col)
+    oof_ids, oof = masks["oof_ids"], masks["oof"]
+    train = read_table(ws.train_path, what="train")
+    by_id = {str(v): i for i, v in enumerate(train.get_column(id_col).to_list())}
+    rows = train[[by_id[i] for i in oof_ids.tolist()]]
+    src, msrc = ImageSource(p.images, p.in_chans, root=ws.root), MaskSource(p.masks, root=ws.root)
+    irefs, mrefs = src.refs(rows, "train"), msrc.refs(rows, "train")
+    size = oof.shape[1:]
+    truth = np.stack([_resize(msrc.read(m, src.read(r).shape[:2], image=src.describe(r)), size, nearest=True)
+                      for r, m in zip(irefs, mrefs)]) if len(irefs) else np.zeros((0, *size), np.uint8)
+    return {"ids": oof_ids, "oof": oof, "truth": truth, "images": irefs, "params": p, "source": src, "masks": masks}
 
 
 def _folds_of(run: Any, id_col: str, ids: np.ndarray) -> np.ndarray | None:
