@@ -104,3 +104,13 @@ def test_config_errors():
         create_model("segmentation", {**PARAMS, "backbone": "resnet_nope"})
     with pytest.raises(ConfigError, match="masks"):
         create_model("segmentation", {**PARAMS, "masks": {"rle": "a", "npy": "b.npy", "key": "k"}}).p.masks.kind()
+
+
+@pytest.mark.parametrize("arch", ["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus"])
+def test_each_architecture_gives_one_logit_per_pixel(arch):
+    import torch
+
+    from medalist.vision.segmentation import SegmentationParams, build_seg_net
+
+    net = build_seg_net(SegmentationParams(arch=arch, backbone="test_efficientnet", encoder_depth=3, in_chans=1, img_size=32))
+    assert tuple(net(torch.zeros(2, 1, 32, 32, dtype=torch.uint8)).shape) == (2, 1, 32, 32)

@@ -116,7 +116,10 @@ def build_seg_net(p: SegmentationParams) -> Any:
             self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.model((x.float() - self.mean) / self.std)
+            out = self.model((x.float() - self.mean) / self.std)
+            if out.shape[-2:] != x.shape[-2:]:  # e.g. FPN on a shallow encoder: its fixed upsampling overshoots
+                out = torch.nn.functional.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return out
 
     return SegNet(model, p.in_chans)
 
