@@ -38,6 +38,10 @@ def test_gated_beats_ungated_on_oof_and_private(tmp_path):
     os.chdir(root)
     torch.set_num_threads(2)
     try:
+        from medalist.vision.sanity import overfit_one_batch
+
+        sane = overfit_one_batch(Workspace.open(root), root / "configs" / "seg.yaml", steps=30)  # `medalist sanity`
+        assert sane["ratio"] < 0.5 and sane["rows"] == 16, sane
         seg = train(Workspace.open(root), root / "configs" / "seg.yaml", tracking=False)
         cls = train(Workspace.open(root), root / "configs" / "cls.yaml", tracking=False)
         assert (seg.id, cls.id) == ("seg-001", "cls-001")

@@ -37,8 +37,13 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
 
     exp, _ = load_experiment(Path(config), overrides)
     model = create_model(exp.model.name, exp.model.params, **exp.model.options)
+    if model.registered_name == "segmentation":
+        from medalist.vision.segmentation import overfit_one_seg_batch
+
+        return overfit_one_seg_batch(ws, config, exp, model, steps=steps, batch_size=batch_size, max_ratio=max_ratio, lr=lr,
+                                     on_step=on_step)
     if not isinstance(model, TimmImageModel) or model.registered_name != "timm_image":
-        raise ConfigError(f"{config}: model.name", expected="an image model (timm_image)",
+        raise ConfigError(f"{config}: model.name", expected="an image model (timm_image or segmentation)",
                           found=f"'{exp.model.name}'",
                           fix="`medalist sanity` picks the signal check for model: signal "
                               "(medalist.signal.sanity.overfit_one_signal_batch); other models have no one-batch check")
