@@ -381,7 +381,7 @@ class SegmentationModel(TimmImageModel):
         self.net_ = net.eval()
 
 
-def overfit_one_seg_batch(ws: Any, config: Any, exp: Any, model: "SegmentationModel", *, steps: int = 50,
+def overfit_one_seg_batch(ws: Any, config: Any, exp: Any, model: SegmentationModel, *, steps: int = 50,
                           batch_size: int | None = None, max_ratio: float = 0.5, lr: float | None = None,
                           on_step: Any = None) -> dict[str, Any]:
     """``medalist sanity`` for ``model: segmentation``: the first rows' images and masks through the real
