@@ -114,3 +114,20 @@ def test_each_architecture_gives_one_logit_per_pixel(arch):
 
     net = build_seg_net(SegmentationParams(arch=arch, backbone="test_efficientnet", encoder_depth=3, in_chans=1, img_size=32))
     assert tuple(net(torch.zeros(2, 1, 32, 32, dtype=torch.uint8)).shape) == (2, 1, 32, 32)
+
+
+def test_weighted_loss_sum_of_bce_dice_lovasz():
+    import torch
+
+    from medalist.vision.segmentation import SegmentationParams, _losses
+
+    p = SegmentationParams(backbone="test_efficientnet", seg_loss={"bce": 1.0, "dice": 0.5, "lovasz": 0.25})
+    losses = _losses(p)
+    assert [w for _, w in losses] == [1.0, 0.5, 0.25]
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, 0, 2:5, 2:5] = 1
+    good, bad = (mask * 20 - 10).requires_grad_(), (10 - mask * 20).requires_grad_()
+    total = [sum(w * fn(x, mask) for fn, w in losses) for x in (good, bad)]
+    assert float(total[0].detach()) < 0.3 < float(total[1].detach())  # right logits: small loss; inverted ones: large
+    total[1].backward()
+    assert good.grad is None and bad.grad is not None and torch.isfinite(bad.grad).all()
