@@ -96,12 +96,15 @@ def test_save_load_same_masks_and_compact_oof(fitted, tmp_path):
 
 def test_config_errors():
     from medalist.core.errors import ConfigError
-    from medalist.models import create_model
+    from medalist.models import FitContext, create_model
 
     with pytest.raises(ConfigError, match="seg_loss"):
         create_model("segmentation", {**PARAMS, "seg_loss": {"focal": 1.0}})
     with pytest.raises(ConfigError, match="backbone"):
         create_model("segmentation", {**PARAMS, "backbone": "resnet_nope"})
+    with pytest.raises(ConfigError, match="id_col.*'ImageId', not a column"):
+        create_model("segmentation", {**PARAMS, "id_col": "ImageId"}).fit(
+            pl.DataFrame({"id": ["a"], "rle": ["-1"], "has": [0]}), None, FitContext(task="binary", target=["has"], features=[]))
     with pytest.raises(ConfigError, match="masks"):
         create_model("segmentation", {**PARAMS, "masks": {"rle": "a", "npy": "b.npy", "key": "k"}}).p.masks.kind()
 

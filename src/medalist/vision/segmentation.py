@@ -289,6 +289,12 @@ class SegmentationModel(TimmImageModel):
 
         self._start_fit(train, ctx)
         p = self.p
+        if p.id_col not in train.columns:
+            from medalist.core.errors import did_you_mean
+
+            raise ConfigError("model.params.id_col", expected="the column naming each row (the competition id): stored masks are keyed by it",
+                              found=f"'{p.id_col}', not a column{did_you_mean(p.id_col, train.columns)}",
+                              fix=f"set model.params.id_col to one of {train.columns[:6]}")
         self.loss_ = "+".join(f"{w:g}*{k}" for k, w in p.seg_loss.items())
         self.aux_out_, self.aux_classes_, self.tab_stats_ = [], {}, None
         train_ds = self._datasets(train, "train", train=True)
