@@ -12,7 +12,7 @@ from outside the file. The page is
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def build_report(ws, run_ids: list[str] | None, out: Path) -> dict[str, Any]:
     page = render_page(
         name=comp.name, task=comp.task, metric=comp.metric if isinstance(comp.metric, str) else str(comp.metric),
         direction=direction, n_runs=len(runs), folds_hash=str(folds.hash if folds else "-"),
-        now=datetime.now(UTC).isoformat(timespec="seconds"),
+        now=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         sections=[{"id": k, "title": t, "body": body} for k, t, body in sections],
     )
     assert_no_secrets({"report": page.encode()}, "report")
