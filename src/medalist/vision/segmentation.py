@@ -387,35 +387,6 @@ class SegmentationModel(TimmImageModel):
         self.net_ = net.eval()
 
 
-def overfit_one_seg_batch(ws: Any, config: Any, exp: Any, model: SegmentationModel, *, steps: int = 50,
-                          batch_size: int | None = None, max_ratio: float = 0.5, lr: float | None = None,
-                          on_step: Any = None) -> dict[str, Any]:
-    """``medalist sanity`` for ``model: segmentation``: the first rows' images and masks through the real
-    sources and validation transform, the configured losses driven down on that one batch."""
-    import torch
-
-    from medalist.vision.sanity import judge_losses, overfit_steps
-    from medalist.workspace.data import load_competition_data
-
-    _require()
-    data = load_competition_data(ws, exp.columns, weight=exp.weight)
-    p = model.p
-    rows = data.train.head(min(batch_size or min(p.batch_size, 16), data.train.height))
-    ds = model._datasets(rows, "training rows", train=False)
-    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
-    torch.manual_seed(exp.seeds[0])
-    net = build_seg_net(p.model_copy(update={"pretrained": False}) if p.pretrained is True else p)
-    losses = _losses(p)
-
-    def loss_of_batch() -> Any:
-        logits = net(batch["image"]).float()
-        return sum(w * fn(logits, batch["mask"]) for fn, w in losses)
-
-    with quiet_lightning(exp.threads):
-        got = overfit_steps(net, loss_of_batch, n_rows=rows.height, lr=lr or p.resolved_head_lr(), steps=steps, on_step=on_step)
-    return judge_losses(config, got, rows.height, max_ratio, "masks vs images (masks.rle/order, sizes), the transforms")
-
-
 def _compact(probs: np.ndarray, size: int) -> np.ndarray:
     """(n, H, W) float probabilities as (n, size, size) uint8 (bilinear when the size differs)."""
     import torch
