@@ -12,7 +12,9 @@ is not what is measured) with AdamW, the same precision, channels_last and torch
 Images/s are measured after ``--warmup`` steps (compilation, cudnn autotuning) over ``--steps``
 steps, with the device synchronised at both ends. ``--jpeg`` also measures how many images/s the
 medalist data pipeline decodes from JPEG files on disk (PIL + albumentations resize) with
-``--workers`` DataLoader workers. Goal: medalist ≥ 0.95 × raw. H100 references for the raw loop
+``--workers`` DataLoader workers. ``--seg`` adds a ``model: segmentation`` line: a smp Unet on the
+first model as timm encoder (``tu-<name>``) trained by medalist's segmentation module under the
+Lightning Trainer on image + mask batches (images/s; no raw counterpart). Goal: medalist ≥ 0.95 × raw. H100 references for the raw loop
 (batch 128, 224 px, bf16, channels_last): resnet50 ≈ 3750 img/s eager / 5200 compiled,
 convnext_tiny ≈ 2570 / 3810.
 
@@ -24,6 +26,7 @@ script with it); ``--json`` prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import sys
@@ -147,6 +150,53 @@ def run_medalist(cfg: argparse.Namespace, backbone: str, compiled: bool, device:
     return cfg.steps * cfg.batch / (times["t1"] - times["t0"])
 
 
+class _SyntheticMasks(torch.utils.data.Dataset):
+    """``n`` random uint8 images with random binary masks, in the dict layout of the segmentation dataset."""
+
+    def __init__(self, n: int, chans: int, size: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randint(0, 256, (n, chans, size, size), dtype=torch.uint8, generator=g)
+        self.m = (torch.rand((n, 1, size, size), generator=g) > 0.8).float()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"image": self.x[i], "mask": self.m[i], "index": i, "bad": False}
+
+
+def run_segmentation(cfg: argparse.Namespace, backbone: str, device: torch.device) -> float:
+    """Images/s of ``model: segmentation`` (smp Unet, timm encoder) under the Lightning Trainer, as the model builds it."""
+    import lightning.pytorch as L
+
+    from medalist.vision.model import _quiet_lightning
+    from medalist.vision.segmentation import SegmentationParams, _module_class, build_seg_net
+
+    p = SegmentationParams(backbone=backbone, in_chans=cfg.chans, img_size=cfg.img, batch_size=cfg.batch, lr=1e-3,
+                           precision=cfg.precision)
+    torch.manual_seed(0)
+    module = _module_class()(build_seg_net(p), p)
+    times: dict[str, float] = {}
+
+    class Clock(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):  # noqa: ANN001
+            if batch_idx == cfg.warmup:
+                _sync(device)
+                times["t0"] = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):  # noqa: ANN001
+            _sync(device)
+            times["t1"] = time.perf_counter()
+
+    ds = _SyntheticMasks(cfg.pool_images, cfg.chans, cfg.img)
+    with _quiet_lightning(None):
+        trainer = L.Trainer(max_epochs=1, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+                            precision=cfg.precision, callbacks=[Clock()], logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+        trainer.fit(module, _loader(ds, cfg.batch, cfg.warmup + cfg.steps, cfg.workers))  # type: ignore[arg-type]
+    return cfg.steps * cfg.batch / (times["t1"] - times["t0"])
+
+
 def run_jpeg(cfg: argparse.Namespace) -> float:
     """Images/s the medalist data pipeline reads from JPEG files (decode + resize) with workers."""
     from PIL import Image
@@ -192,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--pool-images", type=int, default=512, help="distinct in-memory images cycled through")
     ap.add_argument("--jpeg", action="store_true", help="also measure JPEG decoding images/s")
     ap.add_argument("--jpeg-images", type=int, default=2048)
+    ap.add_argument("--seg", action="store_true", help="also measure model: segmentation (smp Unet on the first model) img/s")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU configuration (seconds): resnet10t, 32 px, fp32, eager")
     ap.add_argument("--json", action="store_true")
     cfg = ap.parse_args(argv)
@@ -199,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cfg.models, cfg.batch, cfg.img, cfg.classes, cfg.precision = ["resnet10t"], 8, 32, 10, "32-true"
         cfg.modes, cfg.steps, cfg.warmup, cfg.workers, cfg.pool_images, cfg.jpeg_images = ["eager"], 3, 1, 0, 16, 32
         cfg.jpeg = True
+        cfg.seg = importlib.util.find_spec("segmentation_models_pytorch") is not None
         torch.set_num_threads(1)  # CI's shared cores: one thread avoids OpenMP spinning
     device = torch.device("cuda" if torch.cuda.is_available() and not cfg.smoke else "cpu")
     rows = []
@@ -218,6 +270,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if cfg.jpeg:
         result["jpeg_img_s"] = round(run_jpeg(cfg), 1)
         result["jpeg_workers"] = cfg.workers
+    if cfg.seg:
+        result["segmentation"] = {"model": f"Unet tu-{cfg.models[0]}", "img_s": round(run_segmentation(cfg, cfg.models[0], device), 1)}
     if cfg.json:
         print(json.dumps(result))
     else:
@@ -228,6 +282,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"{r['model']:<16}{r['mode']:<10}{r['raw_img_s']:>12.1f}{r['medalist_img_s']:>16.1f}{r['ratio']:>8.3f}")
         if cfg.jpeg:
             print(f"JPEG files -> tensors ({cfg.workers} workers): {result['jpeg_img_s']:.1f} img/s")
+        if cfg.seg:
+            seg = result["segmentation"]
+            print(f"{'segmentation':<16}{seg['model']:<26}{seg['img_s']:>16.1f} img/s (medalist, image + mask)")
     return result
 
 

@@ -23,12 +23,14 @@ from medalist.models import MODELS, FitContext, ModelNotFittedError, create_mode
 NEEDS = {
     "lightgbm": ["lightgbm"], "xgboost": ["xgboost"], "catboost": ["catboost"], "sklearn": ["sklearn"],
     "timm_image": ["torch", "timm", "lightning", "albumentations"],
+    "segmentation": ["torch", "timm", "lightning", "albumentations", "segmentation_models_pytorch"],
     "signal": ["torch", "timm", "lightning", "librosa", "pywt"],
 }
 NAMES = {"sklearn": "sklearn:sklearn.linear_model.LogisticRegression"}
 PARAMS = {
     "lightgbm": {"num_leaves": 7}, "xgboost": {"max_depth": 3}, "catboost": {"depth": 3},
     "sklearn": {"C": 0.5}, "timm_image": {"backbone": "resnet10t"},
+    "segmentation": {"backbone": "resnet10t", "masks": {"rle": "m"}},
     "signal": {"signals": {"columns": ["x"]}, "sample_rate": 100, "branches": [{"name": "w", "input": "raw"}]},
 }
 def _family(name: str) -> str:
@@ -74,6 +76,7 @@ def test_bad_options_raise_at_fit_not_at_construction(name, tiny):
 
 BAD_PARAMS = {
     "timm_image": {"backbone": "resnet10t", "img_size": "huge"},
+    "segmentation": {"backbone": "resnet10t", "arch": "Linknet"},
     "signal": {"signals": {"columns": ["x"]}, "sample_rate": "fast", "branches": [{"name": "w", "input": "raw"}]},
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,5 @@ def test_throughput_benchmark_smoke():
     r = res["rows"][0]
     assert r["raw_img_s"] > 0 and r["medalist_img_s"] > 0 and r["ratio"] == pytest.approx(r["medalist_img_s"] / r["raw_img_s"], rel=0.01)
     assert res["jpeg_img_s"] > 0
+    if importlib.util.find_spec("segmentation_models_pytorch") is not None:
+        assert res["segmentation"]["model"] == "Unet tu-resnet10t" and res["segmentation"]["img_s"] > 0

@@ -14,7 +14,7 @@ import typer
 
 from medalist.cli._shared import print_json
 
-postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing.",
+postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing, mask gating.",
                               no_args_is_help=True)
 
 
@@ -146,6 +146,26 @@ def smooth(
     out.parent.mkdir(parents=True, exist_ok=True)
     res.write_parquet(out) if out.suffix == ".parquet" else res.write_csv(out)
     console.print(f"smoothed {', '.join(cols)} over {window} frames ({method}) in {res[by].n_unique()} groups -> {out}")
+
+
+@postprocess_app.command("gate-masks")
+def gate_masks_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML naming the segmenter run, the classifier run and the grids.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Gate a segmentation run's masks by a classifier run: nested (gate, threshold, min area) on OOF; writes an RLE submission."""
+    from medalist.cli._shared import console
+    from medalist.vision.gating import gate_run
+    from medalist.workspace.paths import Workspace
+
+    res = gate_run(Workspace.find(), config)
+    if as_json:
+        print_json(res)
+        return
+    g = res["gated"]
+    console.print(f"dice (nested OOF): ungated {res['dice_nested_ungated']:.5f}, gated [bold]{res['dice_nested_gated']:.5f}[/] "
+                  f"(all-empty {res['all_empty_dice']:.5f}); gate {g['gate']:g}, threshold {g['threshold']:g}, "
+                  f"min area {g['min_area']} -> {res['file']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -133,6 +133,8 @@ def score_local(ws, sub: pl.DataFrame, fmt: SubmissionFormat | None = None) -> d
     if path is None or not path.is_file():
         raise SubmissionError("--local", expected="a local competition (medalist init --from-table)", found="no hidden answers in this workspace")
     answers = pl.read_parquet(path)
+    if fmt is not None and fmt.kind == "rle":
+        return _score_rle(answers, sub, comp, fmt)
     metric = get_metric(comp.metric)
     train_target = read_table(ws.train_path, what="train", columns=[comp.targets[0]]).get_column(comp.targets[0])
     classes = sorted(set(train_target.unique().to_list()) | set(answers.get_column(comp.targets[0]).unique().to_list()))
@@ -159,6 +161,26 @@ def score_local(ws, sub: pl.DataFrame, fmt: SubmissionFormat | None = None) -> d
             y = _encode(part.get_column(comp.targets[0]), classes)
             p = _class_predictions(part, fmt, comp.task, value_cols, classes)
         out[usage.lower()] = metric(y, p)
+    return out
+
+
+def _score_rle(answers: pl.DataFrame, sub: pl.DataFrame, comp, fmt: SubmissionFormat) -> dict[str, float]:
+    """Mean per-image dice of RLE masks (empty on empty = 1): the answers' column named like the
+    submission's (else the target) holds the true RLE strings."""
+    from medalist.postprocess.rle import rle_dice
+
+    col = fmt.columns[0]
+    truth = col if col in answers.columns else comp.targets[0]
+    if answers.schema[truth] != pl.String:
+        raise SubmissionError(f"answers column '{truth}'", expected="RLE strings (a segmentation competition)",
+                              found=f"dtype {answers.schema[truth]}", fix="rebuild the local competition with RLE answers")
+    joined = answers.join(sub.select(comp.id, pl.col(col).alias("__sub")).with_columns(pl.col(comp.id).cast(answers.schema[comp.id])),
+                          on=comp.id, how="left")
+    out: dict[str, float] = {}
+    for usage in ("Public", "Private"):
+        part = joined.filter(pl.col("usage") == usage)
+        d = [rle_dice(t, p) for t, p in zip(part.get_column(truth).to_list(), part.get_column("__sub").to_list())]
+        out[usage.lower()] = float(np.mean(d)) if d else float("nan")
     return out
 
 
@@ -275,7 +297,7 @@ def submit(ws, run_id: str | None = None, *, file: Path | None = None, message: 
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run": run_id,
         "file": str(out.relative_to(ws.root)),
-        "metric": metric.name,
+        "metric": "dice" if fmt.kind == "rle" and local else metric.name,  # RLE is scored by per-image dice
         "cv": cv,
         "public": scores.get("public"),
         "private": scores.get("private"),

@@ -50,6 +50,11 @@ def decode(data: bytes | str | Path, in_chans: int) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(data, (str, Path)) and str(data).lower().endswith((".dcm", ".dicom")):
+        from medalist.workspace.dicom import read_dicom  # pydicom; no pixel data: DataError naming the file
+
+        arr = read_dicom(data)
+        return (arr[:, :, None] if in_chans == 1 else np.repeat(arr[:, :, None], in_chans, axis=2))
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data) as im:
             im = im.convert("L" if in_chans == 1 else "RGB")

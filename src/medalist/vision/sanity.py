@@ -17,7 +17,7 @@ import numpy as np
 
 from medalist.core.errors import ConfigError, RunError
 
-__all__ = ["judge_losses", "overfit_one_batch", "overfit_steps"]
+__all__ = ["judge_losses", "overfit_one_batch", "overfit_one_seg_batch", "overfit_steps"]
 
 
 def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None, *, steps: int = 50,
@@ -37,8 +37,11 @@ def overfit_one_batch(ws: Any, config: Path, overrides: list[str] | None = None,
 
     exp, _ = load_experiment(Path(config), overrides)
     model = create_model(exp.model.name, exp.model.params, **exp.model.options)
+    if model.registered_name == "segmentation":
+        return overfit_one_seg_batch(ws, config, exp, model, steps=steps, batch_size=batch_size, max_ratio=max_ratio, lr=lr,
+                                     on_step=on_step)
     if not isinstance(model, TimmImageModel) or model.registered_name != "timm_image":
-        raise ConfigError(f"{config}: model.name", expected="an image model (timm_image)",
+        raise ConfigError(f"{config}: model.name", expected="an image model (timm_image) or model: segmentation",
                           found=f"'{exp.model.name}'",
                           fix="`medalist sanity` picks the signal check for model: signal "
                               "(medalist.signal.sanity.overfit_one_signal_batch); other models have no one-batch check")
@@ -139,3 +142,33 @@ def overfit_steps(net: Any, loss_of_batch: Any, *, n_rows: int, lr: float, steps
         if on_step is not None:
             on_step(step, losses[-1])
     return losses
+
+
+def overfit_one_seg_batch(ws: Any, config: Any, exp: Any, model: Any, *, steps: int = 50,
+                          batch_size: int | None = None, max_ratio: float = 0.5, lr: float | None = None,
+                          on_step: Any = None) -> dict[str, Any]:
+    """``medalist sanity`` for ``model: segmentation``: the first rows' images and masks through the real
+    sources and validation transform, the configured losses driven down on that one batch."""
+    import torch
+
+    from medalist.vision.segmentation import _losses, _require, build_seg_net
+    from medalist.vision.trainer import quiet_lightning
+    from medalist.workspace.data import load_competition_data
+
+    _require()
+    data = load_competition_data(ws, exp.columns, weight=exp.weight)
+    p = model.p
+    rows = data.train.head(min(batch_size or min(p.batch_size, 16), data.train.height))
+    ds = model._datasets(rows, "training rows", train=False)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    torch.manual_seed(exp.seeds[0])
+    net = build_seg_net(p.model_copy(update={"pretrained": False}) if p.pretrained is True else p)
+    losses = _losses(p)
+
+    def loss_of_batch() -> Any:
+        logits = net(batch["image"]).float()
+        return sum(w * fn(logits, batch["mask"]) for fn, w in losses)
+
+    with quiet_lightning(exp.threads):
+        got = overfit_steps(net, loss_of_batch, n_rows=rows.height, lr=lr or p.resolved_head_lr(), steps=steps, on_step=on_step)
+    return judge_losses(config, got, rows.height, max_ratio, "masks vs images (masks.rle/order, sizes), the transforms")

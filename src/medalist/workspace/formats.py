@@ -35,7 +35,7 @@ __all__ = ["KINDS", "SubmissionFormat", "detect_format", "format_metric", "check
 
 KINDS = ("probabilities", "label", "ranked", "rle", "regression")
 _KEY = "medalist.yaml: submission"
-_RLE = re.compile(r"^\s*(\d+\s+\d+)(\s+\d+\s+\d+)*\s*$")
+_RLE = re.compile(r"^\s*(-1|(\d+\s+\d+)(\s+\d+\s+\d+)*)\s*$")  # -1: an empty mask (SIIM)
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def format_metric(fmt: SubmissionFormat, task: str) -> tuple[str | None, str]:
         if task == "distribution":
             return "kl", "the submission holds a distribution per row, scored by KL divergence"
         return "auc", "the submission holds probabilities, scored by AUC"
-    return None, "RLE strings are scored by Kaggle; the run's CV uses the task's default metric"
+    return None, "RLE strings are scored by mean per-image dice (submit --local); the run's CV uses the task's default metric"
 
 
 def check_metric(fmt: SubmissionFormat, metric, where: str = "competition.metric") -> None:
