@@ -172,6 +172,7 @@ def auto_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted plan: finished runs are reused, runs stopped by the budget are resumed.")] = False,
     no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the Optuna tuning stage.")] = False,
     no_features: Annotated[bool, typer.Option("--no-features", help="Skip the feature candidates.")] = False,
+    trials: Annotated[Optional[int], typer.Option("--trials", help="At most this many Optuna trials per family (default: as many as the budget allows).")] = None,
     no_track: NoTrackOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -185,7 +186,7 @@ def auto_cmd(
             cli.err_console.print(f"[cyan]»[/] {msg}", highlight=False)
 
     res = auto(cli.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track,
-               tune=not no_tune, features=not no_features, resume=resume, step=step)
+               tune=not no_tune, features=not no_features, resume=resume, trials=trials, step=step)
     s = res.summary()
     if as_json:
         print_json(s)

@@ -276,7 +276,7 @@ def _check_workspace(ws) -> None:
 
 def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads: int | None = None,
          blend_method: str = "hill-climb", tracking: bool = True, tune: bool = True, features: bool = True,
-         resume: bool = False, step: Callable[[str], None] | None = None) -> AutoResult:
+         resume: bool = False, trials: int | None = None, step: Callable[[str], None] | None = None) -> AutoResult:
     """Spend ``budget`` seconds on the plan (baselines, features, tuning, bags, blend + stack) on the workspace's folds.
 
     >>> res = auto(Workspace.find(), budget=300, threads=2)
@@ -333,7 +333,7 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
     leaders = [f for f in sorted((f for f in base if f in SPACES and base[f] is not None),
                                  key=lambda f: float(base[f].cv), reverse=metric.direction == "maximize")][:2]
     if tune and leaders:
-        _tune_stage(a, leaders)
+        _tune_stage(a, leaders, trials)
     _bag_stage(a, leaders)
     # 5. ensembles of the best run of each family
     _ensemble_stage(a, [f for f in installed], blend_method)
@@ -368,7 +368,7 @@ def _feature_stage(a: _Auto, family: str, baseline: Run, facts: TableFacts) -> N
         a.say(f"feature candidate {name}: {a.res.features[name]}")
 
 
-def _tune_stage(a: _Auto, leaders: list[str]) -> None:
+def _tune_stage(a: _Auto, leaders: list[str], max_trials: int | None = None) -> None:
     from medalist.tuning.tune import ParamSpec, _mark_pruned, _optuna, _override, _suggest
 
     optuna = _optuna()
@@ -396,7 +396,8 @@ def _tune_stage(a: _Auto, leaders: list[str]) -> None:
                 warm[key] = node
         study.enqueue_trial(warm, skip_if_exists=True)
         n = skipped = 0
-        while time.perf_counter() + (a.cost.estimate(family) or 0) <= stop_at + OVERRUN * a.budget * 0.25:
+        while time.perf_counter() + (a.cost.estimate(family) or 0) <= stop_at + OVERRUN * a.budget * 0.25 \
+                and (max_trials is None or n < max_trials):
             trial = study.ask()
             params = {k: _suggest(trial, k, p) for k, p in space.items()}
             if n == 0 and params == warm and (known := a.res.best_of(family)) is not None \
