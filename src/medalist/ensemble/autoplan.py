@@ -93,7 +93,7 @@ def inspect_table(ws) -> TableFacts:
             facts.id_like[c] = f"text with {k} distinct values in {n} rows (an identifier)"
         elif s.dtype.is_integer() and k == n and n >= 20 and s.null_count() == 0:
             facts.id_like[c] = f"integers unique per row ({k} of {n}): an identifier or row number"
-        elif gcol is not None and n_group and k == n_group and k > 1 and \
+        elif (s.dtype.is_integer() or s.dtype == pl.String) and gcol is not None and n_group and k == n_group and k > 1 and \
                 pl.DataFrame({"a": s, "g": gcol}).n_unique() == k:
             facts.id_like[c] = f"one value per group of '{group}' ({k}): the group column under another name"
     usable = [c for c in raw.columns if c not in facts.id_like]
