@@ -142,7 +142,7 @@ class AutoResult:
     blend: Run | None = None
     stack: Run | None = None
     seconds: float = 0.0
-    exhausted: bool = False  # the plan ran out of steps before the budget
+    exhausted: bool = False  # the plan ran out of steps before the budget (nothing skipped for time)
 
     @property
     def runs(self) -> list[Run]:
@@ -342,7 +342,11 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
     # 5. ensembles of the best run of each family
     ensemble_stage(a, [f for f in installed], blend_method)
     res.seconds = time.perf_counter() - a.t0
-    res.exhausted = res.seconds < budget * 0.9
+    # exhausted: every step ran and time is left; otherwise what is left was too short for the next step
+    starved = [s for s in res.skipped if "budget left" in s or "a trial needs" in s or "budget is spent" in s]
+    res.exhausted = res.seconds < budget * 0.9 and not starved
     if res.exhausted:
         say(f"plan exhausted after {res.seconds:.0f}s of the {budget:.0f}s budget")
+    elif res.seconds < budget * 0.9:
+        say(f"ended after {res.seconds:.0f}s of the {budget:.0f}s budget: the next step would not have fitted ({starved[0]})")
     return res
