@@ -325,7 +325,7 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
     if features and facts.candidates:
         feature_stage(a, first, base[first], facts)
         base[first] = res.best_of(first)
-    for name in installed[1:]:
+    for name in sorted(installed[1:], key=lambda f: a.cost.estimate(f) or 0.0):  # cheapest first: most families in the budget
         est = a.cost.estimate(name)
         if not a.fits(est):
             res.skipped.append(f"{name} baseline: needs ~{est:.0f}s, {a.left():.0f}s of the budget left")

@@ -19,7 +19,7 @@ __all__ = ["CostModel", "TableFacts", "default_threads", "inspect_table", "RELAT
 
 # Rough cost of a default config of each family relative to LightGBM on the same data (measured on the
 # benchmark tables); replaced by the measured seconds as soon as the family has run once.
-RELATIVE_COST = {"lightgbm": 1.0, "xgboost": 1.5, "catboost": 3.0, "linear": 0.5}
+RELATIVE_COST = {"lightgbm": 1.0, "xgboost": 1.5, "catboost": 3.0, "linear": 0.3}
 
 HIGH_CARD = 30  # a categorical with more distinct values than this gets a count-encoding candidate
 LOW_CARD = 20  # ... with at most this many (and at least 2) is a key for group statistics
