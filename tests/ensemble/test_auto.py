@@ -92,6 +92,8 @@ def test_bad_input(covid_ws):
     with pytest.raises(ConfigError, match=r"at least ~\d+s on this data: the lightgbm baseline alone took") as e:
         auto(covid_ws, budget=0.01, models=["lightgbm"], threads=1, tracking=False)
     assert "medalist auto --budget" in str(e.value)
+    # LightGBM checks the deadline between boosting rounds: stopped inside its first fold, not after it
+    assert "less than one of 3 folds (stopped inside it)" in str(e.value)
     assert [r.status for r in list_runs(covid_ws)] == ["stopped"]  # stopped by the budget, not failed
     with pytest.raises(ConfigError, match="lightgbmm"):
         auto(covid_ws, budget=10, models=["lightgbmm"], tracking=False)

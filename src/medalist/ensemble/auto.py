@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from medalist.core.deadline import deadline
 from medalist.core.errors import ConfigError, DataError
 from medalist.core.io import atomic_write_text
 from medalist.ensemble.autoplan import CostModel, default_threads, inspect_table
@@ -237,17 +238,20 @@ class _Auto:
                               f"{self.budget:.0f}s budget left")
 
         try:
-            run = train(self.ws, cfg, self.overrides(extra), tracking=self.tracking, on_event=guard, reuse=True,
-                        continue_stopped=self.resume)
+            with deadline(hard, f"the {self.budget:.0f}s budget"):  # LightGBM/XGBoost also stop inside a fold
+                run = train(self.ws, cfg, self.overrides(extra), tracking=self.tracking, on_event=guard, reuse=True,
+                            continue_stopped=self.resume)
         except StopRun as e:
             took = time.perf_counter() - started
             if state["done"]:
                 self.cost.measure(family, took / state["done"] * max(state["total"], 1), seeds)
             if first:
                 need = took / max(state["done"], 1) * max(state["total"], 1)
+                done = f"{state['done']} of {state['total']} folds" if state["done"] else \
+                    f"less than one of {state['total']} folds (stopped inside it)"
                 raise ConfigError("auto --budget", expected=f"at least ~{need * 1.1:.0f}s on this data: the {family} "
-                                  f"baseline alone took {took:.1f}s for {state['done']} of {state['total']} folds "
-                                  f"with {self.threads} thread(s)", found=f"{self.budget:.0f}s",
+                                  f"baseline alone took {took:.1f}s for {done} with {self.threads} thread(s)",
+                                  found=f"{self.budget:.0f}s",
                                   fix=f"medalist auto --budget {max(need * 2, need + 30):.0f} (more --threads if the machine has them)") from None
             step = Step(stage, family, None, took, f"stopped: {e}")
             self.res.steps.append(step)

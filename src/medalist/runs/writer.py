@@ -28,17 +28,13 @@ from medalist.core.io import (
     atomic_write_parquet,
     atomic_write_text,
 )
+from medalist.core.deadline import StopRun
 from medalist.runs.record import SCHEMA_VERSION, RunRecord
 from medalist.runs.store import Run, new_run_id
 
 __all__ = ["RunWriter", "StopRun", "now_iso"]
 
 log = logging.getLogger("medalist.runs")
-
-
-class StopRun(Exception):
-    """Raised from a run's event hook to stop it between folds on purpose (a time budget): the run is
-    recorded ``stopped``, not ``failed``, and ``--resume`` finishes it from its saved folds."""
 
 
 def now_iso() -> str:
