@@ -9,7 +9,8 @@ A time-aware plan on the workspace's folds, every step an ordinary run (``runs``
    left out with a note.
 2. **features** — candidates for raw tables (count encoding of high-cardinality categoricals, date
    parts, group means/deviations by low-cardinality categoricals), each tried with LightGBM and kept
-   only if its CV beats the baseline's; the kept ones are used by every later stage.
+   only if its CV beats the baseline's beyond two standard errors of the paired fold gains; the kept
+   ones are used by every later stage.
 3. **tune** — Optuna over community search spaces for the leading families, warm-started from the
    defaults (the first trial), each trial pruned after any fold whose running mean is below the median.
 4. **bag** — the best config of the leading families again with three seeds averaged per fold.

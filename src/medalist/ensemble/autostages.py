@@ -32,15 +32,31 @@ def feature_stage(a: _Auto, family: str, baseline: Run, facts: TableFacts) -> No
         a.features = keep_feat + blocks
         a.drop = sorted(set(keep_drop) | set(facts.drop_with.get(name, [])))
         s = a.train(family, stage="features")
-        if s.run is not None and a.metric.better(float(s.run.cv), float(best.cv)):
-            a.res.features[name] = f"kept: CV {best.cv:.6f} -> {s.run.cv:.6f} ({s.run.id})"
+        gain, se = _fold_gain(a, s.run, best) if s.run is not None else (0.0, 0.0)
+        if s.run is not None and a.metric.better(float(s.run.cv), float(best.cv)) and gain > 2 * se:
+            a.res.features[name] = f"kept: CV {best.cv:.6f} -> {s.run.cv:.6f}, fold gain {gain:.6f} > 2 SE {2 * se:.6f} ({s.run.id})"
             s.note = f"features kept: {name}"
             best = s.run
         else:
-            why = f"CV {s.run.cv:.6f} vs {best.cv:.6f} ({s.run.id})" if s.run is not None else s.note
+            why = (f"CV {s.run.cv:.6f} vs {best.cv:.6f}, fold gain {gain:.6f} vs 2 SE {2 * se:.6f} ({s.run.id})"
+                   if s.run is not None else s.note)
             a.res.features[name] = f"rejected: {why}"
             a.features, a.drop = keep_feat, keep_drop
         a.say(f"feature candidate {name}: {a.res.features[name]}")
+
+
+def _fold_gain(a: _Auto, cand: Run, base: Run) -> tuple[float, float]:
+    """Mean paired per-fold gain of ``cand`` over ``base`` (positive = better) and its standard error:
+    a candidate is kept only when the gain is beyond two SE, not on fold noise."""
+    import numpy as np
+
+    sign = 1.0 if a.metric.direction == "maximize" else -1.0
+    key = lambda f: (f["repeat"], f["fold"])  # noqa: E731
+    b = {key(f): f["score"] for f in base.metrics.get("folds", [])}
+    d = np.array([sign * (f["score"] - b[key(f)]) for f in cand.metrics.get("folds", []) if key(f) in b])
+    if len(d) < 2:
+        return 0.0, float("inf")
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def tune_stage(a: _Auto, leaders: list[str], max_trials: int | None = None) -> None:
