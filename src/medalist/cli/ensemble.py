@@ -168,37 +168,49 @@ def compare_cmd(
 
 
 def auto_cmd(
-    budget: Annotated[float, typer.Option("--budget", help="Time budget in seconds for the whole portfolio.")] = 600,
-    models: Annotated[Optional[list[str]], typer.Option("--model", help="Portfolio member (repeatable): lightgbm, xgboost, catboost.")] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads per model (default: all cores).")] = None,
+    budget: Annotated[float, typer.Option("--budget", help="Time budget in seconds for the whole plan (kept within 5%).")] = 600,
+    models: Annotated[Optional[list[str]], typer.Option("--model", help="Family (repeatable): lightgbm, xgboost, catboost, linear; default: all.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads per model (default: the cores free now: CPU affinity minus the load average).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted plan: finished runs are reused, runs stopped by the budget are resumed.")] = False,
+    no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the Optuna tuning stage.")] = False,
+    no_features: Annotated[bool, typer.Option("--no-features", help="Skip the feature candidates.")] = False,
+    trials: Annotated[Optional[int], typer.Option("--trials", help="At most this many Optuna trials per family (default: as many as the budget allows).")] = None,
     no_track: NoTrackOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Default portfolio: LightGBM, XGBoost and CatBoost with Kaggle defaults + a hill-climb blend, on the workspace folds."""
+    """Time-aware plan on the workspace folds: baselines, CV-checked features, Optuna tuning, seed bags, blend + stack."""
     from rich.table import Table
 
     from medalist.ensemble.auto import auto
 
-
     def step(msg: str) -> None:
         if not as_json:
-            cli.err_console.print(f"[cyan]»[/] {msg}")
+            cli.err_console.print(f"[cyan]»[/] {msg}", highlight=False)
 
-    res = auto(cli.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track, step=step)
+    res = auto(cli.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track,
+               tune=not no_tune, features=not no_features, resume=resume, trials=trials, step=step)
     s = res.summary()
     if as_json:
         print_json(s)
         return
-    table = Table(title=f"medalist auto ({s['metric']}, budget {budget:.0f}s, used {s['seconds']:.0f}s)")
-    for col in ("run", "model", "CV", "seconds"):
-        table.add_column(col, justify="left" if col in ("run", "model") else "right")
-    for r in s["runs"]:
-        table.add_row(r["run"], r["model"], cli.fmt(r["cv"]), cli.fmt(r["seconds"], 1))
+    table = Table(title=f"medalist auto ({s['metric']}, budget {budget:.0f}s, used {s['seconds']:.0f}s, {s['threads']} threads)")
+    for col in ("stage", "run", "model", "CV", "seconds", "note"):
+        table.add_column(col, justify="right" if col in ("CV", "seconds") else "left")
+    for r in s["steps"]:
+        mark = "[bold green]" if r["run"] and r["run"] == s["best"] else ""
+        table.add_row(r["stage"], f"{mark}{r['run'] or '-'}", r["model"] or r["family"], cli.fmt(r["cv"]),
+                      cli.fmt(r["seconds"], 1), r["note"])
     cli.console.print(table)
+    for c, why in s["id_like"].items():
+        cli.console.print(f"[yellow]left out[/] id-like column {c}: {why}")
+    for name, verdict in s["features"].items():
+        cli.console.print(f"feature candidate {name}: {verdict}")
     for sk in s["skipped"]:
         cli.console.print(f"[yellow]skipped[/] {sk}")
+    if s["plan_exhausted"]:
+        cli.console.print(f"plan exhausted after {s['seconds']:.0f}s of the {budget:.0f}s budget")
     if s["best"]:
-        cli.console.print(f"best: [bold green]{s['best']}[/]  (submit with `medalist submit {s['best']}`)")
+        cli.console.print(f"final pick: [bold green]{s['best']}[/] CV {cli.fmt(s['best_cv'])}  (submit with `medalist submit {s['best']}`)")
 
 
 def register(app: typer.Typer) -> None:

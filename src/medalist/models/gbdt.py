@@ -28,7 +28,7 @@ from medalist.models.frames import (catboost_reads_frames, feature_frame, float_
 from medalist.models.protocol import FitContext
 from medalist.models.registry import MODELS
 from medalist.models.soft import SOFT_LABEL, expand_frame
-from medalist.models.stopping import CatBoostMetric, lightgbm_feval, xgboost_metric
+from medalist.models.stopping import CatBoostMetric, lightgbm_deadline, lightgbm_feval, xgboost_deadline, xgboost_metric
 
 __all__ = ["LightGBMModel", "XGBoostModel", "CatBoostModel"]
 
@@ -257,7 +257,7 @@ class LightGBMModel(_GBDTModel):
         _set_default(params, ("seed", "random_seed", "random_state"), ctx.seed)
         _set_default(params, ("num_threads", "num_thread", "nthread", "nthreads", "n_jobs"), ctx.threads)
         curves: dict[str, dict[str, list[float]]] = {}
-        callbacks = [lib.log_evaluation(0)]
+        callbacks = [lib.log_evaluation(0), lightgbm_deadline]
         valid_sets, feval = [], None
         if self._competition(ctx, dvalid, stop):
             params["metric"], feval = "None", lightgbm_feval(ctx.metric, task, self._truth, ctx.inverse_target)
@@ -331,7 +331,7 @@ class XGBoostModel(_GBDTModel):
             params["disable_default_eval_metric"] = 1
             params.pop("eval_metric", None)  # else XGBoost also evaluates it (stopping uses the last metric: ours)
             hook = {"custom_metric": xgboost_metric(ctx.metric, task, self._truth, ctx.inverse_target), "maximize": ctx.metric.greater_is_better}
-        booster = lib.train(params, dtrain, num_boost_round=rounds, evals=evals,
+        booster = lib.train(params, dtrain, num_boost_round=rounds, evals=evals, callbacks=[xgboost_deadline(lib)],
                             early_stopping_rounds=stop or None, evals_result=curves, verbose_eval=False, **hook)
         used = booster.best_iteration + 1 if stop else booster.num_boosted_rounds()
         flat = {f"{ds}/{metric}": vals for ds, m in curves.items() for metric, vals in m.items()}

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from medalist.core.deadline import check as _check_deadline
 from medalist.core.errors import ConfigError
 from medalist.metrics.registry import Metric
 
-__all__ = ["stop_metric_mode", "lightgbm_feval", "xgboost_metric", "CatBoostMetric"]
+__all__ = ["stop_metric_mode", "lightgbm_feval", "xgboost_metric", "CatBoostMetric", "lightgbm_deadline", "xgboost_deadline"]
 
 # Metrics that score rankings or item lists, not one prediction per row.
 _RANKING_PREFIXES = ("map@", "ndcg@", "recall@")
@@ -173,3 +174,19 @@ class CatBoostMetric(_Hook):
 
     def get_final_error(self, error: float, weight: float) -> float:
         return error
+
+
+def lightgbm_deadline(env: Any) -> None:
+    """LightGBM callback: stop the run once a time budget (:func:`medalist.core.deadline.deadline`) has passed."""
+    _check_deadline()
+
+
+def xgboost_deadline(lib: Any) -> Any:
+    """An XGBoost callback doing the same after each round."""
+
+    class _Deadline(lib.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            _check_deadline()
+            return False
+
+    return _Deadline()

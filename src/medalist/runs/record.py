@@ -22,8 +22,9 @@ __all__ = ["RunRecord", "SCHEMA_VERSION", "STATUSES"]
 
 SCHEMA_VERSION = 1
 
-STATUSES = ("running", "done", "failed", "interrupted", "pruned")
-"""Statuses medalist writes; ``done`` means every file of the run is complete."""
+STATUSES = ("running", "done", "failed", "interrupted", "pruned", "stopped")
+"""Statuses medalist writes; ``done`` means every file of the run is complete; ``stopped``: a time budget
+(``medalist auto``) stopped it between folds, ``medalist train --resume`` finishes it."""
 
 # Keys renamed since 0.1.0, old -> new (none yet: 0.1.0's names are kept, so old readers still work).
 _RENAMED_SINCE_0_1_0: dict[str, str] = {}
@@ -61,7 +62,7 @@ class RunRecord(BaseModel):
     cv: float | None = Field(None, description="overall out-of-fold score (metrics.json 'oof')")
     metric: str | None = Field(None, description="name of the metric ``cv`` was scored with (with its parameters, "
                                "e.g. 'pauc(min_tpr=0.9)'); another metric in medalist.yaml makes the CV stale")
-    error: str | None = Field(None, description="'Type: message' of what stopped a failed/interrupted/pruned run")
+    error: str | None = Field(None, description="'Type: message' of what stopped a failed/interrupted/pruned/stopped run")
     pruned_after_folds: int | None = Field(None, description="tune trials pruned early: folds finished before the prune")
     seed_replica_of: str | None = Field(None, description="compare: the run this one is a seed replica of")
     mlflow_run_id: str | None = Field(None, description="id of the run's MLflow copy, when mirroring worked")

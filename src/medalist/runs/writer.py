@@ -7,7 +7,7 @@ of them:
 * every file is written atomically (a crash leaves the old file or none, never half of one);
 * ``run.json`` is written first with status ``running`` and last with status ``done``: a run.json
   with status done means the folder is complete;
-* a failure is recorded (``failed``/``interrupted`` and the error) before it propagates;
+* a failure is recorded (``failed``/``interrupted``/``stopped`` and the error) before it propagates;
 * mirroring to the tracker never fails a run: a tracker that is down becomes a warning and a
   ``tracking_error`` in the record.
 """
@@ -29,10 +29,11 @@ from medalist.core.io import (
     atomic_write_parquet,
     atomic_write_text,
 )
+from medalist.core.deadline import StopRun
 from medalist.runs.record import SCHEMA_VERSION, RunRecord
 from medalist.runs.store import Run, new_run_id
 
-__all__ = ["RunWriter", "now_iso"]
+__all__ = ["RunWriter", "StopRun", "now_iso"]
 
 log = logging.getLogger("medalist.runs")
 
@@ -154,7 +155,8 @@ class RunWriter:
 
     def fail(self, exc: BaseException, status: str | None = None) -> None:
         """Record why the run stopped; never raises (the disk that failed the run may refuse this too)."""
-        status = status or ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        status = status or ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                            else "stopped" if isinstance(exc, StopRun) else "failed")
         try:
             self.update(status=status, error=f"{type(exc).__name__}: {exc}")
             self.save()

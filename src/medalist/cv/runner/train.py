@@ -26,7 +26,7 @@ from medalist.workspace.data import CompetitionData, load_competition_data
 from medalist.workspace.folds import Folds
 from medalist.workspace.paths import Workspace
 
-__all__ = ["train"]
+__all__ = ["reusable_run", "train"]
 
 log = logging.getLogger("medalist.cv.runner")
 
@@ -48,6 +48,35 @@ class _Prepared:
 def _config_hash(resolved: dict, ws: Workspace, folds: Folds) -> str:
     comp = ws.competition.model_dump(mode="json")
     return stable_hash({"experiment": resolved, "competition": comp, "folds": folds.hash})
+
+
+def reusable_run(ws: Workspace, p: _Prepared, status: str = "done") -> Run | None:
+    """The newest run with ``status`` made from the same resolved config, competition and folds as
+    ``p`` (its config hash; ``threads`` alone may differ: it changes speed, not the model), if any."""
+    import json
+
+    import yaml
+
+    from medalist.runs.store import list_runs
+
+    def norm(cfg: dict) -> str:
+        return json.dumps({k: v for k, v in cfg.items() if k != "threads"}, sort_keys=True, default=str)
+
+    comp, mine = ws.competition.model_dump(mode="json"), norm(p.resolved)
+    for r in reversed(list_runs(ws)):
+        rec = r.record
+        if rec.status != status or rec.folds_hash != p.folds.hash:
+            continue
+        if rec.config_hash == p.config_hash:
+            return r
+        try:
+            stored = yaml.safe_load((r.path / "config.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if json.dumps(stored.pop("competition", None), sort_keys=True, default=str) == json.dumps(comp, sort_keys=True, default=str) \
+                and norm(stored) == mine:
+            return r
+    return None
 
 
 def _check_folds(ws: Workspace, data: CompetitionData, folds: Folds) -> None:
@@ -88,7 +117,7 @@ def _prepare(ws: Workspace, config_path: Path, overrides: list[str] | None) -> _
 
 
 def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list[str] | None, resume: str | None,
-                 note: str | None) -> RunWriter | None:
+                 note: str | None, checked: bool = False) -> RunWriter | None:
     """A writer for a new run, or for ``resume``'s folder; None when that run is already done."""
     exp, data = p.exp, p.data
     fields = dict(
@@ -103,7 +132,7 @@ def _open_writer(ws: Workspace, p: _Prepared, config_path: Path, overrides: list
         return RunWriter.create(ws.runs_dir, exp.name or config_path.stem, **fields)
     run = Run.open(ws, resume)
     old = run.record
-    if old.config_hash != p.config_hash:
+    if old.config_hash != p.config_hash and not checked:  # checked: reusable_run found it the same but for threads
         raise RunError(
             f"run '{resume}'", expected=f"the same config, data and folds as when it started (hash {old.config_hash})",
             found=f"hash {p.config_hash}: the config, competition, train data or folds changed",
@@ -163,6 +192,8 @@ def train(
     note: str | None = None,
     on_event: Event | None = None,
     executor: str | Any = None,
+    reuse: bool = False,
+    continue_stopped: bool = False,
 ) -> Run:
     """Run a config's CV on the workspace's folds and write a run folder.
 
@@ -172,15 +203,27 @@ def train(
 
     ``executor``: ``--executor``'s value (``local``, ``ray``, ``ray@ADDRESS``; None: medalist.yaml's
     ``executor:``, else local) or an executor object (:mod:`medalist.cv.executor`) to share across runs.
+
+    ``reuse``: a finished run with the same resolved config hash (config, competition, folds) is
+    returned instead of training it again (``medalist auto``); with ``continue_stopped`` too, a
+    ``stopped`` run with that hash is resumed from its saved folds (``medalist auto --resume``).
     """
     config_path = Path(config_path)
     p = _prepare(ws, config_path, overrides)
+    checked = False
+    if reuse and not resume and (same := reusable_run(ws, p)) is not None:
+        log.info("run %s has the same resolved config (hash %s): reused, not retrained", same.id, p.config_hash)
+        return same
+    if reuse and continue_stopped and not resume and (stopped := reusable_run(ws, p, "stopped")) is not None:
+        log.info("run %s was stopped by a budget: resumed", stopped.id)
+        resume = stopped.id
+        checked = True
     if executor is None or isinstance(executor, str):
         from medalist.core.executors import resolve_executor
         from medalist.cv.executor import make_executor
 
         executor = make_executor(resolve_executor(ws.config.executor, executor))  # connected before a run folder exists
-    w = _open_writer(ws, p, config_path, overrides, resume, note)
+    w = _open_writer(ws, p, config_path, overrides, resume, note, checked)
     if w is None:
         return Run.open(ws, resume)
     with w.log_file():
