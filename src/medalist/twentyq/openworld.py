@@ -296,9 +296,16 @@ def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_spli
         add(b, "gloss")
     for c in head_compounds(top_heads, modifiers[: n_modifiers // 2]):
         add(c, "compound")
+    from .wordnet import WordNet
+
+    wnet = WordNet(str(_wordnet_dir(wordnet_path)))
     common = {singles[i]: float(f[i]) for i in order[:n_split]}
     splits = [split_compound(p, common) if " " not in p and "-" not in p else None for p in phrases]
-    return phrases, source, {"lex": lex, "bigrams": bigrams, "heads": heads, "splits": splits}
+    anc = []
+    for p in phrases:  # the hypernym closure of the first sense (a compound's head when it is unknown)
+        ss, _ = wnet.senses(p)
+        anc.append(wnet.closure(ss[0]) if ss else frozenset())
+    return phrases, source, {"lex": lex, "bigrams": bigrams, "heads": heads, "splits": splits, "anc": anc}
 
 
 def split_compound(word: str, common: dict[str, float]) -> str | None:
@@ -339,6 +346,18 @@ def _features(phrases: list[str], source: list[str], info: dict, rate_keywords: 
         n_head[h] = n_head.get(h, 0) + 1
     head_rate = np.array([(kw_heads.get(h, 0) + 0.1) / (n_head[h] + 10.0) for h in heads])
     nw = np.array([len(p.split()) for p in phrases])
+    # the most enriched WordNet ancestor: max over the hypernyms a of log((keywords under a + 0.1)/(phrases under a + 10))
+    anc = info["anc"]
+    size: dict[int, int] = {}
+    for a in anc:
+        for x in a:
+            size[x] = size.get(x, 0) + 1
+    kw_anc: dict[int, int] = {}
+    for i in np.flatnonzero(hit):
+        for x in anc[i]:
+            kw_anc[x] = kw_anc.get(x, 0) + 1
+    enr = np.array([max((math.log((kw_anc.get(x, 0) + 0.1) / (size[x] + 10.0)) for x in a), default=math.log(0.01))
+                    for a in anc])
     X = np.column_stack([
         np.log10(wf_phrase + 1e-9),
         np.log10(np.array([uf[h] for h in heads]) + 1e-9),
@@ -349,6 +368,7 @@ def _features(phrases: list[str], source: list[str], info: dict, rate_keywords: 
         np.log(cat_rate[ci]),
         np.log(head_rate),
         np.array([p in lex for p in phrases]),
+        enr,
     ]).astype(float)
     return X
 
@@ -393,7 +413,7 @@ def build_open_world(train: list[str], *, wordnet_path: Path | str | None = None
     share = _form_shares(train, phrases, splits_all)
     report = {"pool": len(phrases), "fit_positives": int(y.sum()), "coef": dict(zip(
         ["log_wf", "log_wf_head", "log_wf_first", "one_word", "two_words", "three_plus", "gloss", "compound",
-         "gloss_count", "cat_rate", "head_rate", "in_wordnet"], np.round(clf.coef_[0], 3).tolist())),
+         "gloss_count", "cat_rate", "head_rate", "in_wordnet", "ancestor_rate"], np.round(clf.coef_[0], 3).tolist())),
         "form_share": share}
     return OpenWorldList(words, pr / pr.sum(), [source[i] for i in order], share, [splits_all[i] for i in order]), report
 
@@ -407,3 +427,34 @@ def _form_shares(train: list[str], phrases: list[str], splits) -> dict[str, floa
             counts[_form_of(k, phrases[gi], splits[gi])] += 1
     tot = sum(counts.values())
     return {k: v / tot for k, v in counts.items()}
+
+
+def cached_open_world(train: list[str], *, wordnet_path: Path | str | None = None, progress=None) -> OpenWorldList:
+    """:func:`build_open_world` over every group, cached on disk (keyed by the training keywords)."""
+    import gzip
+    import json
+
+    from .assemble import cache_dir
+
+    key = hashlib.sha1(json.dumps(sorted(k.lower() for k in train)).encode("utf-8")).hexdigest()[:16]
+    path = cache_dir() / f"openworld-v1-{key}.json.gz"
+    if path.exists():
+        d = json.loads(gzip.decompress(path.read_bytes()))
+        return OpenWorldList(d["words"], np.asarray(d["prior"]), d["source"], d["form_share"], d["splits"])
+    ow, _ = build_open_world(train, wordnet_path=wordnet_path, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(gzip.compress(json.dumps({"words": ow.words, "prior": ow.prior.tolist(), "source": ow.source,
+                                              "form_share": ow.form_share, "splits": ow.splits}).encode("utf-8")))
+    tmp.replace(path)
+    return ow
+
+
+def open_world_guesser(train: list[str], n: int, *, eps: float = 0.0, handshake: bool = False,
+                       ow: OpenWorldList | None = None, progress=None):
+    """(Guesser over the surface forms of the ``n`` groups of highest prior, the list cut to ``n``)."""
+    from .guesser import Guesser
+
+    ow = (ow or cached_open_world(train, progress=progress)).head(n)
+    words, prior, groups = ow.entries()
+    return Guesser(words, prior, eps=eps, handshake=handshake, groups=groups), ow
