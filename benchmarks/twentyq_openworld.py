@@ -24,12 +24,49 @@ from _proc import log  # noqa: E402
 CUTS = (20_000, 50_000, 100_000, 200_000, 300_000)
 
 
+def replay(g, cut, kws, mm) -> dict:
+    """Exact answers by rule (what the exact answerer does in the environment), one game per keyword."""
+    import numpy as np
+
+    from medalist.twentyq.rules import parse_rule, rule_truth, same_keyword
+
+    won, rewards, move_s = [], [], []
+    for i, k in enumerate(kws):
+        if i % 10 == 0:
+            log(f"replay {i}/{len(kws)}")
+        qs, ans, gs, solved = [], [], [], None
+        for r in range(1, 21):
+            t = time.perf_counter()
+            q = g.ask(qs, ans, gs)
+            move_s.append(time.perf_counter() - t)
+            parsed = parse_rule(q)
+            qs.append(q)
+            ans.append("yes" if parsed and rule_truth(parsed[0], parsed[1], k.keyword) else "no")
+            t = time.perf_counter()
+            gs.append(g.guess(qs, ans, gs))
+            move_s.append(time.perf_counter() - t)
+            if any(same_keyword(gs[-1], x) for x in (k.keyword, *k.alts)):
+                solved = r
+                break
+        won.append(solved)
+        rewards.append(21 - solved if solved else -1)
+    rounds = [r for r in won if r]
+    return {"games": len(kws), "solved": len(rounds), "solve_rate": len(rounds) / len(kws), "recall": float((mm >= 0).mean()),
+            "mean_rounds": float(np.mean(rounds)) if rounds else float("nan"), "worst_round": max(rounds, default=None),
+            "mean_reward": float(np.mean(rewards)), "candidate_groups": len(cut), "entries": len(g.candidates),
+            "ms_per_move_mean": 1000 * float(np.mean(move_s)), "ms_per_move_max": 1000 * float(np.max(move_s)),
+            "seconds": round(float(np.sum(move_s)), 1), "mode": "replay"}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", type=int, default=100_000)
     ap.add_argument("--answerer", default="exact")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--every", type=int, default=1, help="play every k-th held-out keyword (a spread sample)")
     ap.add_argument("--no-games", action="store_true")
+    ap.add_argument("--replay", action="store_true",
+                    help="play in-process (exact rule answers, the guesser's own ask/guess; no environment), timing each move")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -53,15 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_games:
         g, cut = open_world_guesser([k.keyword for k in train], args.candidates, ow=ow,
                                     eps=0.1 if args.answerer == "semantic" else 0.0)
-        kws = held[: args.limit]
+        kws = held[:: args.every][: args.limit]
         mm = match_groups(cut.words, [k.keyword for k in kws], [k.alts for k in kws], cut.splits)
-        t = time.perf_counter()
-        res = bench(kws, g, answerer=args.answerer, progress=lambda i, n, r: i % 20 == 0 and log(f"{i}/{n}"))
-        secs = time.perf_counter() - t
-        res.update({"recall": float((mm >= 0).mean()), "candidate_groups": len(cut), "entries": len(g.candidates),
-                    "seconds": round(secs, 1)})
-        res.pop("solve_rate_bound", None)
-        out["games"] = res
+        if args.replay:
+            out["games"] = replay(g, cut, kws, mm)
+        else:
+            t = time.perf_counter()
+            res = bench(kws, g, answerer=args.answerer, progress=lambda i, n, r: i % 20 == 0 and log(f"{i}/{n}"))
+            res.update({"recall": float((mm >= 0).mean()), "candidate_groups": len(cut), "entries": len(g.candidates),
+                        "seconds": round(time.perf_counter() - t, 1), "mode": "environment"})
+            res.pop("solve_rate_bound", None)
+            out["games"] = res
     if args.json:
         print(json.dumps(out))
         return 0
@@ -75,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"games ({args.answerer} answerer, {r['candidate_groups']:,} groups = {r['entries']:,} surface forms): "
               f"recall {r['recall']:.3f}, solved {r['solved']}/{r['games']} = {r['solve_rate']:.3f} "
               f"({r['solve_rate'] / r['recall']:.2f} x recall), mean rounds {r['mean_rounds']:.2f}, worst {r['worst_round']}, "
-              f"reward {r['mean_reward']:.2f}, {r['seconds']:.0f} s")
+              f"reward {r['mean_reward']:.2f}, {r['seconds']:.0f} s ({r['mode']})"
+              + (f"; per move {r['ms_per_move_mean']:.0f} ms mean, {r['ms_per_move_max']:.0f} ms max" if "ms_per_move_mean" in r else ""))
     return 0
 
 
