@@ -259,7 +259,8 @@ def open_recall(words: list[str], keywords: list[str], alts=None) -> float:
     return float((match_groups(words, keywords, alts) >= 0).mean())
 
 
-def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_split: int = 10_000) -> tuple[list[str], list[str], dict]:
+def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_split: int = 10_000,
+          n_noun_heads: int = 0, n_adjectives: int = 0) -> tuple[list[str], list[str], dict]:
     """Candidate phrases (lowercase, deduplicated by the env's normalisation) and their source."""
     from .candidates import wordnet_nouns
 
@@ -279,6 +280,14 @@ def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_spli
         if len(parts) > 1:
             heads[parts[-1]] = heads.get(parts[-1], 0) + 1
     top_heads = sorted(heads, key=lambda h: (-heads[h], h))[:n_heads]
+    if n_noun_heads:  # the most frequent artifact/food nouns as heads too ("table", "camera")
+        art = [w for w in (singles[i] for i in order) if lex.get(w) in ("artifact", "food")]
+        top_heads += [h for h in art[:n_noun_heads] if h not in set(top_heads)]
+    mods = modifiers[: n_modifiers // 2]
+    if n_adjectives:  # frequent adjectives as modifiers ("portable speaker", "electric scooter")
+        adj = sorted(w for w in other_pos_adjectives(_wordnet_dir(wordnet_path)) if w.isalpha() and len(w) > 3)
+        fa = _wf(adj)
+        mods = mods + [adj[i] for i in np.argsort(-fa, kind="stable")[:n_adjectives] if adj[i] not in noun_set]
     phrases: list[str] = []
     source: list[str] = []
     seen: set[str] = set()
@@ -294,7 +303,7 @@ def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_spli
         add(w, c)
     for b in bigrams:
         add(b, "gloss")
-    for c in head_compounds(top_heads, modifiers[: n_modifiers // 2]):
+    for c in head_compounds(top_heads, mods):
         add(c, "compound")
     from .wordnet import WordNet
 
@@ -306,6 +315,15 @@ def _pool(train: list[str], wordnet_path, n_modifiers: int, n_heads: int, n_spli
         ss, _ = wnet.senses(p)
         anc.append(wnet.closure(ss[0]) if ss else frozenset())
     return phrases, source, {"lex": lex, "bigrams": bigrams, "heads": heads, "splits": splits, "anc": anc}
+
+
+def other_pos_adjectives(wordnet_dir) -> list[str]:
+    """Single-word adjectives of WordNet's index.adj."""
+    p = Path(wordnet_dir) / "index.adj"
+    if not p.exists():
+        return []
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        return [line.split(" ", 1)[0] for line in fh if not line.startswith(" ") and "_" not in line.split(" ", 1)[0]]
 
 
 def split_compound(word: str, common: dict[str, float]) -> str | None:
@@ -374,7 +392,8 @@ def _features(phrases: list[str], source: list[str], info: dict, rate_keywords: 
 
 
 def build_open_world(train: list[str], *, wordnet_path: Path | str | None = None, n_modifiers: int = 2000,
-                     n_heads: int = 150, max_candidates: int | None = None, progress=None) -> tuple[OpenWorldList, dict]:
+                     n_heads: int = 150, n_noun_heads: int = 0, n_adjectives: int = 0,
+                     max_candidates: int | None = None, progress=None) -> tuple[OpenWorldList, dict]:
     """Groups from WordNet + gloss bigrams + head compounds, prior fitted on a split of ``train``.
 
     ``train`` are the keywords the builder may use (never the ones to be played). Returns the list,
@@ -383,7 +402,8 @@ def build_open_world(train: list[str], *, wordnet_path: Path | str | None = None
     from sklearn.linear_model import LogisticRegression
 
     log = progress or (lambda s: None)
-    phrases, source, info = _pool(train, wordnet_path, n_modifiers, n_heads)
+    phrases, source, info = _pool(train, wordnet_path, n_modifiers, n_heads, n_noun_heads=n_noun_heads,
+                                  n_adjectives=n_adjectives)
     log(f"pool: {len(phrases):,} phrases ({sum(s == 'gloss' for s in source):,} gloss bigrams, "
         f"{sum(s == 'compound' for s in source):,} head compounds)")
     part_a = [k for k in train if _split_part(k) == 0]
