@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _proc import log  # noqa: E402
+from _proc import log
 
 CUTS = (20_000, 50_000, 100_000, 200_000, 300_000)
 
@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from medalist.twentyq.harness import bench
     from medalist.twentyq.keywords import env_keywords, split_keywords
-    from medalist.twentyq.openworld import cached_open_world, match_groups, open_world_guesser
+    from medalist.twentyq.openworld import (
+        cached_open_world,
+        match_groups,
+        open_world_guesser,
+    )
 
     train, held = split_keywords(env_keywords())
     t = time.perf_counter()

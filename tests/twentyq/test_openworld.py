@@ -10,7 +10,12 @@ import pytest
 
 from medalist.core.errors import DataError
 from medalist.twentyq.guesser import Guesser
-from medalist.twentyq.openworld import OpenWorldList, match_groups, read_keyword_file, surface_forms
+from medalist.twentyq.openworld import (
+    OpenWorldList,
+    match_groups,
+    read_keyword_file,
+    surface_forms,
+)
 from medalist.twentyq.rules import parse_rule, rule_truth, same_keyword
 from tests.conftest import run_medalist
 
@@ -46,7 +51,7 @@ def test_groups_and_recall():
     assert surface_forms("battery") == {"battery": "base", "batteries": "plural"}
     m = match_groups(TINY.words, ["Tool Boxes", "Batteries", "Knife"], splits=TINY.splits)
     assert m.tolist() == [0, 2, -1]
-    words, prior, groups = TINY.entries()
+    _words, prior, groups = TINY.entries()
     assert np.isclose(prior.sum(), 1.0) and len(set(groups.tolist())) == len(TINY)
     # a group's mass is its prior, whatever the number of forms
     assert np.isclose(prior[groups == 0].sum(), 0.3)
@@ -74,12 +79,12 @@ def test_keyword_file(tmp_path):
 def test_cli_open_world_errors(monkeypatch, capsys, tmp_path):
     p = tmp_path / "kw.txt"
     p.write_text("Spoon\n", encoding="utf-8")
-    code, out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--keywords-file", str(p))
+    code, _out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--keywords-file", str(p))
     assert code != 0 and "--open-world" in err
-    code, out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--open-world", "--candidates", "0")
+    code, _out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--open-world", "--candidates", "0")
     assert code != 0 and "--candidates" in err
     p.write_text("Caf\u00e9\n", encoding="utf-8")
-    code, out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--open-world", "--keywords-file", str(p))
+    code, _out, err = run_medalist(monkeypatch, capsys, "twentyq", "bench", "--open-world", "--keywords-file", str(p))
     assert code != 0 and "kw.txt:1" in err
 
 

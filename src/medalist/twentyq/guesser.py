@@ -29,7 +29,7 @@ from .rules import (
     rule_truth,
 )
 
-__all__ = ["Guesser", "Choice", "expected_entropy", "posterior_weights"]
+__all__ = ["Choice", "Guesser", "expected_entropy", "posterior_weights"]
 
 _FALLBACK_QUESTION = "Is it a physical object?"
 _EPS_FLOOR = 0.05  # noise assumed once answers believed exact turn out contradictory
@@ -297,7 +297,9 @@ class Guesser:
         alpha = self._alpha_mode(questions, answers) and eps == 0.0
         if (self.handshake and questions and questions[0] == ALPHA_QUESTION and not alpha
                 and len(questions) <= self.semantic_after_refusal):
-            from .semantic import semantic_choice  # handshake refused: the partner is not us, ask semantic questions
+            from .semantic import (
+                semantic_choice,  # handshake refused: the partner is not us, ask semantic questions
+            )
 
             got = semantic_choice(self, w, eps)
             if got is not None:

@@ -25,6 +25,7 @@ other — never a boost of the public keywords themselves.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,8 +35,17 @@ import numpy as np
 
 from .rules import normalize_guess
 
-__all__ = ["surface_forms", "plural", "OpenWorldList", "build_open_world", "read_keyword_file",
-           "gloss_bigrams", "head_compounds", "open_recall", "FORMS"]
+__all__ = [
+    "FORMS",
+    "OpenWorldList",
+    "build_open_world",
+    "gloss_bigrams",
+    "head_compounds",
+    "open_recall",
+    "plural",
+    "read_keyword_file",
+    "surface_forms",
+]
 
 FORMS = ("base", "plural", "alt", "alt_plural")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
@@ -155,7 +165,7 @@ def gloss_bigrams(wordnet_dir: Path | str, nouns: set[str], modifiers: set[str])
                     continue
                 _, _, gloss = line.partition("|")
                 toks = _WORD.findall(gloss.lower())
-                for a, b in zip(toks, toks[1:]):
+                for a, b in itertools.pairwise(toks):
                     if b in nouns and a in modifiers and a != b:
                         key = a + " " + b
                         counts[key] = counts.get(key, 0) + 1
@@ -185,7 +195,7 @@ class OpenWorldList:
     def __len__(self) -> int:
         return len(self.words)
 
-    def head(self, n: int) -> "OpenWorldList":
+    def head(self, n: int) -> OpenWorldList:
         return OpenWorldList(self.words[:n], self.prior[:n] / self.prior[:n].sum(), self.source[:n], self.form_share,
                              None if self.splits is None else self.splits[:n])
 
