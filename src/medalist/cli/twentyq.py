@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,14 +20,14 @@ twentyq_app = typer.Typer(
 def bench(
     answerer: Annotated[str, typer.Option(help="exact, flip (each answer flipped with probability --eps), matrix (sampled from p(yes|q,k)) or semantic (rules + WordNet, calibrated; not the guesser's table).")] = "exact",
     eps: Annotated[float, typer.Option(help="Flip probability of the flip answerer.")] = 0.1,
-    guesser_eps: Annotated[float | None, typer.Option("--guesser-eps", help="Noise rate the guesser assumes (default: the answerer's, 0 for exact/matrix, 0.1 for semantic).")] = None,
+    guesser_eps: Annotated[Optional[float], typer.Option("--guesser-eps", help="Noise rate the guesser assumes (default: the answerer's, 0 for exact/matrix, 0.1 for semantic).")] = None,
     handshake: Annotated[bool, typer.Option("--handshake/--no-handshake", help="Open with 'Is it Agent Alpha?'.")] = False,
-    games: Annotated[int | None, typer.Option(help="Games to play (default: one per keyword).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N keywords.")] = None,
+    games: Annotated[Optional[int], typer.Option(help="Games to play (default: one per keyword).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N keywords.")] = None,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Add the semantic question bank (MiniLM p(yes) matrix, cached).")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the noisy answerers.")] = 0,
     open_world: Annotated[bool, typer.Option("--open-world", help="Candidates and prior built without the keywords played: the held-out public keywords (sha1 % 5 == 0), or --keywords-file; reports recall (the ceiling).")] = False,
-    keywords_file: Annotated[Path | None, typer.Option("--keywords-file", help="With --open-world: play these keywords (one a line); the list is built from the public keywords not in it.")] = None,
+    keywords_file: Annotated[Optional[Path], typer.Option("--keywords-file", help="With --open-world: play these keywords (one a line); the list is built from the public keywords not in it.")] = None,
     n_candidates: Annotated[int, typer.Option("--candidates", help="With --open-world: candidate groups kept by prior.")] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
@@ -124,8 +124,8 @@ def bench(
 def candidates(
     max_candidates: Annotated[int, typer.Option("--max", help="Cut-off: keep this many candidates by prior.")] = 50_000,
     alpha: Annotated[float, typer.Option(help="Exponent of the wordfreq frequency in the prior.")] = 0.5,
-    out: Annotated[Path | None, typer.Option(help="Write the list (word, prior, source) as TSV (.gz ok).")] = None,
-    wordnet: Annotated[Path | None, typer.Option(help="WordNet data.noun (default /usr/share/wordnet/data.noun).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the list (word, prior, source) as TSV (.gz ok).")] = None,
+    wordnet: Annotated[Optional[Path], typer.Option(help="WordNet data.noun (default /usr/share/wordnet/data.noun).")] = None,
     all_keywords: Annotated[bool, typer.Option("--all-keywords", help="Build from every public keyword (for a submission) instead of the recall split.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
