@@ -26,6 +26,9 @@ def bench(
     limit: Annotated[Optional[int], typer.Option(help="Use only the first N keywords.")] = None,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Add the semantic question bank (MiniLM p(yes) matrix, cached).")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the noisy answerers.")] = 0,
+    open_world: Annotated[bool, typer.Option("--open-world", help="Candidates and prior built without the keywords played: the held-out public keywords (sha1 % 5 == 0), or --keywords-file; reports recall (the ceiling).")] = False,
+    keywords_file: Annotated[Optional[Path], typer.Option("--keywords-file", help="With --open-world: play these keywords (one a line); the list is built from the public keywords not in it.")] = None,
+    n_candidates: Annotated[int, typer.Option("--candidates", help="With --open-world: candidate groups kept by prior.")] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate (next to the best any guesser can reach), rounds, reward."""
@@ -45,13 +48,44 @@ def bench(
         raise ConfigError("--guesser-eps", expected="a noise rate in [0, 0.5)", found=str(guesser_eps))
     if games is not None and games < 1:
         raise ConfigError("--games", expected="a positive number of games", found=str(games))
+    if keywords_file is not None and not open_world:
+        raise ConfigError("--keywords-file", expected="used with --open-world", found="--open-world not given")
+    if open_world and semantic:
+        raise ConfigError("--semantic", expected="no semantic bank with --open-world", found="both given",
+                          fix="drop --semantic (the open-world guesser asks alphabetical questions over its surface forms)")
+    if n_candidates < 1:
+        raise ConfigError("--candidates", expected="a positive number of candidate groups", found=str(n_candidates))
     kws = env_keywords()
+    train = []
+    if open_world:
+        from medalist.twentyq.keywords import Keyword, split_keywords
+        from medalist.twentyq.openworld import read_keyword_file
+        from medalist.twentyq.rules import normalize_guess
+
+        if keywords_file is not None:
+            played = [Keyword(k) for k in read_keyword_file(keywords_file)]
+            held_norm = {normalize_guess(k.keyword) for k in played}
+            train = [k for k in kws if normalize_guess(k.keyword) not in held_norm]
+            kws = played
+        else:
+            train, kws = split_keywords(kws)
     if limit is not None:
         if limit < 1:
             raise ConfigError("--limit", expected="a positive number of keywords", found=str(limit))
         kws = kws[:limit]
     geps = guesser_eps if guesser_eps is not None else (eps if answerer == "flip" else 0.1 if answerer == "semantic" else 0.0)
-    g = make_guesser([k.keyword for k in kws], eps=geps, handshake=handshake, semantic=semantic)
+    recall = None
+    if open_world:
+        from medalist.twentyq.openworld import match_groups, open_world_guesser
+
+        if not as_json:
+            err_console.print(f"[cyan]»[/] building open-world candidates from {len(train)} public keywords "
+                              "(first time ~2 min, then cached)")
+        g, ow = open_world_guesser([k.keyword for k in train], n_candidates, eps=geps, handshake=handshake)
+        m = match_groups(ow.words, [k.keyword for k in kws], [k.alts for k in kws], ow.splits)
+        recall = float((m >= 0).mean())
+    else:
+        g = make_guesser([k.keyword for k in kws], eps=geps, handshake=handshake, semantic=semantic)
 
     def progress(i, n, r):
         if not as_json and (i % 50 == 0 or i == n):
@@ -59,18 +93,25 @@ def bench(
 
     res = run_bench(kws, g, answerer=answerer, eps=eps if answerer == "flip" else 0.0, games=games, seed=seed,
                     progress=progress)
+    if open_world:
+        res.update({"open_world": True, "recall": recall, "candidate_groups": len(ow), "train_keywords": len(train),
+                    "solve_rate_bound": None})
     if as_json:
         print_json(res)
         return
     from rich.table import Table
 
     lo, hi = res["solve_rate_ci95"]
-    t = Table(title=f"20 Questions through kaggle-environments: answerer={answerer}"
+    t = Table(title=f"20 Questions through kaggle-environments{' (OPEN WORLD: keywords not in the candidate build)' if open_world else ''}: answerer={answerer}"
                     f"{f' eps={eps}' if answerer == 'flip' else ''}, guesser eps={geps}, handshake={handshake}")
-    for c in ("games", "solve rate", "95% CI (Wilson)", "best possible", "mean rounds", "worst round", "mean reward"):
+    cols = ("games", "solve rate", "95% CI (Wilson)", "best possible", "mean rounds", "worst round", "mean reward")
+    if open_world:
+        cols = ("candidate groups", "recall (ceiling)") + cols
+    for c in cols:
         t.add_column(c, justify="right")
     bound = res["solve_rate_bound"]
-    t.add_row(str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+    head = (f"{len(ow):,}", f"{recall:.3f}") if open_world else ()
+    t.add_row(*head, str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
               "-" if bound is None else f"{bound:.3f}", f"{res['mean_rounds']:.3f}",
               str(res["worst_round"]), f"{res['mean_reward']:.3f}")
     console.print(t)

@@ -29,7 +29,7 @@ from .rules import (
     rule_truth,
 )
 
-__all__ = ["Guesser", "Choice", "expected_entropy", "posterior_weights"]
+__all__ = ["Choice", "Guesser", "expected_entropy", "posterior_weights"]
 
 _FALLBACK_QUESTION = "Is it a physical object?"
 _EPS_FLOOR = 0.05  # noise assumed once answers believed exact turn out contradictory
@@ -152,7 +152,7 @@ class Guesser:
 
     def __init__(self, candidates: list[str], prior=None, *, bank: list[str] | None = None, bank_p=None,
                  eps: float = 0.1, handshake: bool = False, guess_aware: bool = True,
-                 alphabetical: bool = True, min_weight: float = 1e-12) -> None:
+                 alphabetical: bool = True, min_weight: float = 1e-12, groups=None) -> None:
         if not candidates:
             raise ValueError("candidates must not be empty")
         self.candidates = list(candidates)
@@ -166,6 +166,12 @@ class Guesser:
         self.guess_aware = guess_aware
         self.alphabetical = alphabetical
         self.min_weight = min_weight
+        # groups: entry → group index, for surface forms of one keyword ("tool box", "toolbox", "tool boxes"):
+        # each form is its own entry (alphabetical questions are answered on the keyword's own string),
+        # the guess is the best entry of the group of highest posterior mass
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        if self.groups is not None and (self.groups.shape != (n,) or (self.groups < 0).any()):
+            raise ValueError("groups must be a non-negative integer vector with one entry per candidate")
         self._lower = [c.lower().strip() for c in self.candidates]
         order = np.argsort(np.array(self._lower, dtype=object), kind="stable")
         self._order = order
@@ -176,6 +182,7 @@ class Guesser:
         if self._bank_p is not None and self._bank_p.shape != (len(self.bank), n):
             raise ValueError(f"bank_p must have shape ({len(self.bank)}, {n}), got {self._bank_p.shape}")
         self._cache: dict[str, np.ndarray | None] = {}
+        self._cache_max = int(min(4096, max(64, 2e8 // (8 * n))))  # ~200 MB of cached likelihood vectors
         self._by_norm: dict[str, list[int]] = {}
         for i, c in enumerate(self.candidates):
             self._by_norm.setdefault(normalize_guess(c), []).append(i)
@@ -195,14 +202,14 @@ class Guesser:
             p = self._rule_vector(kind, arg)
         elif question in self._bank_index and self._bank_p is not None:
             p = self._bank_p[self._bank_index[question]]
-        if len(self._cache) >= 4096:  # generated alphabetical questions are new every game: bound memory
+        if len(self._cache) >= self._cache_max:  # generated alphabetical questions are new every game: bound memory
             self._cache.clear()
         self._cache[question] = p
         return p
 
     def _rule_vector(self, kind: str, arg: str) -> np.ndarray:
         """rule_truth over all candidates, vectorised (a 50k list answers 95 rule questions in well under a second)."""
-        if self._feat is None:
+        if self._feat is None and kind != "before":
             letters = ["".join(ch for ch in c if ch.isalpha()) for c in self._lower]
             self._feat = {
                 "lower": np.array(self._lower, dtype=object),
@@ -213,9 +220,13 @@ class Guesser:
                 "n": np.array([len(s) for s in letters]),
                 "words": np.array([len(c.split()) for c in self._lower]),
             }
+        if kind == "before":  # the first k of the sorted list: a binary search, no string comparisons over all
+            import bisect
+
+            out = np.zeros(len(self.candidates))
+            out[self._order[: bisect.bisect_left(self._sorted_lower, arg.lower())]] = 1.0
+            return out
         f = self._feat
-        if kind == "before":
-            return (f["lower"] < arg.lower()).astype(float)
         if kind == "starts":
             return (f["first"] == arg).astype(float)
         if kind == "ends":
@@ -286,7 +297,9 @@ class Guesser:
         alpha = self._alpha_mode(questions, answers) and eps == 0.0
         if (self.handshake and questions and questions[0] == ALPHA_QUESTION and not alpha
                 and len(questions) <= self.semantic_after_refusal):
-            from .semantic import semantic_choice  # handshake refused: the partner is not us, ask semantic questions
+            from .semantic import (
+                semantic_choice,  # handshake refused: the partner is not us, ask semantic questions
+            )
 
             got = semantic_choice(self, w, eps)
             if got is not None:
@@ -321,4 +334,8 @@ class Guesser:
 
     def guess(self, questions: list[str], answers: list[str], guesses: list[str]) -> str:
         w, _ = self.posterior(questions, answers, guesses)
+        if self.groups is not None:
+            g = int(np.argmax(np.bincount(self.groups, weights=w)))
+            members = np.flatnonzero(self.groups == g)
+            return self.candidates[int(members[np.argmax(w[members])])][:100]
         return self.candidates[int(np.argmax(w))][:100]
