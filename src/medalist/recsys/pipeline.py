@@ -243,7 +243,7 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
         w.yaml("config.yaml", resolved)
         w.provenance(ws.root if ws is not None else None)
         w.start()
-        res = _evaluate_and_write(w, interactions, cfg, side)
+        res = _evaluate_and_write(w, interactions, cfg, side, _test_users(ws, cfg, interactions))
         w.finish(cv=res.metrics["oof"])
     log.info("recsys run %s: %s=%.5f (popularity %.5f)", w.id, res.metrics["metric"], res.metrics["oof"],
              res.metrics["baseline"][res.metrics["metric"]])
@@ -252,14 +252,28 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
     return w.run
 
 
-def _evaluate_and_write(w, interactions: pl.DataFrame, cfg: RecsysConfig, side=None) -> RecsysResult:
+def _test_users(ws, cfg: RecsysConfig, interactions: pl.DataFrame) -> pl.Series | None:
+    """The workspace's test users (a recommender competition's ids), to recommend for beside train's."""
+    if ws is None or ws.competition.id != cfg.data.user or not ws.test_path.is_file():
+        return None
+    from medalist.recsys.interactions import read_table
+
+    ids = read_table(str(ws.test_path), what="test").get_column(cfg.data.user)
+    return ids.cast(interactions["user"].dtype, strict=False).drop_nulls().alias("user")
+
+
+def _evaluate_and_write(w, interactions: pl.DataFrame, cfg: RecsysConfig, side=None,
+                        test_users: pl.Series | None = None) -> RecsysResult:
     res = evaluate(interactions, cfg, side)
     w.parquet("valid_recs.parquet", res.valid_recs)
     w.parquet("importance.parquet", res.importance)
     if cfg.refit_full:
         t1 = time.perf_counter()
         full = cfg.recommender(side).fit(interactions)
-        w.parquet("recommendations.parquet", full.recommend(interactions["user"].unique().sort(), k=cfg.k))
+        users = interactions["user"]
+        if test_users is not None:  # cold test users get the popularity fallback
+            users = pl.concat([users, test_users])
+        w.parquet("recommendations.parquet", full.recommend(users.unique().sort(), k=cfg.k))
         res.metrics["refit_seconds"] = round(time.perf_counter() - t1, 3)
     w.versions()
     w.json("metrics.json", res.metrics)
