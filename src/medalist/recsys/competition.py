@@ -23,7 +23,7 @@ import yaml
 
 from medalist.core.errors import ConfigError, DataError
 from medalist.core.io import atomic_write, atomic_write_parquet, atomic_write_text
-from medalist.recsys.interactions import Interactions, check_split_order, read_table, normalize_interactions
+from medalist.recsys.interactions import Interactions, check_split_order, normalize_interactions, read_table
 
 __all__ = ["init_recsys_competition", "write_predictions"]
 
