@@ -433,31 +433,30 @@ class CoVisitation(CandidateGenerator):
     def _fit(self, train: EncodedTrain) -> None:
         f = train.frame.sort(["u", "time", "i"]).select("u", "i", "time", "weight")
         n = train.n_items
-        acc: pl.DataFrame | None = None
-        for lag in range(1, self.neighbors + 1):
-            nxt = f.select(pl.col("u").shift(-lag).alias("u2"), pl.col("i").shift(-lag).alias("j"),
-                           pl.col("time").shift(-lag).alias("t2"), pl.col("weight").shift(-lag).alias("w2"))
-            pair = pl.concat([f, nxt], how="horizontal").filter(
-                (pl.col("u") == pl.col("u2")) & ((pl.col("t2") - pl.col("time")) <= self.window_days * _DAY)
-                & (pl.col("i") != pl.col("j"))
-            )
-            if pair.height == 0:
+        u, i, t = f["u"].to_numpy(), f["i"].to_numpy().astype(np.int64), f["time"].to_numpy()
+        wt = f["weight"].to_numpy().astype(np.float32)
+        parts = []
+        for lag in range(1, self.neighbors + 1):  # each event with its lag-th successor of the same user
+            if lag >= len(u):
                 break
-            wa, wb = (pl.col("w2"), pl.col("weight")) if self.weighted else (pl.lit(1.0), pl.lit(1.0))
-            both = pl.concat([
-                pair.select(pl.col("i").alias("a"), pl.col("j").cast(pl.Int64).alias("b"), wa.cast(pl.Float32).alias("w")),
-                pair.select(pl.col("j").cast(pl.Int64).alias("a"), pl.col("i").alias("b"), wb.cast(pl.Float32).alias("w")),
-            ]).group_by("a", "b").agg(pl.col("w").sum())
-            acc = both if acc is None else pl.concat([acc, both]).group_by("a", "b").agg(pl.col("w").sum())
-        if acc is not None and acc.height:
-            w = acc["w"].to_numpy().astype(np.float32)
+            m = (u[:-lag] == u[lag:]) & ((t[lag:] - t[:-lag]) <= self.window_days * _DAY) & (i[:-lag] != i[lag:])
+            if not m.any():
+                break
+            a, b = i[:-lag][m], i[lag:][m]
+            wa, wb = (wt[lag:][m], wt[:-lag][m]) if self.weighted else (np.ones(len(a), np.float32),) * 2
+            part = pl.DataFrame({"key": np.r_[a * n + b, b * n + a], "w": np.r_[wa, wb]})
+            parts.append(part.group_by("key").agg(pl.col("w").sum()))  # one int64 key: a hash aggregation
+        if parts:
+            acc = pl.concat(parts).group_by("key").agg(pl.col("w").sum()) if len(parts) > 1 else parts[0]
+            key = acc["key"].to_numpy()
+            a, b, w = key // n, key % n, acc["w"].to_numpy().astype(np.float32)
             if self.normalize:
                 pop = np.diff((train.seen > 0).tocsc().indptr).astype(np.float32)
                 inv = 1.0 / np.sqrt(np.maximum(pop, 1.0))
-                w = w * inv[acc["a"].to_numpy()] * inv[acc["b"].to_numpy()]
-            acc = (acc.with_columns(pl.Series("w", w)).sort(["a", "w", "b"], descending=[False, True, False])
-                   .with_columns(pl.int_range(pl.len()).over("a").alias("_r")).filter(pl.col("_r") < self.top))
-            co = sp.csr_matrix((acc["w"].to_numpy(), (acc["a"].to_numpy(), acc["b"].to_numpy())), shape=(n, n))
+                w = w * inv[a] * inv[b]
+            order = np.lexsort((b, -w, a))  # per item a: strongest neighbours first
+            keep = order[_rank_within(a[order]) <= self.top]
+            co = sp.csr_matrix((w[keep], (a[keep], b[keep])), shape=(n, n))
         else:
             co = sp.csr_matrix((n, n), dtype=np.float32)
         self.co_ = co.tocsr()
