@@ -443,20 +443,25 @@ class CoVisitation(CandidateGenerator):
             if not m.any():
                 break
             a, b = i[:-lag][m], i[lag:][m]
-            wa, wb = (wt[lag:][m], wt[:-lag][m]) if self.weighted else (np.ones(len(a), np.float32),) * 2
-            part = pl.DataFrame({"key": np.r_[a * n + b, b * n + a], "w": np.r_[wa, wb]})
+            if self.weighted:  # directed: a pair counts the weight of the proposed item's event
+                part = pl.DataFrame({"key": np.r_[a * n + b, b * n + a], "w": np.r_[wt[lag:][m], wt[:-lag][m]]})
+            else:  # symmetric: count each unordered pair once, mirror after aggregating
+                part = pl.DataFrame({"key": np.minimum(a, b) * n + np.maximum(a, b), "w": np.ones(len(a), np.float32)})
             parts.append(part.group_by("key").agg(pl.col("w").sum()))  # one int64 key: a hash aggregation
         if parts:
             acc = pl.concat(parts).group_by("key").agg(pl.col("w").sum()) if len(parts) > 1 else parts[0]
             key = acc["key"].to_numpy()
             a, b, w = key // n, key % n, acc["w"].to_numpy().astype(np.float32)
+            if not self.weighted:
+                a, b, w = np.r_[a, b], np.r_[b, a], np.r_[w, w]
             if self.normalize:
                 pop = np.diff((train.seen > 0).tocsc().indptr).astype(np.float32)
                 inv = 1.0 / np.sqrt(np.maximum(pop, 1.0))
                 w = w * inv[a] * inv[b]
-            order = np.lexsort((b, -w, a))  # per item a: strongest neighbours first
-            keep = order[_rank_within(a[order]) <= self.top]
-            co = sp.csr_matrix((w[keep], (a[keep], b[keep])), shape=(n, n))
+            top = pl.DataFrame({"a": a, "b": b, "w": w}).sort(["a", "w", "b"], descending=[False, True, False])
+            sa = top["a"].to_numpy()
+            keep = _rank_within(sa) <= self.top  # per item a: its strongest neighbours
+            co = sp.csr_matrix((top["w"].to_numpy()[keep], (sa[keep], top["b"].to_numpy()[keep])), shape=(n, n))
         else:
             co = sp.csr_matrix((n, n), dtype=np.float32)
         self.co_ = co.tocsr()
