@@ -22,7 +22,6 @@ def _cli(monkeypatch, capsys, *args):
     return capsys.readouterr().out
 
 
-@pytest.mark.slow  # ~40 s unloaded (a run on 100k events)
 def test_local_recsys_competition_end_to_end(tmp_path, monkeypatch, capsys, movielens):
     src = tmp_path / "ratings.parquet"
     movielens.rename({"user": "userId", "item": "movieId"}).write_parquet(src)
@@ -43,9 +42,10 @@ def test_local_recsys_competition_end_to_end(tmp_path, monkeypatch, capsys, movi
     res = json.loads(_cli(monkeypatch, capsys, "submit", "--file", pred["file"], "--run", run, "--local", "--json"))
     sample = json.loads(_cli(monkeypatch, capsys, "submit", "--file", "data/sample_submission.csv", "--local", "--json"))
     # MovieLens cut by time: most test users are new (no history), so the submission is mostly the
-    # popularity fallback. Measured public 0.2546 / private ~0.25 vs the popular sample 0.2554:
+    # popularity fallback. Measured public 0.2546 / private 0.2399 vs the popular sample 0.2554 / 0.2367
+    # (5.5 s unloaded):
     # demand the same level (a broken join or order would score near 0), not a lift the data can't give.
-    assert res["public"] > 0.2 and res["private"] > 0.15
+    assert res["public"] > 0.2 and res["private"] > 0.2
     assert res["public"] > sample["public"] - 0.03
     ledger = pl.read_parquet(root / "submissions" / "submissions.parquet")
     assert ledger.filter(pl.col("run") == run)["local"].to_list() == [True]
