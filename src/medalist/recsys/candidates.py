@@ -34,7 +34,8 @@ __all__ = ["EncodedTrain", "CandidateGenerator", "GENERATORS", "make_generator",
 
 GENERATORS: Registry = Registry("candidate generator")
 _DAY = 86400.0
-_CHUNK_CELLS = 1 << 23  # scores computed in blocks of at most ~8M cells (32 MiB of float32)
+_CHUNK_CELLS = 1 << 23  # dense fallback: blocks of at most ~8M cells (32 MiB of float32)
+CHUNK_USERS = 20_000  # candidates are computed for this many users at a time
 
 
 @dataclass
@@ -119,46 +120,79 @@ class CandidateGenerator(ABC):
     def params(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in inspect.signature(type(self).__init__).parameters if n != "self"}
 
-    # ------------------------------------------------------------------ shared machinery
-    def _blocks(self, rows: np.ndarray):
+    def sparse_scores(self, rows: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Finite scores for user ``rows`` as COO triples ``(position in rows, item column, score)``.
+
+        ``depth[p]`` is how many items row p needs at least (``k`` + its seen items when those are
+        masked), so a global list (popularity) emits ``depth`` items per user, not the catalogue.
+        The default densifies :meth:`user_scores` in blocks: override it to stay sparse.
+        """
+        rr, cc, ss = [], [], []
         step = max(1, _CHUNK_CELLS // max(1, self.train_.n_items))
         for start in range(0, len(rows), step):
-            yield start, rows[start : start + step]
+            s = np.asarray(self.user_scores(rows[start : start + step]), dtype=np.float32)
+            r, c = np.nonzero(np.isfinite(s))
+            rr.append(r + start)
+            cc.append(c)
+            ss.append(s[r, c])
+        return _cat(rr), _cat(cc), _cat(ss, np.float32)
 
-    def candidates(self, users: pl.Series, *, exclude_seen: bool = True) -> pl.DataFrame:
+    def pair_scores(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Score of each (row, column) pair (rows >= 0 unless ``needs_history`` is False; cols >= 0);
+        NaN where there is none. The default densifies :meth:`user_scores` per block of distinct users."""
+        out = np.full(len(rows), np.nan, dtype=np.float32)
+        uniq, inv = np.unique(rows, return_inverse=True)
+        step = max(1, _CHUNK_CELLS // max(1, self.train_.n_items))
+        for start in range(0, len(uniq), step):
+            s = np.asarray(self.user_scores(uniq[start : start + step]))
+            sel = np.flatnonzero((inv >= start) & (inv < start + step))
+            vals = s[inv[sel] - start, cols[sel]]
+            out[sel] = np.where(np.isfinite(vals), vals, np.nan)
+        return out
+
+    # ------------------------------------------------------------------ shared machinery
+    def candidates(self, users: pl.Series, *, exclude_seen: bool = True, chunk_users: int = CHUNK_USERS) -> pl.DataFrame:
         """Top-``k`` items per user as ``user, item, score, rank`` (rank 1 = best).
 
-        Users this generator cannot score (cold users of a history-based generator) get no rows;
-        a user whose every item is masked gets none either — callers must expect empty sets.
+        Computed from sparse (user, item, score) triples ``chunk_users`` users at a time, so memory
+        is bounded by the chunk's candidates, never users × items. Users this generator cannot score
+        (cold users of a history-based generator) get no rows; a user whose every item is masked
+        gets none either — callers must expect empty sets.
         """
         tr = self.train_
+        users = pl.Series("user", users)
         rows = tr.rows_of(users)
+        n_seen = np.diff(tr.seen.indptr)
         out_u, out_i, out_s, out_r = [], [], [], []
-        for start, block in self._blocks(rows):
-            ok = block >= 0 if self.needs_history else np.ones(len(block), bool)
-            if not ok.any():
+        for start in range(0, len(rows), chunk_users):
+            block = rows[start : start + chunk_users]
+            ok = np.flatnonzero(block >= 0) if self.needs_history else np.arange(len(block))
+            if len(ok) == 0:
                 continue
-            scores = self.user_scores(block[ok]).astype(np.float32, copy=True)
+            brows = block[ok]
+            depth = np.full(len(brows), self.k, dtype=np.int64)
             if exclude_seen:
-                warm = np.flatnonzero(block[ok] >= 0)
-                sub = tr.seen[block[ok][warm]].tocoo()
-                scores[warm[sub.row], sub.col] = -np.inf
-            k = min(self.k, tr.n_items)
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < tr.n_items else np.tile(np.arange(tr.n_items), (len(scores), 1))
-            top_s = np.take_along_axis(scores, top, axis=1)
-            order = np.argsort(-top_s, axis=1, kind="stable")
-            top, top_s = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_s, order, axis=1)
-            keep = np.isfinite(top_s)
-            ranks = np.cumsum(keep, axis=1)
-            uidx = np.flatnonzero(ok)[:, None].repeat(k, axis=1) + start
-            out_u.append(uidx[keep])
-            out_i.append(top[keep])
-            out_s.append(top_s[keep])
-            out_r.append(ranks[keep])
-        cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))  # noqa: E731
+                depth += np.where(brows >= 0, n_seen[np.maximum(brows, 0)], 0)
+            r, c, s = self.sparse_scores(brows, depth)
+            keep = np.isfinite(s)
+            if exclude_seen and len(r):
+                warm = brows[r] >= 0
+                hit = np.zeros(len(r), bool)
+                if warm.any():
+                    hit[warm] = np.asarray(tr.seen[brows[r[warm]], c[warm]]).ravel() != 0
+                keep &= ~hit
+            r, c, s = r[keep], c[keep], s[keep]
+            order = np.lexsort((c, -s, r))
+            r, c, s = r[order], c[order], s[order]
+            rank = _rank_within(r)
+            top = rank <= self.k
+            out_u.append(ok[r[top]] + start)
+            out_i.append(c[top])
+            out_s.append(s[top])
+            out_r.append(rank[top])
         return pl.DataFrame({
-            "user": pl.Series("user", users).gather(cat(out_u)), "item": tr.item_series.gather(cat(out_i)),
-            "score": pl.Series(cat(out_s), dtype=pl.Float32), "rank": pl.Series(cat(out_r), dtype=pl.Int64),
+            "user": users.gather(_cat(out_u)), "item": tr.item_series.gather(_cat(out_i)),
+            "score": pl.Series(_cat(out_s, np.float32), dtype=pl.Float32), "rank": pl.Series(_cat(out_r), dtype=pl.Int64),
         })
 
     def score_pairs(self, pairs: pl.DataFrame) -> np.ndarray:
@@ -168,20 +202,34 @@ class CandidateGenerator(ABC):
         if pairs.height == 0:
             return out
         rows, cols = tr.rows_of(pairs["user"]), tr.cols_of(pairs["item"])
-        uniq, inv = np.unique(rows, return_inverse=True)
-        for start, block in self._blocks(uniq):
-            ok = block >= 0 if self.needs_history else np.ones(len(block), bool)
-            if not ok.any():
-                continue
-            scores = self.user_scores(block[ok])
-            pos = np.full(len(block), -1)
-            pos[ok] = np.arange(ok.sum())
-            sel = np.flatnonzero((inv >= start) & (inv < start + len(block)))
-            p = pos[inv[sel] - start]
-            good = (p >= 0) & (cols[sel] >= 0)
-            vals = scores[p[good], cols[sel][good]]
-            out[sel[good]] = np.where(np.isfinite(vals), vals, np.nan)
+        good = (cols >= 0) & ((rows >= 0) | (not self.needs_history))
+        idx = np.flatnonzero(good)
+        if len(idx):
+            vals = np.asarray(self.pair_scores(rows[idx], cols[idx]), dtype=np.float32)
+            out[idx] = np.where(np.isfinite(vals), vals, np.nan)
         return out
+
+
+def _cat(parts: list, dtype=np.int64) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
+    """1-based position of each element inside its run of equal values (input sorted by group)."""
+    n = len(sorted_groups)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, n]))
+    return np.arange(n, dtype=np.int64) - first + 1
+
+
+def _take_prefix(order: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a ranked list ``order`` and per-row depths: (row positions, list positions) of each row's prefix."""
+    d = np.minimum(depth, len(order))
+    r = np.repeat(np.arange(len(d)), d)
+    pos = _rank_within(r) - 1 if len(r) else np.zeros(0, np.int64)
+    return r, pos
 
 
 def register_generator(name: str, *, overwrite: bool = False):
@@ -203,16 +251,29 @@ def get_generator(name: str) -> type[CandidateGenerator]:
 # ---------------------------------------------------------------------------- generators
 @register_generator("popular")
 class Popular(CandidateGenerator):
-    """Most interacted items overall (distinct users): the baseline and the cold-start fallback."""
+    """Most interacted items overall (distinct users): the baseline and the cold-start fallback.
+
+    Sparse: one ranked list; each user takes its first ``k`` + (seen items) entries.
+    """
 
     name = "popular"
     needs_history = False
 
     def _fit(self, train: EncodedTrain) -> None:
-        self.counts_ = np.asarray((train.seen > 0).sum(axis=0)).ravel().astype(np.float32)
+        self.counts_ = np.diff((train.seen > 0).tocsc().indptr).astype(np.float32)
+        order = np.lexsort((np.arange(len(self.counts_)), -self.counts_))
+        self.order_ = order[self.counts_[order] > 0]
 
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.counts_, (len(rows), len(self.counts_)))
+
+    def sparse_scores(self, rows, depth):
+        r, pos = _take_prefix(self.order_, depth)
+        c = self.order_[pos]
+        return r, c, self.counts_[c]
+
+    def pair_scores(self, rows, cols):
+        return self.counts_[cols]
 
 
 @register_generator("recent")
@@ -221,11 +282,13 @@ class RecentPopular(CandidateGenerator):
 
     "Recent" is relative to the user (``relative_to: user``): in a log spanning years, what was
     popular when the user was active beats what is popular today. ``relative_to: global`` uses the
-    end of the training data for everyone (and for cold users always).
+    end of the training data for everyone (and for cold users always). Windows end at calendar-day
+    boundaries, so users share one ranked list per day (popularity by time window).
     """
 
     name = "recent"
     needs_history = False
+    _CACHE = 4096
 
     def __init__(self, *, k: int = 50, window_days: float = 30.0, relative_to: str = "user") -> None:
         super().__init__(k=k)
@@ -237,42 +300,110 @@ class RecentPopular(CandidateGenerator):
         self.window_days, self.relative_to = window_days, relative_to
 
     def _fit(self, train: EncodedTrain) -> None:
-        f = train.frame.sort("time")
+        f = train.frame.select("i", "time").sort("time")
         self.times_ = f["time"].to_numpy()
         self.cols_ = f["i"].to_numpy()
         self.end_ = float(self.times_[-1])
-        self.cache_: dict[float, np.ndarray] = {}
+        self.cache_: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        # (item, time rank) keys sorted: a pair's window count is two binary searches
+        self.utimes_ = np.unique(self.times_)
+        self.keys_ = np.sort(self.cols_.astype(np.int64) * (len(self.utimes_) + 2) + np.searchsorted(self.utimes_, self.times_))
 
-    def _counts_until(self, t: float) -> np.ndarray:
-        day = float(np.ceil(t / _DAY) * _DAY)  # one count vector per calendar day, shared by users
+    def _days(self, rows: np.ndarray) -> np.ndarray:
+        if self.relative_to == "global":
+            t = np.full(len(rows), self.end_)
+        else:
+            t = np.where(rows >= 0, self.train_.last_time[np.maximum(rows, 0)], self.end_)
+        return np.ceil(t / _DAY) * _DAY  # one ranked list per calendar day, shared by users
+
+    def _list(self, day: float) -> tuple[np.ndarray, np.ndarray]:
         if day not in self.cache_:
             lo = np.searchsorted(self.times_, day - self.window_days * _DAY, side="left")
             hi = np.searchsorted(self.times_, day, side="right")
-            c = np.bincount(self.cols_[lo:hi], minlength=self.train_.n_items).astype(np.float32)
-            c[c == 0] = -np.inf
-            self.cache_[day] = c
+            cols, counts = np.unique(self.cols_[lo:hi], return_counts=True)
+            order = np.lexsort((cols, -counts))
+            if len(self.cache_) >= self._CACHE:
+                self.cache_.clear()
+            self.cache_[day] = (cols[order], counts[order].astype(np.float32))
         return self.cache_[day]
 
+    def _counts_until(self, t: float) -> np.ndarray:
+        c = np.full(self.train_.n_items, -np.inf, np.float32)
+        cols, counts = self._list(float(np.ceil(t / _DAY) * _DAY))
+        c[cols] = counts
+        return c
+
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
-        last = self.train_.last_time
-        ends = [self.end_ if (r < 0 or self.relative_to == "global") else float(last[r]) for r in rows]
-        return np.stack([self._counts_until(t) for t in ends]) if len(ends) else np.zeros((0, self.train_.n_items), np.float32)
+        days = self._days(rows)
+        return np.stack([self._counts_until(t) for t in days]) if len(days) else np.zeros((0, self.train_.n_items), np.float32)
+
+    def sparse_scores(self, rows, depth):
+        days = self._days(rows)
+        uniq, inv = np.unique(days, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))]
+        rr, cc, ss = [], [], []
+        for j, day in enumerate(uniq):
+            idx = order[bounds[j] : bounds[j + 1]]
+            cols, counts = self._list(float(day))
+            r, pos = _take_prefix(cols, depth[idx])
+            rr.append(idx[r])
+            cc.append(cols[pos])
+            ss.append(counts[pos])
+        return _cat(rr), _cat(cc), _cat(ss, np.float32)
+
+    def pair_scores(self, rows, cols):
+        days = self._days(rows)
+        base = cols.astype(np.int64) * (len(self.utimes_) + 2)
+        lo = np.searchsorted(self.keys_, base + np.searchsorted(self.utimes_, days - self.window_days * _DAY, side="left"))
+        hi = np.searchsorted(self.keys_, base + np.searchsorted(self.utimes_, days, side="right"))
+        n = (hi - lo).astype(np.float32)
+        n[n == 0] = np.nan
+        return n
 
 
 @register_generator("history")
 class History(CandidateGenerator):
-    """The user's own items, by summed weight (repeat purchases, re-watches). Needs ``exclude_seen: false``."""
+    """The user's own items, by summed weight (repeat purchases, re-watches). Needs ``exclude_seen: false``.
+
+    ``recency_days``: weight each interaction by ``exp(-age / recency_days)``, age measured back from
+    the user's last interaction, so recently bought items outrank old favourites.
+    """
 
     name = "history"
     repeats = True
 
+    def __init__(self, *, k: int = 50, recency_days: float | None = None) -> None:
+        super().__init__(k=k)
+        if recency_days is not None and not recency_days > 0:
+            raise ConfigError("candidates: history: recency_days", expected="a positive number of days or null",
+                              found=repr(recency_days))
+        self.recency_days = recency_days
+
     def _fit(self, train: EncodedTrain) -> None:
-        self.seen_ = train.seen
+        if self.recency_days is None:
+            self.seen_ = train.seen
+            return
+        f = train.frame
+        age = (train.last_time[f["u"].to_numpy()] - f["time"].to_numpy()) / _DAY
+        w = (f["weight"].to_numpy() * np.exp(-age / self.recency_days)).astype(np.float32)
+        m = sp.csr_matrix((np.maximum(w, 1e-30), (f["u"].to_numpy(), f["i"].to_numpy())), shape=train.seen.shape)
+        m.sum_duplicates()
+        self.seen_ = m
 
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
         s = self.seen_[rows].toarray()
         s[s == 0] = -np.inf
         return s
+
+    def sparse_scores(self, rows, depth):
+        sub = self.seen_[rows].tocoo()
+        return sub.row, sub.col, sub.data
+
+    def pair_scores(self, rows, cols):
+        v = np.asarray(self.seen_[rows, cols]).ravel().astype(np.float32)
+        v[v == 0] = np.nan
+        return v
 
 
 @register_generator("covisit")
@@ -280,46 +411,59 @@ class CoVisitation(CandidateGenerator):
     """Item-to-item co-visitation: items interacted with within ``window_days`` of the same user's items.
 
     Pairs come from each interaction and its next ``neighbors`` interactions of the same user
-    (both directions), so the cost is linear in the log. A user is scored from their last
-    ``history`` items: ``score(j) = sum_i covis(i, j)``, co-counts normalised by item popularity
-    when ``normalize`` (a cosine-like weight that stops blockbusters dominating every list).
+    (both directions), counted with Polars one lag at a time, so time and memory are linear in the
+    log. ``weighted``: a pair counts the weight of the proposed item's event (OTTO-style type
+    weights: click 1, cart 6, order 3 as the event weight). Each item keeps its ``top`` strongest
+    neighbours (a sparse item × item matrix). A user is scored from their last ``history`` items:
+    ``score(j) = sum_i covis(i, j)``, co-counts normalised by item popularity when ``normalize``
+    (a cosine-like weight that stops blockbusters dominating every list).
     """
 
     name = "covisit"
 
     def __init__(self, *, k: int = 50, window_days: float = 1.0, neighbors: int = 20, history: int = 20,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, weighted: bool = False, top: int = 100) -> None:
         super().__init__(k=k)
-        if not window_days > 0 or neighbors < 1 or history < 1:
-            raise ConfigError("candidates: covisit", expected="window_days > 0, neighbors >= 1, history >= 1",
-                              found=f"window_days={window_days}, neighbors={neighbors}, history={history}")
+        if not window_days > 0 or neighbors < 1 or history < 1 or top < 1:
+            raise ConfigError("candidates: covisit", expected="window_days > 0, neighbors >= 1, history >= 1, top >= 1",
+                              found=f"window_days={window_days}, neighbors={neighbors}, history={history}, top={top}")
         self.window_days, self.neighbors, self.history, self.normalize = window_days, neighbors, history, normalize
+        self.weighted, self.top = weighted, top
 
     def _fit(self, train: EncodedTrain) -> None:
-        f = train.frame.sort(["u", "time", "i"]).select("u", "i", "time")
-        parts = []
-        for lag in range(1, self.neighbors + 1):
-            nxt = f.select(pl.col("u").shift(-lag).alias("u2"), pl.col("i").shift(-lag).alias("j"),
-                           pl.col("time").shift(-lag).alias("t2"))
-            pair = pl.concat([f, nxt], how="horizontal").filter(
-                (pl.col("u") == pl.col("u2")) & ((pl.col("t2") - pl.col("time")) <= self.window_days * _DAY)
-                & (pl.col("i") != pl.col("j"))
-            ).select("i", "j")
-            if pair.height == 0:
-                break
-            parts.append(pair)
+        f = train.frame.sort(["u", "time", "i"]).select("u", "i", "time", "weight")
         n = train.n_items
+        u, i, t = f["u"].to_numpy(), f["i"].to_numpy().astype(np.int64), f["time"].to_numpy()
+        wt = f["weight"].to_numpy().astype(np.float32)
+        parts = []
+        for lag in range(1, self.neighbors + 1):  # each event with its lag-th successor of the same user
+            if lag >= len(u):
+                break
+            m = (u[:-lag] == u[lag:]) & ((t[lag:] - t[:-lag]) <= self.window_days * _DAY) & (i[:-lag] != i[lag:])
+            if not m.any():
+                break
+            a, b = i[:-lag][m], i[lag:][m]
+            if self.weighted:  # directed: a pair counts the weight of the proposed item's event
+                part = pl.DataFrame({"key": np.r_[a * n + b, b * n + a], "w": np.r_[wt[lag:][m], wt[:-lag][m]]})
+            else:  # symmetric: count each unordered pair once, mirror after aggregating
+                part = pl.DataFrame({"key": np.minimum(a, b) * n + np.maximum(a, b), "w": np.ones(len(a), np.float32)})
+            parts.append(part.group_by("key").agg(pl.col("w").sum()))  # one int64 key: a hash aggregation
         if parts:
-            p = pl.concat(parts)
-            a, b = p["i"].to_numpy(), p["j"].to_numpy().astype(np.int64)
-            co = sp.csr_matrix((np.ones(2 * len(a), np.float32), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
-            co.sum_duplicates()
+            acc = pl.concat(parts).group_by("key").agg(pl.col("w").sum()) if len(parts) > 1 else parts[0]
+            key = acc["key"].to_numpy()
+            a, b, w = key // n, key % n, acc["w"].to_numpy().astype(np.float32)
+            if not self.weighted:
+                a, b, w = np.r_[a, b], np.r_[b, a], np.r_[w, w]
+            if self.normalize:
+                pop = np.diff((train.seen > 0).tocsc().indptr).astype(np.float32)
+                inv = 1.0 / np.sqrt(np.maximum(pop, 1.0))
+                w = w * inv[a] * inv[b]
+            top = pl.DataFrame({"a": a, "b": b, "w": w}).sort(["a", "w", "b"], descending=[False, True, False])
+            sa = top["a"].to_numpy()
+            keep = _rank_within(sa) <= self.top  # per item a: its strongest neighbours
+            co = sp.csr_matrix((top["w"].to_numpy()[keep], (sa[keep], top["b"].to_numpy()[keep])), shape=(n, n))
         else:
             co = sp.csr_matrix((n, n), dtype=np.float32)
-        if self.normalize:
-            pop = np.asarray((train.seen > 0).sum(axis=0)).ravel().astype(np.float32)
-            inv = 1.0 / np.sqrt(np.maximum(pop, 1.0))
-            co = sp.diags(inv) @ co @ sp.diags(inv)
         self.co_ = co.tocsr()
         last = (train.frame.sort(["u", "time"], descending=[False, True])
                 .with_columns(pl.int_range(pl.len()).over("u").alias("_k"))
@@ -331,6 +475,25 @@ class CoVisitation(CandidateGenerator):
         s = (self.hist_[rows] @ self.co_).toarray()
         s[s == 0] = -np.inf
         return s
+
+    def sparse_scores(self, rows, depth):
+        s = (self.hist_[rows] @ self.co_).tocoo()
+        nz = s.data != 0
+        return s.row[nz], s.col[nz], s.data[nz]
+
+    def pair_scores(self, rows, cols):
+        out = np.full(len(rows), np.nan, np.float32)
+        uniq, inv = np.unique(rows, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(0, len(uniq) + CHUNK_USERS, CHUNK_USERS))
+        for b0, b1, u0 in zip(bounds[:-1], bounds[1:], range(0, len(uniq), CHUNK_USERS)):  # noqa: B905
+            sel = order[b0:b1]
+            if len(sel) == 0:
+                continue
+            s = (self.hist_[uniq[u0 : u0 + CHUNK_USERS]] @ self.co_).tocsr()
+            v = np.asarray(s[inv[sel] - u0, cols[sel]]).ravel()
+            out[sel] = np.where(v != 0, v, np.nan)
+        return out
 
 
 @register_generator("mf")
@@ -380,7 +543,10 @@ class MatrixFactorization(CandidateGenerator):
             self.user_f_, self.item_f_ = to_np(als.user_factors), to_np(als.item_factors)
 
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_f_[rows] @ self.item_f_.T
+        return self.user_f_[rows].astype(np.float64) @ self.item_f_.T.astype(np.float64)
+
+    def pair_scores(self, rows, cols):  # float64 like user_scores: candidates and features agree exactly
+        return np.einsum("ij,ij->i", self.user_f_[rows].astype(np.float64), self.item_f_[cols].astype(np.float64))
 
 
 def list_generators() -> list[str]:

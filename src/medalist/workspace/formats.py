@@ -307,12 +307,13 @@ def workspace_format(ws, *, classes: list | None = None, from_config: bool = Tru
 
     comp = ws.competition
     sample = read_table(ws.sample_submission_path, what="sample submission")
-    if comp.task in ("binary", "multiclass") and classes is None:
+    conf = ws.config.submission.model_dump(exclude_none=True) if ws.config.submission is not None and from_config else None
+    ranked = bool(conf) and conf.get("format") == "ranked"  # a recommender's train holds events, not labels
+    if comp.task in ("binary", "multiclass") and classes is None and not ranked:
         classes = class_labels(read_table(ws.train_path, what="train"), comp.targets[0])
     try:
         needs = get_metric(comp.metric).needs
     except ConfigError:
         needs = None
-    conf = ws.config.submission.model_dump(exclude_none=True) if ws.config.submission is not None and from_config else None
     return detect_format(sample, comp.id, task=comp.task, targets=comp.targets, classes=classes, metric_needs=needs,
                          config=conf, file=comp.data.sample_submission)
