@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["rules", "guesser", "answerer", "agent", "bank", "candidates", "keywords", "harness", "bound", "semantic", "semantic_fit", "openworld"])
+@pytest.mark.parametrize("name", ["rules", "guesser", "answerer", "agent", "bank", "candidates", "keywords", "harness", "bound", "semantic", "semantic_fit", "openworld", "surface"])
 def test_docstring_examples(name):
     mod = importlib.import_module(f"medalist.twentyq.{name}")
     res = doctest.testmod(mod)

@@ -33,28 +33,13 @@ def bench(
 ) -> None:
     """Play games through kaggle-environments' llm_20_questions on its 578 'things' and report solve rate (next to the best any guesser can reach), rounds, reward."""
 
-    from medalist.cli._shared import console, err_console
+    from medalist.cli._shared import err_console
     from medalist.core.errors import ConfigError
     from medalist.twentyq.assemble import make_guesser
-    from medalist.twentyq.harness import ANSWERERS
     from medalist.twentyq.harness import bench as run_bench
     from medalist.twentyq.keywords import env_keywords
 
-    if answerer not in ANSWERERS:
-        raise ConfigError("--answerer", expected=" or ".join(ANSWERERS), found=repr(answerer))
-    if not 0.0 <= eps < 0.5:
-        raise ConfigError("--eps", expected="a flip probability in [0, 0.5)", found=str(eps))
-    if guesser_eps is not None and not 0.0 <= guesser_eps < 0.5:
-        raise ConfigError("--guesser-eps", expected="a noise rate in [0, 0.5)", found=str(guesser_eps))
-    if games is not None and games < 1:
-        raise ConfigError("--games", expected="a positive number of games", found=str(games))
-    if keywords_file is not None and not open_world:
-        raise ConfigError("--keywords-file", expected="used with --open-world", found="--open-world not given")
-    if open_world and semantic:
-        raise ConfigError("--semantic", expected="no semantic bank with --open-world", found="both given",
-                          fix="drop --semantic (the open-world guesser asks alphabetical questions over its surface forms)")
-    if n_candidates < 1:
-        raise ConfigError("--candidates", expected="a positive number of candidate groups", found=str(n_candidates))
+    _check_bench(answerer, eps, guesser_eps, games, keywords_file, open_world, semantic, n_candidates)
     kws = env_keywords()
     train = []
     if open_world:
@@ -99,18 +84,47 @@ def bench(
     if as_json:
         print_json(res)
         return
+    _print_bench(res, answerer, eps, geps, handshake, len(ow) if open_world else None, recall)
+
+
+def _check_bench(answerer, eps, guesser_eps, games, keywords_file, open_world, semantic, n_candidates) -> None:
+    """``twentyq bench``'s options, checked before anything is built."""
+    from medalist.core.errors import ConfigError
+    from medalist.twentyq.harness import ANSWERERS
+
+    if answerer not in ANSWERERS:
+        raise ConfigError("--answerer", expected=" or ".join(ANSWERERS), found=repr(answerer))
+    if not 0.0 <= eps < 0.5:
+        raise ConfigError("--eps", expected="a flip probability in [0, 0.5)", found=str(eps))
+    if guesser_eps is not None and not 0.0 <= guesser_eps < 0.5:
+        raise ConfigError("--guesser-eps", expected="a noise rate in [0, 0.5)", found=str(guesser_eps))
+    if games is not None and games < 1:
+        raise ConfigError("--games", expected="a positive number of games", found=str(games))
+    if keywords_file is not None and not open_world:
+        raise ConfigError("--keywords-file", expected="used with --open-world", found="--open-world not given")
+    if open_world and semantic:
+        raise ConfigError("--semantic", expected="no semantic bank with --open-world", found="both given",
+                          fix="drop --semantic (the open-world guesser asks alphabetical questions over its surface forms)")
+    if n_candidates < 1:
+        raise ConfigError("--candidates", expected="a positive number of candidate groups", found=str(n_candidates))
+
+
+def _print_bench(res: dict, answerer: str, eps: float, geps: float, handshake: bool, groups: int | None, recall: float | None) -> None:
+    """``twentyq bench``'s table (``groups``: open-world candidate groups, None in the closed world)."""
     from rich.table import Table
 
+    from medalist.cli._shared import console, err_console
+
     lo, hi = res["solve_rate_ci95"]
-    t = Table(title=f"20 Questions through kaggle-environments{' (OPEN WORLD: keywords not in the candidate build)' if open_world else ''}: answerer={answerer}"
+    t = Table(title=f"20 Questions through kaggle-environments{' (OPEN WORLD: keywords not in the candidate build)' if groups is not None else ''}: answerer={answerer}"
                     f"{f' eps={eps}' if answerer == 'flip' else ''}, guesser eps={geps}, handshake={handshake}")
     cols = ("games", "solve rate", "95% CI (Wilson)", "best possible", "mean rounds", "worst round", "mean reward")
-    if open_world:
+    if groups is not None:
         cols = ("candidate groups", "recall (ceiling)") + cols
     for c in cols:
         t.add_column(c, justify="right")
     bound = res["solve_rate_bound"]
-    head = (f"{len(ow):,}", f"{recall:.3f}") if open_world else ()
+    head = (f"{groups:,}", f"{recall:.3f}") if groups is not None else ()
     t.add_row(*head, str(res["games"]), f"{res['solve_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
               "-" if bound is None else f"{bound:.3f}", f"{res['mean_rounds']:.3f}",
               str(res["worst_round"]), f"{res['mean_reward']:.3f}")
