@@ -244,6 +244,24 @@ def test_tune_parallel_runs_each_trial_once_on_the_cluster(covid_ws, cluster):
                for a in trials for b in trials if a.number < b.number)  # trials overlapped: 2 at once
 
 
+@pytest.mark.slow  # ~30 s
+def test_auto_sends_every_runs_folds_to_the_cluster(covid_ws, cluster):
+    from medalist.ensemble.auto import auto
+    from medalist.runs.store import Run
+
+    res = auto(covid_ws, budget=300, models=["lightgbm", "linear"], threads=1, tune=False, features=False,
+               tracking=False, executor=f"ray@{cluster.address}")
+    assert ray.is_initialized()  # the plan's runs were submitted to the cluster
+    ids = [s["run"] for s in res.summary()["steps"] if s["run"]]
+    assert "auto-lightgbm-001" in ids and "auto-linear-001" in ids and res.summary()["best"] in ids
+    base = Run.open(covid_ws, "auto-lightgbm-001")
+    assert base.record.status == "done"
+    # the same run trained locally (no reuse) gives the same bytes: the cluster changed where, not what
+    local = train(covid_ws, Path(base.record.config), list(base.record.overrides), tracking=False)
+    assert local.id != base.id
+    _same_files(base.path, local.path, ["oof.parquet", "test.parquet"])
+
+
 @pytest.mark.slow  # ~30 s; the module's last cluster test: its worker node stays dead
 def test_a_killed_worker_node_still_gives_the_same_run(covid_ws, cluster):
     (covid_ws.root / "configs" / "det.yaml").write_text(DETERMINISTIC)

@@ -175,6 +175,7 @@ def auto_cmd(
     no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the Optuna tuning stage.")] = False,
     no_features: Annotated[bool, typer.Option("--no-features", help="Skip the feature candidates.")] = False,
     trials: Annotated[Optional[int], typer.Option("--trials", help="At most this many Optuna trials per family (default: as many as the budget allows).")] = None,
+    executor: Annotated[Optional[str], typer.Option("--executor", help="Where each run's folds train: local, ray or ray@ADDRESS (default: medalist.yaml executor:, else local).")] = None,
     no_track: NoTrackOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -188,7 +189,8 @@ def auto_cmd(
             cli.err_console.print(f"[cyan]»[/] {msg}", highlight=False)
 
     res = auto(cli.workspace(), budget=budget, models=models or None, threads=threads, tracking=not no_track,
-               tune=not no_tune, features=not no_features, resume=resume, trials=trials, step=step)
+               tune=not no_tune, features=not no_features, resume=resume, trials=trials, step=step,
+               executor=executor)
     s = res.summary()
     if as_json:
         print_json(s)

@@ -187,8 +187,9 @@ class _Auto:
     """The plan's state: deadline, measured costs, the runs so far."""
 
     def __init__(self, ws, res: AutoResult, budget: float, threads: int, tracking: bool, resume: bool,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], executor: Any = None) -> None:
         self.ws, self.res, self.budget, self.threads = ws, res, budget, threads
+        self.executor = executor  # every run's folds go to it (local, or tasks on a Ray cluster)
         self.tracking, self.resume, self.say = tracking, resume, say
         self.metric = get_metric(ws.competition.metric)
         self.t0 = time.perf_counter()
@@ -241,7 +242,7 @@ class _Auto:
         try:
             with deadline(hard, f"the {self.budget:.0f}s budget"):  # LightGBM/XGBoost also stop inside a fold
                 run = train(self.ws, cfg, self.overrides(extra), tracking=self.tracking, on_event=guard, reuse=True,
-                            continue_stopped=self.resume)
+                            continue_stopped=self.resume, executor=self.executor)
         except StopRun as e:
             took = time.perf_counter() - started
             if state["done"]:
@@ -281,8 +282,16 @@ def _check_workspace(ws) -> None:
 
 def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads: int | None = None,
          blend_method: str = "hill-climb", tracking: bool = True, tune: bool = True, features: bool = True,
-         resume: bool = False, trials: int | None = None, step: Callable[[str], None] | None = None) -> AutoResult:
+         resume: bool = False, trials: int | None = None, step: Callable[[str], None] | None = None,
+         executor: str | Any = None) -> AutoResult:
     """Spend ``budget`` seconds on the plan (baselines, features, tuning, bags, blend + stack) on the workspace's folds.
+
+    ``executor`` (``local``, ``ray``, ``ray@ADDRESS``, or an executor object; default medalist.yaml's
+    ``executor:``): every run of the plan (baselines, feature checks, trials, bags) sends its folds there,
+    so on a Ray cluster a run's folds train in parallel, one task each. The budget guard runs on the
+    driver: a run stops after the fold whose remaining folds would end past the budget (LightGBM and
+    XGBoost also stop inside a fold, but only when the fold runs in this process). Blends and stacks
+    stay local.
 
     >>> res = auto(Workspace.find(), budget=120, models=["lightgbm", "linear"], threads=1, tune=False)
     >>> [(s["stage"], s["run"]) for s in res.summary()["steps"]]
@@ -300,10 +309,15 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
     if budget <= 0:
         raise ConfigError("auto --budget", expected="a positive number of seconds", found=repr(budget))
     _check_workspace(ws)
+    if executor is None or isinstance(executor, str):
+        from medalist.core.executors import resolve_executor
+        from medalist.cv.executor import make_executor
+
+        executor = make_executor(resolve_executor(ws.config.executor, executor))  # connected (or refused) before any run
     metric = get_metric(ws.competition.metric)
     threads = threads or default_threads()
     res = AutoResult(metric=metric.name, direction=metric.direction, budget=budget, threads=threads)
-    a = _Auto(ws, res, budget, threads, tracking, resume, say)
+    a = _Auto(ws, res, budget, threads, tracking, resume, say, executor)
     facts = inspect_table(ws)
     res.id_like = facts.id_like
     if facts.id_like:
