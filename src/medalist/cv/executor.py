@@ -107,3 +107,13 @@ def make_executor(cfg: ExecutorConfig | None) -> LocalExecutor | RayExecutor:
     if cfg is None or cfg.name == "local":
         return LocalExecutor()
     return RayExecutor(cfg)
+
+
+def executor_for(config: ExecutorConfig | None, executor: str | Any = None) -> LocalExecutor | RayExecutor:
+    """An executor object as given, else the one ``executor`` (``--executor``'s value) or medalist.yaml's
+    ``executor:`` (``config``) names, connected (or refused) before any run folder exists."""
+    if executor is not None and not isinstance(executor, str):
+        return executor
+    from medalist.core.executors import resolve_executor
+
+    return make_executor(resolve_executor(config, executor))

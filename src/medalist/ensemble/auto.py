@@ -274,6 +274,20 @@ class _Auto:
         return seconds is not None and seconds <= self.left() + OVERRUN * self.budget * 0.5
 
 
+def _installed(families: list[str], res: AutoResult) -> list[str]:
+    """The families whose library is installed (the others are listed as skipped); none is an error."""
+    installed = []
+    for name in families:
+        if importlib.util.find_spec(_PACKAGE[name]) is None:
+            res.skipped.append(f"{name}: not installed (pip install 'medalist[gbdt]')")
+        else:
+            installed.append(name)
+    if not installed:
+        raise ConfigError("auto --model", expected="an installed model family", found=", ".join(families),
+                          fix="pip install 'medalist[gbdt]'")
+    return installed
+
+
 def _check_workspace(ws) -> None:
     if not ws.folds_path.is_file():
         raise ConfigError(str(ws.folds_path), expected="the workspace's folds (every auto run is validated on them)",
@@ -286,12 +300,8 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
          executor: str | Any = None) -> AutoResult:
     """Spend ``budget`` seconds on the plan (baselines, features, tuning, bags, blend + stack) on the workspace's folds.
 
-    ``executor`` (``local``, ``ray``, ``ray@ADDRESS``, or an executor object; default medalist.yaml's
-    ``executor:``): every run of the plan (baselines, feature checks, trials, bags) sends its folds there,
-    so on a Ray cluster a run's folds train in parallel, one task each. The budget guard runs on the
-    driver: a run stops after the fold whose remaining folds would end past the budget (LightGBM and
-    XGBoost also stop inside a fold, but only when the fold runs in this process). Blends and stacks
-    stay local.
+    ``executor`` (``local``, ``ray``, ``ray@ADDRESS``; default medalist.yaml's ``executor:``): where each
+    run's folds train; the plan stays sequential and blends/stacks stay local (docs/auto.md, Limits).
 
     >>> res = auto(Workspace.find(), budget=120, models=["lightgbm", "linear"], threads=1, tune=False)
     >>> [(s["stage"], s["run"]) for s in res.summary()["steps"]]
@@ -309,11 +319,9 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
     if budget <= 0:
         raise ConfigError("auto --budget", expected="a positive number of seconds", found=repr(budget))
     _check_workspace(ws)
-    if executor is None or isinstance(executor, str):
-        from medalist.core.executors import resolve_executor
-        from medalist.cv.executor import make_executor
+    from medalist.cv.executor import executor_for
 
-        executor = make_executor(resolve_executor(ws.config.executor, executor))  # connected (or refused) before any run
+    executor = executor_for(ws.config.executor, executor)
     metric = get_metric(ws.competition.metric)
     threads = threads or default_threads()
     res = AutoResult(metric=metric.name, direction=metric.direction, budget=budget, threads=threads)
@@ -328,15 +336,7 @@ def auto(ws, *, budget: float = 600.0, models: list[str] | None = None, threads:
         raise DataError(str(ws.train_path), expected="at least one usable feature column",
                         found=f"features {facts.features or 'none'}; id-like, left out: {sorted(facts.id_like) or 'none'}",
                         fix="add feature columns, or list one under columns.use in configs/auto-<family>.yaml")
-    installed = []
-    for name in families:
-        if importlib.util.find_spec(_PACKAGE[name]) is None:
-            res.skipped.append(f"{name}: not installed (pip install 'medalist[gbdt]')")
-        else:
-            installed.append(name)
-    if not installed:
-        raise ConfigError("auto --model", expected="an installed model family", found=", ".join(families),
-                          fix="pip install 'medalist[gbdt]'")
+    installed = _installed(families, res)
 
     # 1. baselines: the first one measures the data (a budget too small for it is an error naming the minimum)
     first = installed[0]
