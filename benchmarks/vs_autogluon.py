@@ -17,7 +17,7 @@ process (start, read, fit, predict), measured from outside.
 
     python benchmarks/vs_autogluon.py --budget 90 --ag-python /work/agvenv/bin/python [--json]
 
-medalist gets B seconds (``--budget``), AutoGluon ``--ag-factor`` × B (default 2: the issue's bar is
+medalist gets B seconds (``--budget``), AutoGluon ``--ag-factor`` × B (default 2: the target bar is
 medalist at half AutoGluon's time). Each table reports the bootstrap standard error of the score
 difference on the holdout (200 resamples of the holdout rows) and whether medalist kept its budget
 (wall time within 5%, the process start and the holdout prediction included).
