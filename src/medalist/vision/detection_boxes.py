@@ -93,14 +93,15 @@ def mean_ap(pred: pl.DataFrame, truth: pl.DataFrame, ids: Sequence[str] | None =
 
 
 def fuse_boxes(runs: Sequence[pl.DataFrame], *, size: tuple[int, int], weights: Sequence[float] | None = None,
-               iou_thr: float = 0.55, skip_box_thr: float = 0.0) -> pl.DataFrame:
+               iou_thr: float = 0.55, skip_box_thr: float = 0.0, sources: Sequence[str] | None = None) -> pl.DataFrame:
     """Weighted boxes fusion (ensemble-boxes) of several box tables (folds, TTA views or models),
     image by image; ``size`` is the (height, width) of the images. Returns one box table with scores."""
     from medalist.postprocess.boxes import weighted_boxes_fusion
 
     h, w = size
     scale = np.array([w, h, w, h], float)
-    runs = [check_boxes(r, size=size, source=f"boxes of run {k + 1}", score=True) for k, r in enumerate(runs)]
+    names = list(sources) if sources is not None else [f"boxes of run {k + 1}" for k in range(len(runs))]
+    runs = [check_boxes(r, size=size, source=s, score=True) for r, s in zip(runs, names, strict=True)]
     ids = sorted(set().union(*(set(r["image_id"].to_list()) for r in runs)))
     parts = [{k[0]: g for k, g in r.group_by("image_id")} for r in runs]
     rows: list[tuple] = []
