@@ -6,6 +6,7 @@ model trains a torchvision detector on its training images' boxes; its OOF/test 
 best box score per image, and the boxes themselves are kept in the fold folder as ``boxes.parquet``
 (gather a run's with :func:`run_boxes`: OOF boxes with their fold, test boxes fused across folds).
 
+>>> from medalist.models import create_model
 >>> create_model("detection", {"arch": "fcos", "boxes": "data/train_boxes.csv", "images": {"pattern": "{id}.png"}}).registered_name
 'detection'
 """
