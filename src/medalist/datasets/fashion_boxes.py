@@ -18,8 +18,9 @@ import numpy as np
 import polars as pl
 
 from medalist.core.errors import ConfigError
+from medalist.core.io import atomic_write, atomic_write_parquet, atomic_write_text
 
-__all__ = ["BOX_GROUPS", "box_canvases", "group_of"]
+__all__ = ["BOX_GROUPS", "box_canvases", "detection_configs", "group_of", "make_detection_workspace"]
 
 BOX_GROUPS = ("top", "footwear", "other")
 _GROUP = np.array([0, 2, 0, 2, 0, 1, 0, 1, 2, 1])  # Fashion-MNIST class -> group
@@ -64,3 +65,64 @@ def box_canvases(n: int, *, size: int = 64, max_objects: int = 3, seed: int = 0,
     boxes = pl.DataFrame(rows, schema={"image_id": pl.String, "x": pl.Float64, "y": pl.Float64, "w": pl.Float64,
                                        "h": pl.Float64, "label": pl.Int64}, orient="row")
     return imgs, boxes
+
+
+def detection_configs(archs: dict[str, int] | None = None) -> dict[str, str]:
+    """``{arch}.yaml`` experiment configs (``model: detection``) for :func:`make_detection_workspace`,
+    ``archs`` mapping each detector to its epochs."""
+    out = {}
+    for arch, epochs in (archs or {"fcos": 10, "fasterrcnn": 6}).items():
+        out[f"{arch}.yaml"] = f"""model:
+  name: detection
+  params:
+    arch: {arch}
+    epochs: {epochs}
+    score_label: 1                      # the OOF column: best footwear-box score (target has_footwear)
+    boxes: data/train_boxes.csv
+    images: {{pattern: "{{id}}.png", dirs: [data/images]}}
+threads: 2
+seeds: [0]
+"""
+    return out
+
+
+def make_detection_workspace(root, *, n_train: int = 200, n_test: int = 40, size: int = 64, seed: int = 0, k: int = 2,
+                             archs: dict[str, int] | None = None):
+    """A detection local competition in the new folder ``root`` (PNG canvases of :func:`box_canvases`,
+    ``data/train_boxes.csv``, hidden test boxes in ``.medalist/test_boxes.parquet``, folds, one config
+    per detector); returns its Workspace. The table's target is ``has_footwear`` (binary, AUC: what the
+    runner scores a detection run's best-box-score column by); the boxes are what :mod:`medalist.vision.detection_boxes`
+    scores by mAP."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from medalist.workspace.competition import init_workspace
+    from medalist.workspace.folds import build_folds
+
+    root = Path(root)
+    imgs, boxes = box_canvases(n_train + n_test, size=size, seed=seed, prefix="img")
+    images = root / "data" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    ids = [f"img{i}" for i in range(len(imgs))]
+    for i, im in zip(ids, imgs, strict=True):
+        Image.fromarray(im).save(images / f"{i}.png")
+    foot = set(boxes.filter(pl.col("label") == 1)["image_id"].to_list())
+    table = pl.DataFrame({"id": ids, "brightness": imgs.reshape(len(imgs), -1).mean(1).round(2),  # a column for the tabular side
+                          "has_footwear": [int(i in foot) for i in ids]})
+    train, test = table.slice(0, n_train), table.slice(n_train)
+    data = root / "data"
+    sample = test.select("id").with_columns(pl.lit(0.5).alias("has_footwear"))
+    train_boxes = boxes.filter(pl.col("image_id").is_in(ids[:n_train]))
+    for frame, name in ((train, "train.csv"), (test.drop("has_footwear"), "test.csv"), (sample, "sample_submission.csv"),
+                        (train_boxes, "train_boxes.csv")):
+        atomic_write(data / name, lambda p, f=frame: f.write_csv(p))
+    ws = init_workspace(root, train=data / "train.csv", test=data / "test.csv", sample_submission=data / "sample_submission.csv",
+                        target="has_footwear", id="id", task="binary", metric="auc", name="garment-boxes", force=True)
+    atomic_write_parquet(root / ".medalist" / "test_boxes.parquet", boxes.filter(pl.col("image_id").is_in(ids[n_train:])))
+    ws.config.tracking = "none"
+    ws.save_config()
+    for name, text in detection_configs(archs).items():
+        atomic_write_text(root / "configs" / name, text)
+    build_folds(ws, scheme="stratified", k=k)
+    return ws

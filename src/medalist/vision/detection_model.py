@@ -31,7 +31,7 @@ __all__ = ["DetectionModel", "run_boxes"]
 
 _KEYS = {"arch", "num_classes", "widths", "fpn_channels", "epochs", "batch_size", "lr", "hflip_train", "tta_hflip",
          "score_thr", "max_boxes"}
-_OWN = {"boxes", "images", "id_col", "img_size"}
+_OWN = {"boxes", "images", "id_col", "score_label"}
 
 
 class DetectionModel(ModelAdapter):
@@ -102,7 +102,8 @@ class DetectionModel(ModelAdapter):
         imgs, ids = self._images(frame)
         boxes = predict_boxes(self.net_, imgs, ids, tta_hflip=self.det_.tta_hflip)
         self.__dict__.setdefault("_box_log", []).append(boxes)
-        return image_scores(boxes, ids)
+        label = self._params().get("score_label")  # the OOF column: best score of any box, or of this label's
+        return image_scores(boxes if label is None else boxes.filter(pl.col("label") == int(label)), ids)
 
     def _save_native(self, path: Path) -> None:
         import torch
