@@ -44,6 +44,7 @@ class DetectorParams:
     score_thr: float = 0.05
     max_boxes: int = 20
     seed: int = 0
+    device: str = "auto"  # auto: the GPU when there is one
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -138,8 +139,9 @@ def fit_detector(images: np.ndarray, ids: Sequence[str], boxes: pl.DataFrame, p:
     boxes = check_boxes(boxes, size=images.shape[1:], ids=ids, source="training boxes")
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
-    net = build_detector(p, size)
-    x, targets = _tensor(images), _targets(boxes, ids)
+    dev = torch.device("cuda" if p.device == "auto" and torch.cuda.is_available() else ("cpu" if p.device == "auto" else p.device))
+    net = build_detector(p, size).to(dev)
+    x, targets = _tensor(images).to(dev), [{k: v.to(dev) for k, v in t.items()} for t in _targets(boxes, ids)]
     opt = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=1e-4)
     steps = p.epochs * -(-len(ids) // p.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=steps, pct_start=0.15)
@@ -170,10 +172,11 @@ def _predict(net, images: np.ndarray, ids: Sequence[str], flip: bool, batch: int
     import torch
 
     x, size, rows = _tensor(images), images.shape[-1], []
+    dev = next(net.parameters()).device
     with torch.no_grad():
         for s in range(0, len(ids), batch):
-            xb = x[s:s + batch]
-            out = net(list(xb.flip(-1) if flip else xb))
+            xb = x[s:s + batch].to(dev)
+            out = [{k: v.cpu() for k, v in o.items()} for o in net(list(xb.flip(-1) if flip else xb))]
             for i, o in zip(ids[s:s + batch], out, strict=True):
                 b = o["boxes"].numpy().astype(float)
                 if flip:

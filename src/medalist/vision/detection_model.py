@@ -108,7 +108,7 @@ class DetectionModel(ModelAdapter):
     def _save_native(self, path: Path) -> None:
         import torch
 
-        torch.save(self.net_.state_dict(), path / "weights.pt")
+        torch.save({k: v.cpu() for k, v in self.net_.state_dict().items()}, path / "weights.pt")
         logged = self.__dict__.get("_box_log") or []
         if logged:
             pl.concat(logged).write_parquet(path / "boxes.parquet")
@@ -124,7 +124,7 @@ class DetectionModel(ModelAdapter):
         self.det_ = self._det(meta.get("seed", 0))
         self.size_ = int(meta["size"])
         net = build_detector(self.det_, self.size_)
-        net.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
+        net.load_state_dict(torch.load(path / "weights.pt", weights_only=True, map_location="cpu"))
         self.net_ = net.eval()
 
 
