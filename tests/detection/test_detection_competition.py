@@ -39,6 +39,11 @@ def test_two_detector_runs_fused_by_wbf_beat_each(tmp_path):
     try:
         runs = {a: train(Workspace.open(root), root / "configs" / f"{a}.yaml", tracking=False) for a in ("fcos", "fasterrcnn")}
         boxes = {a: run_boxes(r) for a, r in runs.items()}
+        from medalist.report.boxes import boxes_section
+        from medalist.report.plots import Figs
+
+        html = boxes_section(Workspace.open(root), runs["fcos"], Figs())  # the report's worst OOF boxes over the images
+        assert "worst-boxes" in html and "<svg" in html
     finally:
         torch.set_num_threads(threads)
         os.chdir(cwd)
