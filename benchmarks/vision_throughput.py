@@ -14,7 +14,9 @@ steps, with the device synchronised at both ends. ``--jpeg`` also measures how m
 medalist data pipeline decodes from JPEG files on disk (PIL + albumentations resize) with
 ``--workers`` DataLoader workers. ``--seg`` adds a ``model: segmentation`` line: a smp Unet on the
 first model as timm encoder (``tu-<name>``) trained by medalist's segmentation module under the
-Lightning Trainer on image + mask batches (images/s; no raw counterpart). Goal: medalist ≥ 0.95 × raw. H100 references for the raw loop
+Lightning Trainer on image + mask batches (images/s; no raw counterpart). ``--det`` adds a
+``model: detection`` line: torchvision FCOS on medalist's small backbone, one-channel ``--img`` px
+images with three boxes each, trained by :func:`medalist.vision.detection.fit_detector` (images/s). Goal: medalist ≥ 0.95 × raw. H100 references for the raw loop
 (batch 128, 224 px, bf16, channels_last): resnet50 ≈ 3750 img/s eager / 5200 compiled,
 convnext_tiny ≈ 2570 / 3810.
 
@@ -197,6 +199,29 @@ def run_segmentation(cfg: argparse.Namespace, backbone: str, device: torch.devic
     return cfg.steps * cfg.batch / (times["t1"] - times["t0"])
 
 
+def run_detection(cfg: argparse.Namespace) -> float:
+    """Images/s of :func:`medalist.vision.detection.fit_detector` (FCOS, fp32) over ``--steps`` batches after a warm-up fit."""
+    import polars as pl
+
+    from medalist.vision.detection import DetectorParams, fit_detector
+
+    rng = np.random.default_rng(0)
+    n, side = cfg.batch * cfg.steps, cfg.img
+    imgs = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
+    xy = rng.uniform(0, side * 0.6, (n * 3, 2))
+    boxes = pl.DataFrame({"image_id": [f"i{i // 3}" for i in range(n * 3)], "x": xy[:, 0], "y": xy[:, 1],
+                          "w": np.full(n * 3, side * 0.3), "h": np.full(n * 3, side * 0.3), "label": rng.integers(0, 3, n * 3)})
+    ids = [f"i{i}" for i in range(n)]
+    p = DetectorParams(arch="fcos", epochs=1, batch_size=cfg.batch, hflip_train=False)
+    warm = cfg.batch * max(cfg.warmup, 1)
+    fit_detector(imgs[:warm], ids[:warm], boxes.filter(pl.col("image_id").is_in(ids[:warm])), p)
+    _sync(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    t0 = time.perf_counter()
+    fit_detector(imgs, ids, boxes, p)
+    _sync(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    return n / (time.perf_counter() - t0)
+
+
 def run_jpeg(cfg: argparse.Namespace) -> float:
     """Images/s the medalist data pipeline reads from JPEG files (decode + resize) with workers."""
     from PIL import Image
@@ -243,6 +268,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--jpeg", action="store_true", help="also measure JPEG decoding images/s")
     ap.add_argument("--jpeg-images", type=int, default=2048)
     ap.add_argument("--seg", action="store_true", help="also measure model: segmentation (smp Unet on the first model) img/s")
+    ap.add_argument("--det", action="store_true", help="also measure model: detection (torchvision FCOS) img/s")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU configuration (seconds): resnet10t, 32 px, fp32, eager")
     ap.add_argument("--json", action="store_true")
     cfg = ap.parse_args(argv)
@@ -251,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cfg.modes, cfg.steps, cfg.warmup, cfg.workers, cfg.pool_images, cfg.jpeg_images = ["eager"], 3, 1, 0, 16, 32
         cfg.jpeg = True
         cfg.seg = importlib.util.find_spec("segmentation_models_pytorch") is not None
+        cfg.det = True
         torch.set_num_threads(1)  # CI's shared cores: one thread avoids OpenMP spinning
     device = torch.device("cuda" if torch.cuda.is_available() and not cfg.smoke else "cpu")
     rows = []
@@ -272,6 +299,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["jpeg_workers"] = cfg.workers
     if cfg.seg:
         result["segmentation"] = {"model": f"Unet tu-{cfg.models[0]}", "img_s": round(run_segmentation(cfg, cfg.models[0], device), 1)}
+    if cfg.det:
+        result["detection"] = {"model": "FCOS (small backbone, 1 channel)", "img_s": round(run_detection(cfg), 1)}
     if cfg.json:
         print(json.dumps(result))
     else:
@@ -285,6 +314,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if cfg.seg:
             seg = result["segmentation"]
             print(f"{'segmentation':<16}{seg['model']:<26}{seg['img_s']:>16.1f} img/s (medalist, image + mask)")
+        if cfg.det:
+            print(f"{'detection':<16}{result['detection']['model']:<34}{result['detection']['img_s']:>10.1f} img/s (medalist, image + boxes)")
     return result
 
 

@@ -25,6 +25,7 @@ NEEDS = {
     "timm_image": ["torch", "timm", "lightning", "albumentations"],
     "segmentation": ["torch", "timm", "lightning", "albumentations", "segmentation_models_pytorch"],
     "signal": ["torch", "timm", "lightning", "librosa", "pywt"],
+    "detection": ["torch", "torchvision"],
 }
 NAMES = {"sklearn": "sklearn:sklearn.linear_model.LogisticRegression"}
 PARAMS = {
@@ -32,6 +33,7 @@ PARAMS = {
     "sklearn": {"C": 0.5}, "timm_image": {"backbone": "resnet10t"},
     "segmentation": {"backbone": "resnet10t", "masks": {"rle": "m"}},
     "signal": {"signals": {"columns": ["x"]}, "sample_rate": 100, "branches": [{"name": "w", "input": "raw"}]},
+    "detection": {"boxes": "boxes.csv", "images": {"pattern": "{id}.png"}},
 }
 def _family(name: str) -> str:
     missing = [p for p in NEEDS.get(name, []) if importlib.util.find_spec(p) is None]
@@ -78,6 +80,7 @@ BAD_PARAMS = {
     "timm_image": {"backbone": "resnet10t", "img_size": "huge"},
     "segmentation": {"backbone": "resnet10t", "arch": "Linknet"},
     "signal": {"signals": {"columns": ["x"]}, "sample_rate": "fast", "branches": [{"name": "w", "input": "raw"}]},
+    "detection": {"boxes": "boxes.csv", "images": {"pattern": "{id}.png"}, "arch": "yolo"},
 }
 
 

@@ -27,7 +27,7 @@ class _RecsysGroup(TyperGroup):
 
 recsys_app = typer.Typer(cls=_RecsysGroup, no_args_is_help=True,
                          help="Two-stage recommenders: `recsys CONFIG` (run), `recsys init --from-table`, `recsys predict RUN`.")
-postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing, mask gating.",
+postprocess_app = typer.Typer(help="Post-processing on OOF/test predictions: thresholds, temporal smoothing, mask gating, box fusion, track assignment.",
                               no_args_is_help=True)
 
 
@@ -245,6 +245,64 @@ def gate_masks_cmd(
     console.print(f"dice (nested OOF): ungated {res['dice_nested_ungated']:.5f}, gated [bold]{res['dice_nested_gated']:.5f}[/] "
                   f"(all-empty {res['all_empty_dice']:.5f}); gate {g['gate']:g}, threshold {g['threshold']:g}, "
                   f"min area {g['min_area']} -> {res['file']}")
+
+
+def _write(frame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(out) if out.suffix == ".parquet" else frame.write_csv(out)
+
+
+@postprocess_app.command("assign-tracks")
+def assign_tracks_cmd(
+    boxes: Annotated[Path, typer.Argument(help="CSV/Parquet of detected boxes: [video], frame, x, y, w, h (+ a detection track id).")],
+    tracks: Annotated[Path, typer.Argument(help="CSV/Parquet of tracked objects in image pixels: [video], frame, label, x, y.")],
+    out: Annotated[Path, typer.Option(help="Submission file (.csv or .parquet): the boxes with their label.")],
+    frame: Annotated[str, typer.Option(help="Frame column.")] = "frame",
+    video: Annotated[Optional[str], typer.Option(help="Video column (frames are matched within a video).")] = None,
+    smooth_by: Annotated[Optional[str], typer.Option("--smooth-by", help="Detection track column: vote labels over time.")] = None,
+    window: Annotated[int, typer.Option(help="Frames per smoothing window.")] = 9,
+    max_dist: Annotated[Optional[float], typer.Option("--max-dist", help="Leave boxes farther than this (pixels) unlabelled.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a line.")] = False,
+) -> None:
+    """Hungarian assignment of tracked objects' labels to boxes frame by frame, smoothed over time; writes a submission."""
+    from medalist.cli._shared import console
+    from medalist.postprocess.tracks import assign_tracks
+    from medalist.workspace.data import read_table
+
+    res = assign_tracks(read_table(boxes, what="boxes"), read_table(tracks, what="tracks"), frame=frame, video=video,
+                        smooth_by=smooth_by, window=window, max_dist=max_dist, sources=(str(boxes), str(tracks)))
+    _write(res, out)
+    summary = {"boxes": res.height, "labelled": int(res["label"].is_not_null().sum()),
+               "changed_by_smoothing": int((res["label"].ne_missing(res["label_raw"])).sum()), "file": str(out)}
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"labelled {summary['labelled']}/{summary['boxes']} boxes "
+                  f"({summary['changed_by_smoothing']} changed by smoothing) -> {out}")
+
+
+@postprocess_app.command("wbf")
+def wbf_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Box tables (image_id, x, y, w, h, label, score), one per model/fold/TTA view.")],
+    out: Annotated[Path, typer.Option(help="Fused box table (.csv or .parquet).")],
+    width: Annotated[int, typer.Option(help="Image width in pixels.")],
+    height: Annotated[int, typer.Option(help="Image height in pixels.")],
+    weights: Annotated[Optional[list[float]], typer.Option("--weight", help="Weight per table (repeatable).")] = None,
+    iou_thr: Annotated[float, typer.Option("--iou", help="IoU above which boxes fuse.")] = 0.55,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a line.")] = False,
+) -> None:
+    """Weighted boxes fusion (ensemble-boxes) of several box tables, image by image."""
+    from medalist.cli._shared import console
+    from medalist.vision.detection_boxes import fuse_boxes
+    from medalist.workspace.data import read_table
+
+    tables = [read_table(r, what="boxes") for r in runs]
+    res = fuse_boxes(tables, size=(height, width), weights=weights, iou_thr=iou_thr, sources=[str(r) for r in runs])
+    _write(res, out)
+    if as_json:
+        print_json({"tables": len(runs), "boxes_in": sum(t.height for t in tables), "boxes_out": res.height, "file": str(out)})
+        return
+    console.print(f"fused {sum(t.height for t in tables)} boxes of {len(runs)} tables into {res.height} -> {out}")
 
 
 def register(app: typer.Typer) -> None:

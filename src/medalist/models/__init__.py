@@ -29,6 +29,7 @@ for _name in ("lightgbm", "xgboost", "catboost"):
 MODELS.register_lazy("sklearn", _lazy("medalist.models.sklearn"))
 MODELS.register_lazy("timm_image", _lazy("medalist.vision.model"))  # needs the vision extra
 MODELS.register_lazy("segmentation", _lazy("medalist.vision.segmentation"))  # needs the vision extra (smp)
+MODELS.register_lazy("detection", _lazy("medalist.vision.detection_model"))  # needs the vision extra (torchvision)
 MODELS.register_lazy("signal", _lazy("medalist.signal.model"))  # needs the signal extra
 
 

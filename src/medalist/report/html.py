@@ -25,6 +25,7 @@ from medalist.report.leaderboard import (
     leaderboard_section,
     submissions_section,
 )
+from medalist.report.boxes import boxes_section
 from medalist.report.masks import masks_section
 from medalist.report.plots import Figs
 from medalist.report.render import Markup, join, parts, render_page
@@ -106,6 +107,7 @@ def _per_run(ws, ranked: list[Run], folds, figs: Figs) -> Markup:
                 detail.append(parts().note(f"{r.id}: no OOF predictions."))
         detail.append(importance_section(r, figs))
         detail.append(masks_section(ws, r, figs))  # segmentation runs: the worst OOF masks
+        detail.append(boxes_section(ws, r, figs))  # detection runs: the worst OOF boxes
     if len(ranked) > MAX_DETAILED:
         detail.append(parts().note(f"Detailed plots for the {MAX_DETAILED} best runs only."))
     return join(detail)
