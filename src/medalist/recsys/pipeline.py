@@ -254,7 +254,8 @@ def run_recsys(config_path: Path, overrides: list[str] | None = None, *, ws=None
 
 def _test_users(ws, cfg: RecsysConfig, interactions: pl.DataFrame) -> pl.Series | None:
     """The workspace's test users (a recommender competition's ids), to recommend for beside train's."""
-    if ws is None or ws.competition.id != cfg.data.user or not ws.test_path.is_file():
+    comp = getattr(ws, "competition", None)  # None too for a runs folder with no competition (tests, scripts)
+    if comp is None or comp.id != cfg.data.user or not ws.test_path.is_file():
         return None
     from medalist.recsys.interactions import read_table
 
