@@ -65,7 +65,7 @@ def _canon(name: str) -> str:
 _MODEL_DISTS = {"lightgbm": ["lightgbm"], "xgboost": ["xgboost"], "catboost": ["catboost"], "conv1x3": ["torch"],
                 "sklearn": ["skops"]}
 # model families -> the pyproject extra whose libraries they may import
-_MODEL_EXTRAS = {"timm_image": "vision", "segmentation": "vision", "signal": "signal"}
+_MODEL_EXTRAS = {"timm_image": "vision", "segmentation": "vision", "detection": "vision", "signal": "signal"}
 
 
 def runtime_deps(imported: dict[str, str], src: Path, models: list[str]) -> dict[str, str]:

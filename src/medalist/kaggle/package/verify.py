@@ -316,7 +316,7 @@ def verify_package(ws, pkg: Path, *, test_file: Path | None = None, work: Path |
 
 
 # models that read a file per row, found by its id: unseen rows keep their ids (the files are named by them)
-_FILE_MODELS = {"timm_image", "segmentation", "signal"}
+_FILE_MODELS = {"timm_image", "segmentation", "detection", "signal"}
 
 
 def _verify(ws, pkg: Path, man: dict, runs: dict[str, Run], work: Path, test_file: Path | None, seed: int | None) -> dict[str, Any]:
