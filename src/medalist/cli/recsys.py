@@ -95,11 +95,15 @@ def recsys_init(
     ans = pl.read_parquet(ws.answers_path)
     info = {"path": str(ws.root), "metric": ws.competition.metric, "test_users": ans.height,
             "public_users": int((ans["usage"] == "Public").sum()), "config": str(ws.root / "configs" / "recsys.yaml")}
+    import yaml
+
+    starter = yaml.safe_load((ws.root / "configs" / "recsys.yaml").read_text())
+    info["exclude_seen"] = starter.get("exclude_seen", True)  # False: the train events mostly repeat items
     if as_json:
         print_json(info)
         return
     console.print(f"local recommender competition {ws.root}: {info['test_users']} test users ({info['public_users']} public), "
-                  f"{info['metric']}; next: cd {ws.root} && medalist recsys configs/recsys.yaml && medalist recsys predict RUN")
+                  f"{info['metric']}{'' if info['exclude_seen'] else '; items repeat, so the starter recommends seen items too'}; next: cd {ws.root} && medalist recsys configs/recsys.yaml && medalist recsys predict RUN")
 
 
 @recsys_app.command("predict")
