@@ -24,6 +24,7 @@ from medalist.vision.memory import peak_gpu_memory_gb
 from medalist.vision.schedule import warmup_cosine
 from medalist.vision.net import ImageNet, aux_loss, logits_to_pred, per_sample_loss, weighted_mean
 from medalist.vision.selection import EpochSelector
+from medalist.vision.trainer import record_epoch
 
 __all__ = ["ImageModule", "cosine_with_warmup"]
 
@@ -110,12 +111,7 @@ class ImageModule(L.LightningModule):
             sums[name] = [v, n if isinstance(n, int) else n.clone()]
 
     def _emit(self, name: str, value: float, epoch: int) -> None:
-        if self.log_fn is not None:
-            self.log_fn(name, float(value), epoch)
-        if self.history and self.history[-1].get("epoch") == epoch:
-            self.history[-1][name] = float(value)
-        else:
-            self.history.append({"epoch": epoch, name: float(value)})
+        record_epoch(self.history, self.log_fn, name, value, epoch)
 
     def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         # Still on the host: count unreadable images without a device sync.

@@ -47,7 +47,7 @@ from medalist.models.registry import MODELS
 from medalist.vision.config import VisionParams
 from medalist.vision.model import TimmImageModel, load_weights
 from medalist.vision.segmentation_data import MasksConfig
-from medalist.vision.trainer import build_trainer, quiet_lightning
+from medalist.vision.trainer import build_trainer, quiet_lightning, record_epoch
 
 __all__ = ["ARCHS", "LOSSES", "SegmentationModel", "SegmentationParams", "run_masks"]
 
@@ -195,12 +195,7 @@ def _module_class():
             self._t0 = time.perf_counter()
 
         def _emit(self, name: str, value: float, epoch: int) -> None:
-            if self.log_fn is not None:
-                self.log_fn(name, float(value), epoch)
-            if self.history and self.history[-1].get("epoch") == epoch:
-                self.history[-1][name] = float(value)
-            else:
-                self.history.append({"epoch": epoch, name: float(value)})
+            record_epoch(self.history, self.log_fn, name, value, epoch)
 
         def _loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             logits = logits.float()

@@ -11,9 +11,25 @@ from typing import Any
 from medalist.core import optional
 from medalist.models.protocol import FitContext
 
-__all__ = ["require", "quiet_lightning", "resolve_precision", "device_for", "build_trainer"]
+__all__ = ["require", "quiet_lightning", "resolve_precision", "device_for", "build_trainer", "record_epoch"]
 
 log = logging.getLogger("medalist.vision")
+
+
+def record_epoch(history: list[dict[str, float]], log_fn: Any, name: str, value: float, epoch: int) -> None:
+    """Send one epoch value to the run's curve logger (``log_fn``) and keep it in ``history``, one row per epoch.
+
+    >>> h = []
+    >>> record_epoch(h, None, "train_loss", 0.5, 1); record_epoch(h, None, "valid_loss", 0.4, 1)
+    >>> h
+    [{'epoch': 1, 'train_loss': 0.5, 'valid_loss': 0.4}]
+    """
+    if log_fn is not None:
+        log_fn(name, float(value), epoch)
+    if history and history[-1].get("epoch") == epoch:
+        history[-1][name] = float(value)
+    else:
+        history.append({"epoch": epoch, name: float(value)})
 
 
 def require() -> None:
