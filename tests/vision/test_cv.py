@@ -36,9 +36,10 @@ def fashion_run(fashion_template):
 def test_oof_accuracy_beats_a_broken_pipeline(fashion_run):
     m = fashion_run.metrics
     # chance is 0.1 and a constant prediction 0.1; two epochs of a tiny CNN reach ~0.75
-    # measured OOF accuracy 0.7767, folds 0.755 / 0.803 / 0.772 (seed 42, one thread); margin 0.02
-    assert m["metric"] == "accuracy" and m["oof"] > 0.7767 - 0.02, m
-    assert len(m["folds"]) == 3 and all(f["score"] > 0.755 - 0.02 for f in m["folds"]), m["folds"]
+    # measured OOF accuracy 0.7767, folds 0.755 / 0.803 / 0.772 (seed 42, one thread). CPU image runs are
+    # not bit-reproducible run to run (~0.03 spread seen 2026-12-02), so the margin is 0.05, not 0.02
+    assert m["metric"] == "accuracy" and m["oof"] > 0.7767 - 0.05, m
+    assert len(m["folds"]) == 3 and all(f["score"] > 0.755 - 0.05 for f in m["folds"]), m["folds"]
     oof = fashion_run.oof()
     pcols = [c for c in oof.columns if c.startswith("pred_")]
     assert len(pcols) == 10 and oof.height == 1800
@@ -135,8 +136,9 @@ features: [{{block: oof_feature, run: {fashion_run.id}}}]
 threads: 1
 """)
     run = train(fashion_ws, cfg, tracking=False)
-    # measured 0.7506 from an input run scoring 0.7767 (10 class probabilities, 50 rounds); margin 0.02
-    assert run.metrics["oof"] > 0.7506 - 0.02, run.metrics["oof"]
+    # measured 0.7506 from an input run scoring 0.7767 (10 class probabilities, 50 rounds); identical runs
+    # gave 0.724 on 2026-12-02 (the image run is not bit-reproducible on CPU): margin 0.05
+    assert run.metrics["oof"] > 0.7506 - 0.05, run.metrics["oof"]
     assert run.metrics["oof"] > fashion_run.metrics["oof"] - 0.05  # the GBDT keeps most of what the image run found
     imp = pl.read_parquet(run.path / "importance.parquet")
     assert imp.height == 10 and imp["feature"].str.starts_with("oof_" + fashion_run.id.replace("-", "_")).all()
